@@ -1,0 +1,153 @@
+"""Engine benchmarks, measured as ratios in one run (absolute timings here are noisy).
+
+Run with ``python -m core bench`` (or ``--quick``). Each benchmark compares the
+engine with a reference measured in the same process: the seed's own per-object
+code, a numpy floor, or the naive formula. Targets are from issue 2.
+"""
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from typing import Callable
+
+import numpy as np
+
+from core.lattice import Lattice
+from core.params import LatticeParams
+from core.quantum import QuantumState
+
+
+def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Best wall time of ``repeat`` runs (the least disturbed one), in seconds."""
+    times = []
+    gc.collect()  # once, not per run: a collection in between would also flush the caches
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def random_lattice(n: int, seed: int = 0, **params) -> Lattice:
+    rng = np.random.default_rng(seed)
+    return Lattice(rng.uniform(0.2, 3.0, n), rng.uniform(0, 2 * np.pi, n), rng.uniform(0, 1, n),
+                   rng.uniform(0, 0.5, n), params=LatticeParams(**params))
+
+
+def bench_evolve_vs_seed_loop(quick: bool) -> dict:
+    n = 20_000 if quick else 100_000
+    lat = random_lattice(n)
+    states = []
+    for e, p, c, u in zip(lat.energy, lat.phase, lat.coherence, lat.uncertainty):
+        s = QuantumState()
+        s.energy, s.phase, s.coherence, s.uncertainty = float(e), float(p), float(c), float(u)
+        states.append(s)
+
+    def seed_loop():
+        for s in states:
+            s.evolve(1e-3)
+
+    t_seed = best_of(seed_loop, 2)
+    t_ours = best_of(lambda: lat.evolve(1e-3), 20)
+    dts = iter(np.linspace(1e-3, 2e-3, 64))
+    t_first = best_of(lambda: lat.evolve(next(dts)), 20)  # no cached decay factors
+    return {"name": "evolve_vs_seed_loop", "n": n, "seed_loop_s": t_seed, "lattice_s": t_ours,
+            "speedup": t_seed / t_ours, "first_step_speedup": t_seed / t_first, "target": ">= 200x"}
+
+
+def bench_evolve_vs_exp_floor(quick: bool) -> dict:
+    n = 200_000 if quick else 1_000_000
+    lat = random_lattice(n)
+    x = np.random.default_rng(1).uniform(-1, 0, n)
+    t_floor = best_of(lambda: np.exp(x), 20)
+    t_ours = best_of(lambda: lat.evolve(1e-3), 20)
+    # Memory floor: evolve must read energy and read+write coherence, phase and
+    # uncertainty (7 array passes against np.exp's 2); time just those passes.
+    e, c, p, u = (np.array(a) for a in (lat.energy, lat.coherence, lat.phase, lat.uncertainty))
+
+    def passes():
+        c.__imul__(e)
+        p.__iadd__(e)
+        u.__iadd__(1e-9)
+
+    t_mem = best_of(passes, 20)
+    # A new dt every call defeats the per-dt cache of decay factors: the cost of a
+    # first step (division + exp + the passes above).
+    dts = iter(np.linspace(1e-3, 2e-3, 64))
+    t_first = best_of(lambda: lat.evolve(next(dts)), 20)
+    return {"name": "evolve_vs_np_exp", "n": n, "np_exp_s": t_floor, "memory_floor_s": t_mem,
+            "lattice_s": t_ours, "ratio": t_ours / t_floor, "ratio_to_memory_floor": t_ours / t_mem,
+            "first_step_s": t_first, "first_step_ratio": t_first / t_floor, "target": "<= 3x np.exp"}
+
+
+def bench_interference_matrix(quick: bool) -> dict:
+    n = 2000 if quick else 5000
+    lat = random_lattice(n)
+    phi, c = lat.phase, lat.coherence
+
+    def naive():
+        return np.cos(phi[:, None] - phi[None, :]) * c[:, None] * c[None, :]
+
+    t_naive = best_of(naive, 3)
+    t_ours = best_of(lat.interference_matrix, 5)
+    assert np.allclose(naive(), lat.interference_matrix(), atol=1e-12)
+    return {"name": "interference_matrix", "n": n, "naive_broadcast_s": t_naive, "rank2_s": t_ours,
+            "speedup": t_naive / t_ours, "target": ">= 8x"}
+
+
+def bench_top_interference(quick: bool) -> dict:
+    n = 50_000 if quick else 200_000
+    lat = random_lattice(n)
+    lat.top_interference(10)  # warm-up
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    top = lat.top_interference(10)
+    elapsed = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"name": "top_interference_k10", "n": n, "seconds": elapsed, "peak_extra_mb": peak / 2**20,
+            "best_value": top[0][2], "target": "< 1 s and < 200 MB"}
+
+
+def bench_coupled_dynamics(quick: bool) -> dict:
+    n = 2_000 if quick else 10_000
+    rng = np.random.default_rng(2)
+    lat = random_lattice(n, K=1.0)
+    m = 4 * n  # mean degree 8
+    src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = src != dst
+    lat.set_edges(src[keep], dst[keep], rng.uniform(0.1, 1.0, keep.sum()))
+    work = lat.copy()
+    t0 = time.perf_counter()
+    work.evolve(50.0)
+    elapsed = time.perf_counter() - t0
+    return {"name": "coupled_dynamics_t50", "n": n, "edges": lat.n_edges, "seconds": elapsed,
+            "R_start": abs(lat.order_parameter()), "target": "< 2 s"}
+
+
+BENCHMARKS = {
+    "evolve_vs_seed_loop": bench_evolve_vs_seed_loop,
+    "evolve_vs_np_exp": bench_evolve_vs_exp_floor,
+    "interference_matrix": bench_interference_matrix,
+    "top_interference_k10": bench_top_interference,
+    "coupled_dynamics_t50": bench_coupled_dynamics,
+}
+
+
+def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[str], None] | None = print) -> list[dict]:
+    results = []
+    for name, fn in BENCHMARKS.items():
+        if only and name not in only:
+            continue
+        res = fn(quick)
+        results.append(res)
+        if log:
+            figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                for k, v in res.items() if k != "name")
+            log(f"{name:24s} {figures}")
+    return results
+
+
+if __name__ == "__main__":
+    run_all()

@@ -1,0 +1,96 @@
+"""Trajectories are tidy and bounded in memory; the decay fit recovers known constants."""
+import numpy as np
+import pytest
+
+from core.errors import FitError, ValidationError
+from core.fitting import fit_decay
+from core.lattice import Lattice
+from core.params import LatticeParams
+from core.trajectory import simulate, time_grid
+
+
+def test_trajectory_tables_are_tidy_and_match_the_lattice():
+    rng = np.random.default_rng(0)
+    lat = Lattice(rng.uniform(0.5, 2, 80), rng.uniform(0, 6, 80), rng.uniform(0.3, 1, 80), ids=[f"g{i}" for i in range(80)])
+    traj = simulate(lat, horizon=2.0, dt=0.25, record=[3, 1])
+    assert list(traj.series.columns) == ["time", "R", "psi", "mean_coherence", "mean_uncertainty",
+                                         "c_p5", "c_p25", "c_p50", "c_p75", "c_p95"]
+    np.testing.assert_allclose(traj.series.time, np.arange(9) * 0.25)
+    assert list(traj.gems.columns) == ["time", "gem", "phase", "coherence", "uncertainty"]
+    assert len(traj.gems) == 9 * 2 and set(traj.gems.gem) == {"g1", "g3"}
+    assert lat.t == 0.0 and traj.final.t == pytest.approx(2.0)  # input untouched
+    end = lat.copy().evolve(2.0)
+    last = traj.gems[traj.gems.time == traj.gems.time.max()].set_index("gem")
+    assert last.loc["g3", "coherence"] == pytest.approx(end.coherence[3])
+    assert 0 <= last.loc["g1", "phase"] < 2 * np.pi
+    assert traj.series.mean_coherence.iloc[-1] == pytest.approx(end.coherence.mean())
+    assert traj.series.R.iloc[-1] == pytest.approx(abs(end.order_parameter()))
+    assert (np.diff(traj.series.mean_coherence) < 0).all()
+    assert (traj.series.c_p5 <= traj.series.c_p50).all() and (traj.series.c_p50 <= traj.series.c_p95).all()
+
+
+def test_large_runs_record_lattice_series_and_a_subset_of_gems():
+    lat = Lattice(np.linspace(0.5, 2, 10_000), coherence=np.linspace(0, 1, 10_000))
+    seen = []
+    traj = simulate(lat, horizon=50.0, dt=0.1, progress=seen.append)
+    assert len(traj.series) == 501
+    assert traj.gems.gem.nunique() == 50 and len(traj.gems) == 501 * 50
+    assert set(traj.gems.gem) == set(range(9950, 10_000))  # the most coherent
+    assert traj.gems.memory_usage(deep=False).sum() < 5e6
+    assert seen[-1] == 1.0 and len(seen) <= 102
+
+
+def test_last_step_lands_on_the_horizon():
+    np.testing.assert_allclose(time_grid(1.0, 1.0, 0.3), [1.0, 1.3, 1.6, 1.9, 2.0])
+    np.testing.assert_allclose(time_grid(0.0, 0.0, 0.3), [0.0])
+    for horizon, dt in [(-1, 0.1), (1, 0), (float("nan"), 0.1), (1e9, 1e-3)]:
+        with pytest.raises(ValidationError):
+            time_grid(0.0, horizon, dt)
+
+
+def synthetic(tau, n, noise, rng, amplitude=1.0, offset=0.0):
+    t = np.r_[0.0, np.sort(rng.uniform(0, 3 * tau, n - 1))]  # amplitude is c at the first time
+    return t, amplitude * np.exp(-t / tau) + offset + rng.normal(0, noise, n)
+
+
+def test_fit_recovers_tau_within_three_standard_errors_in_most_trials():
+    hits = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        t, c = synthetic(2.5, 40, 0.02, rng, amplitude=0.9)
+        fit = fit_decay(t, c)
+        hits += abs(fit.tau - 2.5) <= 3 * fit.tau_se
+        assert fit.tau_se > 0 and fit.n_points == 40
+    assert hits >= 55  # 3 SE covers ~99.7%; allow for the nonlinear-fit approximation
+
+
+def test_fit_with_offset_groups_and_curve():
+    rng = np.random.default_rng(1)
+    t1, c1 = synthetic(4.0, 50, 0.01, rng, amplitude=0.8, offset=0.1)
+    t2, c2 = synthetic(4.0, 50, 0.01, rng, amplitude=0.5, offset=0.1)
+    fit = fit_decay(np.r_[t1, t2], np.r_[c1, c2], groups=["a"] * 50 + ["b"] * 50, fit_offset=True)
+    assert fit.tau == pytest.approx(4.0, abs=4 * fit.tau_se)
+    assert fit.amplitude["a"] == pytest.approx(0.8, abs=0.05) and fit.amplitude["b"] == pytest.approx(0.5, abs=0.05)
+    assert fit.offset == pytest.approx(0.1, abs=0.05)
+    assert set(fit.curve) == {"a", "b"} and len(fit.curve_t) == 200
+    assert fit.lambda_for_energy(2.0) == pytest.approx(2.0 / fit.tau)
+
+
+def test_fit_matches_the_models_own_decay():
+    lat = Lattice(energy=[2.0], params=LatticeParams(lambda_=0.5))
+    ts = np.linspace(0, 10, 21)
+    cs = [lat.copy().evolve(t).coherence[0] for t in ts]
+    fit = fit_decay(ts, cs, fit_amplitude=False)
+    assert fit.tau == pytest.approx(2.0 / 0.5, rel=1e-6)  # tau = E / lambda_
+
+
+@pytest.mark.parametrize("t,c,match", [
+    ([0, 1], [1.0, 0.5], "at least"),
+    ([0, 1, 2, np.nan], [1, 0.5, 0.2, 0.1], "NaN"),
+    ([0, 1, 2, 3], [1, 0.5, np.inf, 0.1], "NaN or infinite"),
+    ([1, 1, 1, 1], [1, 0.5, 0.2, 0.1], "same time"),
+    ([0, 1, 2], [1, 0.5], "same length"),
+])
+def test_fit_errors_are_clear(t, c, match):
+    with pytest.raises(FitError, match=match):
+        fit_decay(t, c)
