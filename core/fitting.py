@@ -89,21 +89,26 @@ def fit_decay(
         off = theta[-1] if fit_offset else 0.0
         return amp * np.exp(-x / tau) + off
 
-    # Initial guess from a log-linear fit of the positive points.
+    # Initial guess from a log-linear least-squares slope of the positive points.
     pos = y > 0
-    tau0 = np.ptp(t) / 2 or 1.0
-    if pos.sum() >= 2 and np.ptp(dt[pos]) > 0:
-        slope = np.polyfit(dt[pos], np.log(y[pos]), 1)[0]
-        if slope < 0:
-            tau0 = -1.0 / slope
+    tau0 = float(np.ptp(t)) / 2 or 1.0
+    with np.errstate(all="ignore"):
+        x_pos, ly = dt[pos], np.log(y[pos])
+        spread = ((x_pos - x_pos.mean()) ** 2).sum() if pos.sum() >= 2 else 0.0
+        slope = ((x_pos - x_pos.mean()) * (ly - ly.mean())).sum() / spread if spread > 0 else 0.0
+    if np.isfinite(slope) and slope < 0 and np.isfinite(-1.0 / slope):
+        tau0 = -1.0 / slope
     amp0 = [float(max(y[labels == g][np.argmin(dt[labels == g])], 1e-3)) for g in range(n_amp)]
     p0 = [tau0, *amp0] + ([0.0] if fit_offset else [])
     lower = [1e-12] + [0.0] * n_amp + ([-np.inf] if fit_offset else [])
     upper = [np.inf] * n_params
     try:
-        theta, cov = curve_fit(model, dt, y, p0=p0, bounds=(lower, upper), maxfev=20000)
-    except (RuntimeError, ValueError) as exc:
+        with np.errstate(all="ignore"):
+            theta, cov = curve_fit(model, dt, y, p0=p0, bounds=(lower, upper), maxfev=20000)
+    except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
         raise FitError(f"the decay fit did not converge: {exc}") from None
+    if not np.isfinite(theta).all():
+        raise FitError("the decay fit did not converge to finite values; check the scale of t and coherence")
     se = np.sqrt(np.clip(np.diag(cov), 0, np.inf)) if np.isfinite(cov).all() else np.full(n_params, np.nan)
     resid = y - model(dt, *theta)
     curve_t = np.linspace(0.0, float(dt.max()), curve_points)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# No test may touch the user's own database (data/lattice.db): unless a test sets its
+# own URL, everything in this run shares a throwaway SQLite file.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="lattice-tests-"))
+os.environ["LATTICE_DATABASE_URL"] = f"sqlite:///{_SCRATCH / 'session.db'}"
 
 ARTIFACTS = ROOT / "test-artifacts"
 POSTGRES_URL = os.environ.get("LATTICE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
