@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from .errors import LatticeError
 
 # Modules that add commands; each defines register(subparsers).
-COMMAND_MODULES = ["core.commands"]
+COMMAND_MODULES = ["core.commands", "core.reflect_commands", "core.store_commands"]
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -1,4 +1,4 @@
-"""Engine commands: ``demo``, ``simulate``, ``bench``."""
+"""Engine commands: ``demo``, ``simulate`` (both on the store: core.store), ``bench``."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +7,9 @@ import sys
 from pathlib import Path
 
 from .cli import emit
-from .demo import load_demo_lattice
 from .errors import LatticeError
-from .params import PARAM_SPECS, LatticeParams
+from .params import PARAM_SPECS
 from .progress import ProgressBar
-from .trajectory import simulate
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, str]:
@@ -25,33 +23,58 @@ def parse_settings(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def ensure_demo(store, rebuild: bool = False) -> bool:
+    """Load the shipped demo into ``store`` as lattice "demo"; False if it was already there."""
+    from .access import SYSTEM
+    from .demo import DEMO_DIR, DEMO_NAME
+    if store.exists(DEMO_NAME):
+        if not rebuild:
+            return False
+        store.delete_lattice(DEMO_NAME, SYSTEM)
+    store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv")
+    return True
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    lattice, gems = load_demo_lattice()
-    s = lattice.summary()
-    emit(args, {"lattice": "demo", **s, "topics": sorted({t[0] for t in gems["tags"] if t})},
-         f"demo lattice: {s['gems']} gems, {s['entanglements']} entanglements, "
+    from .store import Store
+    with Store.open() as store:
+        created = ensure_demo(store, rebuild=not args.if_missing)
+        loaded = store.load("demo")
+        tags = store.gem_texts("demo")["tags"]
+    s = loaded.lattice.summary()
+    verb = "built" if created else "already present"
+    emit(args, {"lattice": "demo", "created": created, "version": loaded.version, **s,
+                "topics": sorted({t[0] for t in tags if t})},
+         f"demo lattice {verb}: {s['gems']} gems, {s['entanglements']} entanglements, "
          f"mean coherence {s['mean_coherence']:.3f}, R = {s['R']:.3f}")
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    if args.lattice != "demo":
-        raise LatticeError(f"unknown lattice {args.lattice!r}; available: demo")
-    params = LatticeParams.from_dict(parse_settings(args.set))
-    lattice, _ = load_demo_lattice(params)
-    bar = None if args.json else ProgressBar("simulate", stream=sys.stderr)
-    traj = simulate(lattice, args.t, dt=args.dt, progress=bar.update if bar else None)
+    from .access import SYSTEM
+    from .params import LatticeParams
+    from .store import Store
+    settings = parse_settings(args.set)
+    LatticeParams.from_dict(settings)  # bad values fail before the database is touched
+    with Store.open() as store:
+        if args.lattice == "demo":
+            ensure_demo(store)  # the demo works out of the box
+        params = store.info(args.lattice).params.replace(**settings) if settings else None
+        bar = None if args.json else ProgressBar("simulate", stream=sys.stderr)
+        traj, info = store.simulate(args.lattice, args.t, SYSTEM, dt=args.dt, params=params,
+                                    progress=bar.update if bar else None)
     if bar:
         bar.close()
     first, last = traj.series.iloc[0], traj.series.iloc[-1]
     data = {
         "lattice": args.lattice, "t_start": float(first.time), "t_end": float(last.time),
-        "steps": len(traj.series) - 1, "params": params.to_dict(),
+        "steps": len(traj.series) - 1, "params": traj.final.params.to_dict(), "version": info.version,
         "start": {k: float(first[k]) for k in ("R", "psi", "mean_coherence", "mean_uncertainty")},
         "end": {k: float(last[k]) for k in ("R", "psi", "mean_coherence", "mean_uncertainty")},
     }
     emit(args, data,
-         f"{args.lattice}: t {data['t_start']:.3g} -> {data['t_end']:.3g} in {data['steps']} steps; "
+         f"{args.lattice}: t {data['t_start']:.3g} -> {data['t_end']:.3g} in {data['steps']} steps (saved, "
+         f"version {info.version}); "
          f"mean coherence {data['start']['mean_coherence']:.4f} -> {data['end']['mean_coherence']:.4f}; "
          f"R {data['start']['R']:.4f} -> {data['end']['R']:.4f}")
     return 0
@@ -71,16 +94,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="build the shipped demo lattice and print its summary")
+    p = sub.add_parser("demo", help="load the shipped demo lattice into the store and print its summary")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the demo lattice already exists")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_demo)
 
-    p = sub.add_parser("simulate", help="evolve a lattice for a time span and report its coherence and order")
+    p = sub.add_parser("simulate", help="evolve a stored lattice for a time span (advances its clock, saves the state)")
     p.add_argument("--lattice", default="demo", help="lattice name (default: demo)")
-    p.add_argument("--t", type=float, required=True, help="time span to simulate, in lattice time units")
+    p.add_argument("--t", type=float, required=True, help="time span to advance, in lattice time units")
     p.add_argument("--dt", type=float, default=None, help="step in lattice time units (default: the dt parameter)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter, e.g. --set K=0.5")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter for this run (logged), e.g. --set K=0.5")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_simulate)
 

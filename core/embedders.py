@@ -92,12 +92,21 @@ def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
     _REGISTRY[name] = factory
 
 
+def _load_extensions() -> None:
+    """Register the embedders of core.knowledge (OpenAI, local MiniLM) on first use."""
+    if "all-minilm-l6-v2" not in _REGISTRY:
+        from . import knowledge  # noqa: F401  (registers on import)
+
+
 def available_embedders() -> list[str]:
+    _load_extensions()
     return sorted(_REGISTRY)
 
 
 def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
     """The embedder registered under ``name`` (a clear error for an unknown one)."""
+    if name not in _REGISTRY:
+        _load_extensions()
     try:
         factory = _REGISTRY[name]
     except KeyError:

@@ -1,0 +1,26 @@
+"""LLM router: providers (OpenAI, Anthropic, offline), retries, cooldown, rate limits.
+
+Public API::
+
+    router = build_router()                       # order from LATTICE_LLM_ORDER
+    stream = router.stream(LLMRequest(...))
+    for chunk in stream: ...                      # text chunks
+    stream.provider, stream.trace, stream.usage, stream.interrupted
+    router.metrics_snapshot(), router.cooldown_state()
+"""
+from .base import (Delta, EmptyAnswerError, LLMRequest, Provider, ProviderError, RateLimitExceeded, RouterError,
+                   Source, Usage)
+from .health import CooldownState, CooldownTracker, LatencySeries, RouterMetrics, percentile
+from .providers import (DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, AnthropicProvider, OfflineProvider,
+                        OpenAIProvider, split_sentences)
+from .ratelimit import TokenBucket, UserRateLimiter
+from .retry import Failure, RetryPolicy, call_with_retry, classify, parse_retry_after
+from .router import DEFAULT_ORDER, Attempt, LLMRouter, RouterStream, build_router, make_provider
+
+__all__ = [
+    "Delta", "EmptyAnswerError", "LLMRequest", "Provider", "ProviderError", "RateLimitExceeded", "RouterError",
+    "Source", "Usage", "CooldownState", "CooldownTracker", "LatencySeries", "RouterMetrics", "percentile",
+    "DEFAULT_ANTHROPIC_MODEL", "DEFAULT_OPENAI_MODEL", "AnthropicProvider", "OfflineProvider", "OpenAIProvider",
+    "split_sentences", "TokenBucket", "UserRateLimiter", "Failure", "RetryPolicy", "call_with_retry", "classify",
+    "parse_retry_after", "DEFAULT_ORDER", "Attempt", "LLMRouter", "RouterStream", "build_router", "make_provider",
+]

@@ -1,0 +1,220 @@
+"""LLM providers: OpenAI (Responses API), Anthropic (Messages API), offline extractive.
+
+The SDK clients are created with ``max_retries=0`` (the router runs the only retry
+loop) and a per-call ``timeout``. Models come from ``OPENAI_MODEL`` /
+``ANTHROPIC_MODEL`` or the defaults below. A provider without a key reports itself
+unavailable and the router skips it, visibly.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from ..embedders import HashingEmbedder
+from .base import Delta, LLMRequest, ProviderError, Source, StreamItem, Usage, as_messages
+
+DEFAULT_OPENAI_MODEL = "gpt-5.5"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
+
+# OpenAI stream error codes that are worth another attempt
+_OPENAI_RETRYABLE_CODES = {"server_error", "rate_limit_exceeded", "overloaded", "timeout"}
+
+
+class OpenAIProvider:
+    """OpenAI Responses API, streamed (``client.responses.create(..., stream=True)``).
+
+    Parameters
+    ----------
+    model : str, optional
+        Default ``OPENAI_MODEL`` or ``gpt-5.5``.
+    api_key : str, optional
+        Default ``OPENAI_API_KEY``; without one the provider is unavailable.
+    client : openai.OpenAI, optional
+        A ready client (tests pass one with an ``httpx2.MockTransport``).
+    base_url : str, optional
+        Another endpoint speaking the same API.
+    """
+
+    name = "openai"
+
+    def __init__(self, model: str | None = None, *, api_key: str | None = None, client: Any = None,
+                 base_url: str | None = None, env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        self.model = model or env.get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
+        self._api_key = api_key if api_key is not None else env.get("OPENAI_API_KEY")
+        self._client = client
+        self._base_url = base_url
+
+    def availability(self) -> tuple[bool, str]:
+        if self._client is not None or self._api_key:
+            return True, ""
+        return False, "no OPENAI_API_KEY set"
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(api_key=self._api_key, base_url=self._base_url, max_retries=0)
+        return self._client
+
+    def stream(self, request: LLMRequest, timeout: float) -> Iterator[StreamItem]:
+        stream = self._get_client().responses.create(
+            model=self.model, instructions=request.system, input=as_messages(request.messages),
+            max_output_tokens=request.max_output_tokens, stream=True, timeout=timeout)
+        try:
+            for event in stream:
+                kind = getattr(event, "type", "")
+                if kind == "response.output_text.delta":
+                    if event.delta:
+                        yield Delta(event.delta)
+                elif kind in ("response.completed", "response.incomplete"):
+                    usage = getattr(getattr(event, "response", None), "usage", None)
+                    if usage is not None:
+                        yield Usage(getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None))
+                elif kind == "response.failed":
+                    err = getattr(getattr(event, "response", None), "error", None)
+                    code = getattr(err, "code", None)
+                    raise ProviderError(f"OpenAI response failed: {code}: {getattr(err, 'message', '')}",
+                                        retryable=code in _OPENAI_RETRYABLE_CODES)
+                elif kind == "error":
+                    code = getattr(event, "code", None)
+                    raise ProviderError(f"OpenAI stream error: {code}: {getattr(event, 'message', '')}",
+                                        retryable=code in _OPENAI_RETRYABLE_CODES)
+        finally:
+            stream.close()
+
+
+class AnthropicProvider:
+    """Anthropic Messages API, streamed (``client.messages.create(..., stream=True)``).
+
+    Parameters
+    ----------
+    model : str, optional
+        Default ``ANTHROPIC_MODEL`` or ``claude-sonnet-5-5``.
+    api_key : str, optional
+        Default ``ANTHROPIC_API_KEY``; without one the provider is unavailable.
+    client : anthropic.Anthropic, optional
+        A ready client (tests pass one with an ``httpx2.MockTransport``).
+    """
+
+    name = "anthropic"
+
+    def __init__(self, model: str | None = None, *, api_key: str | None = None, client: Any = None,
+                 base_url: str | None = None, env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        self.model = model or env.get("ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL
+        self._api_key = api_key if api_key is not None else env.get("ANTHROPIC_API_KEY")
+        self._client = client
+        self._base_url = base_url
+
+    def availability(self) -> tuple[bool, str]:
+        if self._client is not None or self._api_key:
+            return True, ""
+        return False, "no ANTHROPIC_API_KEY set"
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            import anthropic
+
+            self._client = anthropic.Anthropic(api_key=self._api_key, base_url=self._base_url, max_retries=0)
+        return self._client
+
+    def stream(self, request: LLMRequest, timeout: float) -> Iterator[StreamItem]:
+        stream = self._get_client().messages.create(
+            model=self.model, system=request.system, messages=as_messages(request.messages),
+            max_tokens=request.max_output_tokens, stream=True, timeout=timeout)
+        input_tokens = None
+        try:
+            for event in stream:
+                kind = getattr(event, "type", "")
+                if kind == "message_start":
+                    input_tokens = getattr(getattr(event.message, "usage", None), "input_tokens", None)
+                elif kind == "content_block_delta":
+                    delta = event.delta
+                    if getattr(delta, "type", "") == "text_delta" and delta.text:
+                        yield Delta(delta.text)
+                elif kind == "message_delta":
+                    usage = getattr(event, "usage", None)
+                    yield Usage(input_tokens, getattr(usage, "output_tokens", None))
+        finally:
+            stream.close()
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences at ., ! or ? followed by space and a capital/digit."""
+    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+
+
+class OfflineProvider:
+    """Deterministic, extractive answers from the retrieved gems' own sentences.
+
+    Every sentence of every source is scored against the question by
+    ``0.5 * cosine(hashing embeddings) + 0.5 * word overlap`` (overlap = share of the
+    question's words found in the sentence), times the source's resonance score
+    share (a better-resonating gem wins a tie). The best ``max_sentences``
+    sentences above zero are composed in score order, each followed by its gem id
+    as ``[gem-id]``. Needs nothing outside the process and never raises.
+    """
+
+    name = "offline"
+    model = "extractive-v1"
+
+    def __init__(self, max_sentences: int = 3, chunk_words: int = 3, stale_uncertainty: float = 0.5):
+        self.max_sentences = int(max_sentences)
+        self.stale_uncertainty = float(stale_uncertainty)
+        self.chunk_words = max(1, int(chunk_words))
+        self._embedder = HashingEmbedder()
+
+    def availability(self) -> tuple[bool, str]:
+        return True, ""
+
+    def answer(self, question: str, sources: tuple[Source, ...]) -> str:
+        """The full extractive answer (deterministic for the same inputs)."""
+        if not sources:
+            return "No gems were retrieved, so there is nothing to answer from."
+        sents: list[str] = []
+        owner: list[int] = []
+        for si, src in enumerate(sources):
+            for s in split_sentences(src.text):
+                sents.append(s)
+                owner.append(si)
+        if not sents:
+            return "The retrieved gems contain no text to answer from."
+        owner_arr = np.asarray(owner)
+        vecs = self._embedder.embed([question, *sents]).astype(np.float64)
+        cos = np.maximum(vecs[1:] @ vecs[0], 0.0)
+        qwords = {w.lower() for w in _WORD.findall(question) if len(w) > 2}
+        overlap = np.array([len(qwords & {w.lower() for w in _WORD.findall(s)}) / len(qwords) if qwords else 0.0
+                            for s in sents])
+        scores = np.array([max(src.score, 0.0) for src in sources])
+        weight = 0.5 + 0.5 * (scores / scores.max() if scores.max() > 0 else np.ones_like(scores))
+        total = (0.5 * cos + 0.5 * overlap) * weight[owner_arr]
+        order = np.lexsort((np.arange(len(sents)), -total))  # score desc, then document order
+        picked = [int(i) for i in order[: self.max_sentences] if total[i] > 0]
+        if not picked:
+            picked = [int(np.flatnonzero(owner_arr == 0)[0])]
+        parts = []
+        for i in picked:
+            s = sents[i].rstrip()
+            gem = sources[owner[i]].gem_id
+            parts.append(f"{s} [{gem}]")
+        stale = sorted({str(sources[owner[i]].gem_id) for i in picked
+                        if sources[owner[i]].uncertainty >= self.stale_uncertainty})
+        text = " ".join(parts)
+        if stale:
+            text += " (Note: " + ", ".join(f"[{g}]" for g in stale) + " may be outdated: high uncertainty.)"
+        return text
+
+    def stream(self, request: LLMRequest, timeout: float) -> Iterator[StreamItem]:
+        text = self.answer(request.question, request.sources)
+        words = text.split(" ")
+        for start in range(0, len(words), self.chunk_words):
+            chunk = " ".join(words[start:start + self.chunk_words])
+            yield Delta(chunk if start + self.chunk_words >= len(words) else chunk + " ")

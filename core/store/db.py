@@ -1,0 +1,139 @@
+"""Database URL, engine and schema management (Alembic, configured in code).
+
+- URL: ``LATTICE_DATABASE_URL`` if set, else a SQLite file ``data/lattice.db`` created on
+  first use. PostgreSQL URLs use psycopg 3 (``postgresql+psycopg://``; a bare
+  ``postgresql://`` is mapped to it). A PostgreSQL schema can be chosen with
+  ``?options=-csearch_path%3Dmyschema`` (tests use one schema per run).
+- SQLite: WAL journal, foreign keys on, a busy timeout, and real transactions (pysqlite's
+  own implicit BEGIN is switched off and SQLAlchemy emits BEGIN), so a multi-SELECT read
+  is one consistent snapshot and DDL is transactional.
+- Schema: :func:`ensure_schema` upgrades an empty or older database to the code's head
+  and refuses one whose revision the code does not know (written by newer code).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from ..errors import LatticeError
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_SQLITE_PATH = ROOT / "data" / "lattice.db"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+ENV_URL = "LATTICE_DATABASE_URL"
+
+
+class SchemaError(LatticeError):
+    """The database schema cannot be used by this version of the code."""
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: ``url``, else ``$LATTICE_DATABASE_URL``, else the default SQLite file."""
+    url = url or os.environ.get(ENV_URL) or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN control transactions
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")  # wait for a concurrent writer instead of failing
+    cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsync at checkpoints
+    cur.close()
+
+
+def create_db_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`), with the SQLite settings above."""
+    url = database_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise LatticeError(f"invalid database URL {url!r} (set {ENV_URL} to e.g. "
+                           "postgresql+psycopg://user@host/db or sqlite:///path.db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            try:
+                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LatticeError(f"cannot create the database folder for {db}: {exc.strerror}") from None
+        # NullPool: a connection per checkout is cheap for a file and avoids sharing
+        # sqlite connections across Streamlit's threads.
+        engine = create_engine(parsed, poolclass=NullPool)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    if parsed.get_backend_name() != "postgresql":
+        raise LatticeError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's schema revision (None for an empty database)."""
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise LatticeError(f"cannot connect to the database {engine.url.render_as_string()}: "
+                           f"{str(exc.orig).strip().splitlines()[0]}") from None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Run the migrations up to ``revision`` in one transaction; return the new revision."""
+    check_known(engine)
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return current_revision(engine) or ""
+
+
+def check_known(engine: Engine) -> str | None:
+    """Raise SchemaError if the database's revision is unknown to this code (newer schema)."""
+    rev = current_revision(engine)
+    if rev is None:
+        tables = set(inspect(engine).get_table_names())
+        if tables & {"lattices", "gems"}:
+            raise SchemaError(f"the database {engine.url.render_as_string()} has lattice tables but no "
+                              "migration record; it was not created by this program")
+        return None
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        script.get_revision(rev)
+    except Exception:
+        raise SchemaError(
+            f"the database schema (revision {rev}) is newer than this code (head {script.get_current_head()}); "
+            "upgrade the Gem Lattice Workbench, or point LATTICE_DATABASE_URL at another database") from None
+    return rev
+
+
+def ensure_schema(engine: Engine) -> str:
+    """Upgrade an empty or older database to head; refuse a newer one. Returns the revision."""
+    rev = check_known(engine)
+    head = head_revision()
+    if rev != head:
+        return upgrade(engine)
+    return rev

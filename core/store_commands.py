@@ -1,0 +1,159 @@
+"""Store commands: ``db``, ``import``, ``export``, ``backup``, ``restore``, ``log``, ``lattices``.
+
+They act on the database of ``LATTICE_DATABASE_URL`` (default ``data/lattice.db``) as the
+``system`` actor (the operator owns the files). ``demo`` and ``simulate`` live in
+core.commands and use the same store.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .access import SYSTEM
+from .cli import emit
+from .progress import ProgressBar
+
+
+def _store():
+    from .store import Store
+    return Store.open()
+
+
+def _bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
+    return None if getattr(args, "json", False) else ProgressBar(label, stream=sys.stderr)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from .store import db
+    engine = db.create_db_engine()
+    try:
+        if args.db_command == "upgrade":
+            before = db.current_revision(engine)
+            rev = db.upgrade(engine, args.revision)
+            emit(args, {"url": engine.url.render_as_string(), "from": before, "to": rev},
+                 f"database {engine.url.render_as_string()}: schema {before or 'empty'} -> {rev}")
+        else:
+            rev, head = db.current_revision(engine), db.head_revision()
+            state = "current" if rev == head else ("empty" if rev is None else "needs upgrade")
+            try:
+                db.check_known(engine)
+            except db.SchemaError:
+                state = "newer than this code"
+            emit(args, {"url": engine.url.render_as_string(), "current": rev, "head": head, "state": state},
+                 f"database {engine.url.render_as_string()}: revision {rev or '-'} (code head {head}): {state}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    bar = _bar(args, "embedding")
+    with _store() as store:
+        report = store.import_path(args.lattice, args.path, SYSTEM, split_headings=args.split_headings,
+                                   skip_bad=args.skip_bad, edges=args.edges, embedder=args.embedder,
+                                   progress=(lambda done, total: bar.update(done / total)) if bar else None)
+    if bar:
+        bar.close()
+    for issue in report.skipped:
+        print(f"skipped: {issue}", file=sys.stderr)
+    emit(args, report.to_dict(),
+         f"imported {report.imported} gems and {report.edges} entanglements into lattice {report.lattice!r}"
+         + (f"; skipped {len(report.skipped)} bad rows" if report.skipped else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.export(args.lattice, args.out, include_archived=args.include_archived)
+    emit(args, out, f"exported {out['gems']} gems of {args.lattice!r} to {out['path']}"
+         + (f" and {out['entanglements']} entanglements to {out['entanglements_path']}" if out["entanglements"] else ""))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.backup(args.lattice, args.out, SYSTEM)
+    emit(args, out, f"snapshot of {args.lattice!r} ({out['gems']} gems, t={out['t']:.6g}, version {out['version']}) "
+         f"written to {out['path']} (manifest sha256 {out['sha256'][:16]}...)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.restore(args.path, SYSTEM, name=args.lattice)
+    emit(args, out, f"restored lattice {out['lattice']!r} ({out['gems']} gems, t={out['t']:.6g}) from {out['path']}; "
+         f"now version {out['version']}")
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    with _store() as store:
+        df = store.transactions(args.lattice, kinds=args.kind, limit=args.limit)
+    records = json.loads(df.to_json(orient="records", date_format="iso"))
+    lines = [f"{r['id']:>6}  t={r['lattice_t']:<10.6g} v{r['lattice_version']:<5} {r['kind']:<14} {r['actor']:<10} "
+             f"{len(r['gem_ids'] or [])} gem(s) {', '.join((r['gem_ids'] or [])[:3])}" for r in records]
+    emit(args, records, "\n".join(lines) or f"no log entries for {args.lattice!r}")
+    return 0
+
+
+def cmd_lattices(args: argparse.Namespace) -> int:
+    with _store() as store:
+        infos = store.list_lattices()
+    emit(args, [i.to_dict() for i in infos],
+         "\n".join(f"{i.name:<24} {i.gems:>7} gems  t={i.t:<10.6g} v{i.version:<6} {i.clock:<6} {i.embedder}"
+                   for i in infos) or "no lattices (run `python -m core demo` or `python -m core import`)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("db", help="database schema: upgrade or show the current revision")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
+    dsub.required = True
+    up = dsub.add_parser("upgrade", help="apply the migrations (an empty database gets the full schema)")
+    up.add_argument("--revision", default="head", help="target revision (default: head)")
+    up.add_argument("--json", action="store_true", help="print the result as JSON")
+    up.set_defaults(handler=cmd_db)
+    cur = dsub.add_parser("current", help="show the database's schema revision and the code's")
+    cur.add_argument("--json", action="store_true", help="print the result as JSON")
+    cur.set_defaults(handler=cmd_db)
+
+    p = sub.add_parser("import", help="import gems from a .jsonl/.csv file or a folder of .md/.txt files")
+    p.add_argument("path", metavar="FILE_OR_DIR")
+    p.add_argument("--lattice", required=True, help="lattice name (created if missing)")
+    p.add_argument("--split-headings", action="store_true", help="Markdown: one gem per top-level heading")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad rows (reported) instead of failing the import")
+    p.add_argument("--edges", help="entanglements CSV (source,target,weight); default <stem>.entanglements.csv if present")
+    p.add_argument("--embedder", default="hashing-v1", help="embedder of a new lattice (default: hashing-v1)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser("export", help="export a lattice's gems (.jsonl or .csv) and entanglements")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--out", required=True, help="output file, .jsonl or .csv")
+    p.add_argument("--include-archived", action="store_true", help="also export archived gems")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("backup", help="write a consistent snapshot with a sha256 manifest")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--out", required=True, help="snapshot file (or a folder to write it into)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_backup)
+
+    p = sub.add_parser("restore", help="verify a snapshot and restore it atomically")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--lattice", help="restore under this name (default: the snapshot's lattice)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser("log", help="show a lattice's transaction log")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--limit", type=int, default=50, help="newest N entries (default 50; 0 = all)")
+    p.add_argument("--kind", action="append", help="only these kinds (evolve, observe, edit, import, ...)")
+    p.add_argument("--json", action="store_true", help="print the entries as JSON")
+    p.set_defaults(handler=cmd_log)
+
+    p = sub.add_parser("lattices", help="list the lattices in the database")
+    p.add_argument("--json", action="store_true", help="print them as JSON")
+    p.set_defaults(handler=cmd_lattices)
