@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -38,3 +41,58 @@ def skip_or_fail(reason: str, required_by: str) -> None:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# --------------------------------------------------------------------------- databases
+# PostgreSQL isolation: each test gets its own schema (``lt_<random>``) selected through
+# ``search_path`` in the URL, so concurrent test runs on the shared ``test`` database
+# never see each other's tables; the schema is dropped afterwards.
+_pg_state: dict[str, object] = {}
+
+
+def _pg_admin_engine():
+    if "engine" not in _pg_state:
+        engine = create_engine(POSTGRES_URL, pool_size=1, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            _pg_state["engine"] = engine
+        except Exception as exc:  # noqa: BLE001 - any connection failure means "not here"
+            _pg_state["error"] = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}"
+            _pg_state["engine"] = None
+    if _pg_state["engine"] is None:
+        skip_or_fail(str(_pg_state["error"]), "LATTICE_REQUIRE_POSTGRES")
+    return _pg_state["engine"]
+
+
+@pytest.fixture
+def pg_url():
+    admin = _pg_admin_engine()
+    schema = f"lt_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'lattice.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def store(db_url):
+    from core.store import Store
+
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+

@@ -1,0 +1,107 @@
+"""Interference: who reinforces whom, who cancels whom, and how the lattice synchronises."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.errors import LatticeError
+from ui import charts
+from ui.compute import trajectory
+from ui.context import page_context
+from ui.tables import download_csv
+
+ctx = page_context()
+unit = ctx.time_unit
+titles = ctx.titles()
+ids = list(ctx.lattice.ids)
+position = {gid: i for i, gid in enumerate(ids)}
+n = len(ids)
+
+st.title("Interference")
+st.caption("I_ij = cos(φi − φj)·ci·cj: positive when two gems are in phase (they reinforce each other), "
+           "negative when opposed (they cancel). Shown for the lattice at its clock plus an optional look-ahead.")
+
+c1, c2, c3 = st.columns([1.2, 1, 1])
+ahead = c1.number_input(f"Look ahead ({unit}s)", min_value=0.0, max_value=10_000.0, value=0.0, step=1.0,
+                        key="int_ahead", help="Evolve a copy by this much under the session's parameters first.")
+mode = c2.radio("Gems in the heatmap", ["Most coherent", "Choose gems"], key="int_mode", horizontal=True)
+if mode == "Most coherent":
+    count = c3.slider("How many", min_value=min(2, n), max_value=max(2, min(n, 2000)), value=min(n, 120),
+                      key="int_count", help="Above 1000 gems the heatmap is block-averaged.")
+    chosen_idx = None
+else:
+    by_coherence = [ids[i] for i in np.argsort(-ctx.lattice.coherence, kind="stable")]
+    chosen = st.multiselect("Gems", ids, default=by_coherence[:12], format_func=lambda g: titles.get(g, g),
+                            key="int_gems")
+    chosen_idx = [position[g] for g in chosen]
+    count = len(chosen_idx)
+
+try:
+    lat = ctx.working_lattice()
+    if ahead > 0:
+        lat.evolve(float(ahead))
+except LatticeError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if chosen_idx is None:
+    chosen_idx = np.sort(np.argsort(-lat.coherence, kind="stable")[:count])
+if len(chosen_idx) < 2:
+    st.warning("Choose at least two gems for the heatmap.")
+else:
+    matrix, order, block = charts.interference_view(lat.coherence, lat.phase, chosen_idx)
+    phases_deg = np.degrees(np.mod(lat.phase[order], 2 * np.pi))
+    st.plotly_chart(charts.interference_heatmap(matrix, [titles[ids[i]] for i in order], phases_deg,
+                                                block=block, total=len(order)), key="int_heatmap")
+
+# ------------------------------------------------------------------ pairs
+st.subheader("Strongest pairs in the whole lattice")
+k = st.slider("Pairs to list", 3, 50, 10, key="int_k")
+
+
+def pairs_table(pairs: list[tuple[int, int, float]]) -> pd.DataFrame:
+    rows = []
+    for i, j, value in pairs:
+        dphi = np.degrees(np.angle(np.exp(1j * (lat.phase[i] - lat.phase[j]))))
+        rows.append({"I_ij": value, "gem A": titles[ids[i]], "gem B": titles[ids[j]],
+                     "Δφ (°)": dphi, "c_A": lat.coherence[i], "c_B": lat.coherence[j],
+                     "linked": lat.edge_weight(i, j) > 0, "id A": ids[i], "id B": ids[j]})
+    return pd.DataFrame(rows)
+
+
+fmt = {"I_ij": st.column_config.NumberColumn(format="%.4f", width="small"),
+       "gem A": st.column_config.TextColumn(width="medium"), "gem B": st.column_config.TextColumn(width="medium"),
+       "Δφ (°)": st.column_config.NumberColumn(format="%.1f"),
+       "c_A": st.column_config.NumberColumn(format="%.3f"), "c_B": st.column_config.NumberColumn(format="%.3f")}
+left, right = st.columns(2)
+with left:
+    st.markdown("**Most constructive** (in phase, both coherent)")
+    top = pairs_table(lat.top_interference(k))
+    st.dataframe(top, hide_index=True, column_config=fmt, key="int_top")
+    download_csv(top, f"{ctx.name}-constructive-pairs.csv", key="int_top_csv")
+with right:
+    st.markdown("**Most destructive** (opposed phase, both coherent)")
+    bottom = pairs_table(lat.bottom_interference(k))
+    st.dataframe(bottom, hide_index=True, column_config=fmt, key="int_bottom")
+    download_csv(bottom, f"{ctx.name}-destructive-pairs.csv", key="int_bottom_csv")
+
+# ---------------------------------------------------------- network and R
+st.subheader("Entanglements and synchronisation")
+g1, g2 = st.columns([1.1, 1])
+with g1:
+    st.plotly_chart(charts.entanglement_network(lat.phase, lat.coherence, [titles[g] for g in ids],
+                                                lat.edge_arrays()), key="int_network")
+with g2:
+    horizon = st.number_input(f"R(t) horizon ({unit}s)", min_value=0.1, max_value=10_000.0, value=48.0,
+                              step=1.0, key="int_horizon")
+    try:
+        traj = trajectory(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), float(horizon),
+                          float(ctx.params.dt) if ctx.params.dt > 0 else 0.1, ())
+    except LatticeError as exc:
+        st.error(str(exc))
+    else:
+        st.plotly_chart(charts.order_parameter_over_time(traj.series, unit, ctx.lattice.t + ahead if ahead else None),
+                        key="int_order")
+        st.caption("R = 1: all gems in phase and fully coherent; R ≈ 0: phases spread out (or coherence lost). "
+                   "A positive coupling K pulls entangled gems together.")

@@ -1,0 +1,206 @@
+"""Parameters & experiments: tune every parameter live, sweep one or two, fit the decay constant."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.errors import LatticeError
+from core.fitting import fit_decay
+from core.params import PARAM_SPECS, LatticeParams
+from core.sweep import DYNAMIC_PARAMS, METRICS, grid_values, sweep
+from ui import charts
+from ui.compute import trajectory
+from ui.context import page_context
+from ui.controls import label_for, param_controls, reset_params
+from ui.tables import download_csv, read_observations_csv
+
+ctx = page_context()
+unit = ctx.time_unit
+lat = ctx.lattice
+
+st.title("Parameters & experiments")
+st.caption("Every model parameter, with its range and meaning (hover the ? icons). Changes apply to this "
+           "session's simulations at once; the stored lattice is not changed.")
+
+tab_tune, tab_sweep, tab_fit = st.tabs(["Tune", "Sweep", "Fit decay"])
+
+# ---------------------------------------------------------------------- tune
+with tab_tune:
+    param_controls(ctx.params)
+    r1, r2, _ = st.columns([1, 1, 3])
+    r1.button("Reset to defaults", key="par_reset_defaults", on_click=reset_params, args=(LatticeParams(),),
+              icon=":material/restart_alt:")
+    r2.button("Reset to the lattice's own", key="par_reset_lattice", on_click=reset_params, args=(lat.params,))
+    st.divider()
+    p1, p2 = st.columns([1, 4])
+    preview_h = p1.number_input(f"Preview horizon ({unit}s)", min_value=0.5, max_value=1000.0, value=12.0,
+                                step=1.0, key="par_preview_h")
+    dt = ctx.params.dt if ctx.params.dt > 0 else 0.1
+    dt = max(dt, float(preview_h) / 400)  # at most ~400 points: the preview must stay instant
+    try:
+        current = trajectory(lat, ctx.cache_key, ctx.params.to_dict(), float(preview_h), dt, ())
+        baseline = trajectory(lat, ctx.cache_key, LatticeParams(time_unit=ctx.params.time_unit).to_dict(),
+                              float(preview_h), dt, ())
+    except LatticeError as exc:
+        st.error(str(exc))
+    else:
+        end, end0 = current.series.iloc[-1], baseline.series.iloc[-1]
+        m = p1.container()
+        def vs_defaults(diff: float) -> str | None:
+            return None if abs(diff) < 5e-4 else f"{diff:+.3f} vs defaults"
+
+        m.metric(f"Mean coherence at +{preview_h:g}", f"{end.mean_coherence:.3f}",
+                 vs_defaults(end.mean_coherence - end0.mean_coherence))
+        m.metric(f"R at +{preview_h:g}", f"{end.R:.3f}", vs_defaults(end.R - end0.R))
+        m.metric(f"Mean uncertainty at +{preview_h:g}", f"{end.mean_uncertainty:.3f}",
+                 vs_defaults(end.mean_uncertainty - end0.mean_uncertainty), delta_color="inverse")
+        with p2:
+            st.plotly_chart(charts.preview_chart(current.series, baseline.series, unit), key="par_preview")
+        # Saved runs live in this session only (the store will keep them for good).
+        runs = st.session_state.setdefault("saved_runs", {})
+        sv1, sv2 = st.columns([1, 3])
+        changed = {n: v for n, v in ctx.params.to_dict().items() if v != PARAM_SPECS[n].default}
+        sv2.caption("Saved runs stay in this browser session only. Named after the parameters that "
+                    "differ from the defaults.")
+        if sv1.button("Save this run", key="par_save_run", icon=":material/bookmark_add:", width="stretch"):
+            st.session_state["run_counter"] = st.session_state.get("run_counter", 0) + 1
+            name = f"#{st.session_state['run_counter']} " + (
+                ", ".join(f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}" for n, v in changed.items())
+                or "defaults")
+            runs[name] = {"params": ctx.params.to_dict(), "series": current.series,
+                          "t0": float(lat.t), "lattice": ctx.name}
+            if len(runs) > 12:
+                runs.pop(next(iter(runs)))
+            kept = [n for n in st.session_state.get("par_compare", []) if n in runs and n != name]
+            st.session_state["par_compare"] = kept[-2:] + [name]  # show the new run next to the last ones
+            st.toast(f"Saved {name!r} (this session only)")
+        if runs:
+            chosen_runs = st.multiselect("Compare saved runs", list(runs), default=list(runs)[-3:],
+                                         key="par_compare")
+            if chosen_runs:
+                st.plotly_chart(charts.compare_runs_chart(
+                    [(n, runs[n]["series"].assign(time=runs[n]["series"]["time"] - runs[n]["t0"]))
+                     for n in chosen_runs], unit), key="par_compare_chart")
+                diff = pd.DataFrame({n: runs[n]["params"] for n in chosen_runs})
+                diff = diff[diff.nunique(axis=1) > 1] if len(chosen_runs) > 1 else diff
+                table = diff.rename_axis("parameter").reset_index().astype(str)
+                st.caption("Parameters that differ between the chosen runs:" if len(chosen_runs) > 1
+                           else "Parameters of the run:")
+                st.dataframe(table, hide_index=True)
+                download_csv(table, "saved-runs-parameters.csv", key="par_compare_csv")
+    params_table = pd.DataFrame([{"parameter": n, "label": s.label, "value": getattr(ctx.params, n),
+                                  "default": s.default, "unit": s.unit, "meaning": s.help}
+                                 for n, s in PARAM_SPECS.items()]).astype({"value": str, "default": str})
+    with st.expander("Parameters as a table"):
+        st.dataframe(params_table, hide_index=True)
+        download_csv(params_table, f"{ctx.name}-parameters.csv", key="par_params_csv")
+
+# --------------------------------------------------------------------- sweep
+numeric = list(DYNAMIC_PARAMS)  # the parameters that change evolution
+labels = {n: label_for(PARAM_SPECS[n]) for n in numeric}
+
+
+def _default_range(name: str) -> tuple[float, float]:
+    spec = PARAM_SPECS[name]
+    lo, hi = float(spec.minimum), float(spec.maximum)
+    d = float(spec.default)
+    if d > 0:
+        return max(lo, d / 4), min(hi, d * 3)
+    return max(lo, -1.0), min(hi, 1.0) if hi > 0 else hi
+
+
+with tab_sweep:
+    st.markdown("Evolve a copy of the lattice over a grid of one or two parameters (the others as set under "
+                "*Tune*) and measure an outcome at the horizon.")
+    s1, s2, s3 = st.columns([2, 1.2, 1])
+    swept = s1.multiselect("Parameters to sweep (one or two)", numeric, default=["lambda_"], max_selections=2,
+                           format_func=labels.get, key="sw_params")
+    metric = s2.selectbox("Outcome", list(METRICS), format_func=METRICS.get, key="sw_metric")
+    horizon = s3.number_input(f"Horizon ({unit}s)", min_value=0.0, max_value=10_000.0, value=6.0, step=1.0,
+                              key="sw_horizon")
+    grid = {}
+    for name in swept:
+        spec = PARAM_SPECS[name]
+        lo, hi = _default_range(name)
+        g1, g2, g3 = st.columns(3)
+        step = float(spec.step or 0.01)
+        start = g1.number_input(f"{labels[name]}: from", value=lo, step=step, key=f"sw_{name}_from")
+        stop = g2.number_input(f"{labels[name]}: to", value=hi, step=step, key=f"sw_{name}_to")
+        points = g3.number_input(f"{labels[name]}: points", min_value=2, max_value=60,
+                                 value=15 if len(swept) == 1 else 12, step=1, key=f"sw_{name}_n")
+        grid[name] = (start, stop, int(points))
+    if st.button("Run sweep", key="sw_run", type="primary", icon=":material/play_arrow:", disabled=not swept):
+        bar = st.progress(0.0, text="Sweeping…")
+        try:
+            values = {name: grid_values(name, *grid[name]) for name in swept}
+            result = sweep(lat, ctx.params, values, float(horizon),
+                           progress=lambda f: bar.progress(min(1.0, f), text=f"Sweeping… {f:.0%}"))
+        except LatticeError as exc:
+            bar.empty()
+            st.error(f"Sweep not run: {exc}")
+        else:
+            bar.progress(1.0, text=f"Done: {len(result)} runs")
+            st.session_state["sw_result"] = {"df": result, "params": list(swept), "metric": metric,
+                                             "horizon": float(horizon)}
+    res = st.session_state.get("sw_result")
+    if res:
+        st.plotly_chart(charts.sweep_chart(res["df"], res["params"], res["metric"],
+                                           f"{METRICS[res['metric']]} (+{res['horizon']:g} {unit}s)", labels),
+                        key="sw_chart")
+        st.dataframe(res["df"], hide_index=True, height=220)
+        download_csv(res["df"], f"{ctx.name}-sweep-{'-'.join(res['params'])}.csv", key="sw_csv")
+
+# ----------------------------------------------------------------------- fit
+with tab_fit:
+    st.markdown("Upload coherence observations as CSV with columns **t** (lattice time units), **coherence** "
+                "(0-1) and optionally **gem** (one decay curve per gem, shared τ). The model is "
+                "c(t) = A·exp(−(t − t0)/τ) + C; for a gem of energy E, τ = E/λ.")
+    f1, f2 = st.columns([2, 1])
+    upload = f1.file_uploader("Observations CSV", type=["csv"], key="fit_upload")
+    with f2:
+        fit_amplitude = st.checkbox("Fit amplitude A per gem", value=True, key="fit_amp")
+        fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_off")
+        # A sample to try the fit with: three demo gems under the current parameters, with noise.
+        rng = np.random.default_rng(7)
+        idx = np.argsort(-lat.coherence, kind="stable")[:3]
+        sample_t = np.linspace(0, 12, 13)
+        rows = [{"t": t, "gem": lat.ids[i],
+                 "coherence": float(np.clip(lat.coherence[i] * np.exp(-ctx.params.lambda_ * t / lat.energy[i])
+                                            + rng.normal(0, 0.01), 0, 1))}
+                for i in idx for t in sample_t]
+        download_csv(pd.DataFrame(rows)[["t", "coherence", "gem"]], "sample-observations.csv", key="fit_sample",
+                     label="Sample CSV")
+    if upload is None:
+        st.info("No file yet: download the sample CSV to try it.")
+    else:
+        try:
+            obs = read_observations_csv(upload.getvalue())
+            groups = obs["gem"] if "gem" in obs.columns else None
+            fit = fit_decay(obs["t"], obs["coherence"], groups=groups, fit_amplitude=fit_amplitude,
+                            fit_offset=fit_offset)
+        except LatticeError as exc:  # ValidationError (bad CSV) and FitError
+            st.error(f"No fit: {exc}")
+        else:
+            k1, k2, k3, k4 = st.columns(4)
+            k1.metric(f"τ ({unit}s)", f"{fit.tau:.4g}", help="Decay time constant, estimate.")
+            k2.metric("standard error of τ", f"± {fit.tau_se:.2g}" if np.isfinite(fit.tau_se) else "n/a")
+            k3.metric("λ implied for E = 1", f"{fit.lambda_for_energy(1.0):.4g}", help="λ = E/τ.")
+            k4.metric("residual std", f"{fit.residual_std:.3g}", help=f"{fit.n_points} observations")
+            st.plotly_chart(charts.decay_fit_chart(obs["t"], obs["coherence"], groups, fit, unit), key="fit_chart")
+            table = pd.DataFrame([{"group": "all" if g is None else g, "amplitude A": a,
+                                   "A standard error": fit.amplitude_se[g]} for g, a in fit.amplitude.items()])
+            summary = pd.DataFrame([{"tau": fit.tau, "tau_se": fit.tau_se, "offset": fit.offset,
+                                     "offset_se": fit.offset_se, "residual_std": fit.residual_std,
+                                     "n_points": fit.n_points}])
+            t1, t2 = st.columns(2)
+            with t1:
+                st.dataframe(summary, hide_index=True)
+                download_csv(summary, "decay-fit.csv", key="fit_csv")
+            with t2:
+                st.dataframe(table, hide_index=True)
+                download_csv(table, "decay-fit-amplitudes.csv", key="fit_amp_csv")
+            lam = fit.lambda_for_energy(1.0)
+            if PARAM_SPECS["lambda_"].minimum <= lam <= PARAM_SPECS["lambda_"].maximum:
+                st.button(f"Use λ = {lam:.4g} (for E = 1) in this session", key="fit_apply", on_click=reset_params,
+                          args=(ctx.params.replace(lambda_=float(lam)),))

@@ -1,0 +1,157 @@
+"""Real-browser journeys through the demo workbench: log in, explore, simulate, tune.
+
+Screenshots go to test-artifacts/screenshots/ (journey-step.png).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def login(page, base: str, username: str = "researcher", password: str = "demo") -> None:
+    page.goto(base)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Evolution").wait_for()
+    wait_for_charts(page, 4)
+
+
+def wait_for_charts(page, count: int) -> None:
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {count}",
+                           timeout=30_000)
+
+
+def chart_titles(page) -> list[str]:
+    return [t or "" for t in page.locator(".js-plotly-plot .gtitle").all_text_contents()]
+
+
+def wait_for_chart_titled(page, *prefixes: str) -> None:
+    """Until a plotly chart title starts with each prefix (charts of the last page may linger)."""
+    for prefix in prefixes:
+        page.wait_for_function(
+            "p => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+            ".some(e => (e.textContent || '').startsWith(p))", arg=prefix, timeout=30_000)
+
+
+def go_to(page, link: str, heading: str, *chart_titles: str) -> None:
+    page.get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading).wait_for()
+    wait_for_chart_titled(page, *chart_titles)
+
+
+def sidebar_text(page) -> str:
+    return page.locator("[data-testid='stSidebar']").inner_text()
+
+
+def test_log_in(page, app_server, shots):
+    page.goto(app_server)
+    page.get_by_label("Username").wait_for()
+    assert "Demo mode" in page.content()
+    shots(page, "login-1-form")
+    page.get_by_label("Username").fill("researcher")
+    page.get_by_label("Password", exact=True).fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("Username or password is incorrect.").wait_for()
+    page.get_by_label("Password", exact=True).fill("demo")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Evolution").wait_for()
+    wait_for_charts(page, 4)
+    assert "Signed in as researcher" in sidebar_text(page)
+    shots(page, "login-2-evolution")
+    page.wait_for_timeout(500)
+    page.reload()  # a new session: the signed cookie logs us in again
+    page.get_by_role("heading", name="Evolution").wait_for()
+    assert "Signed in as researcher" in sidebar_text(page)
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_text("You are logged out.").wait_for()
+    page.wait_for_timeout(500)
+    page.reload()  # the cookie is gone: the login form again
+    page.get_by_label("Username").wait_for()
+    shots(page, "login-3-logged-out")
+
+
+def test_explore_every_page(page, app_server, shots):
+    login(page, app_server, "viewer")
+    go_to(page, "Interference", "Interference", "Interference I_ij", "Entanglement network", "Order parameter")
+    titles = chart_titles(page)
+    assert any(t.startswith("Interference I_ij") for t in titles)
+    assert any(t.startswith("Entanglement network") for t in titles)
+    page.get_by_text("Most constructive").wait_for()
+    shots(page, "explore-1-interference")
+    go_to(page, "Parameters & experiments", "Parameters & experiments", "Preview")
+    shots(page, "explore-2-parameters")
+    go_to(page, "Evolution", "Evolution", "Coherence over time", "Phasors at t", "Uncertainty", "Order parameter")
+    shots(page, "explore-3-evolution")
+
+
+def phasor_time(page) -> float:
+    title = next(t for t in chart_titles(page) if t.startswith("Phasors at t"))
+    return float(re.search(r"t = ([0-9.]+)", title).group(1))
+
+
+def test_simulate_play_and_advance(page, app_server, shots):
+    login(page, app_server, "researcher")
+    start = phasor_time(page)  # the lattice clock (another journey may have advanced it)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => {"
+        "  const m = /^Phasors at t = ([0-9.]+)/.exec(e.textContent);"
+        f"  return m && parseFloat(m[1]) > {start}; }})", timeout=20_000)
+    shots(page, "simulate-1-playing")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Play").wait_for()
+    assert phasor_time(page) > start
+    page.get_by_role("button", name="Advance lattice").click()
+    page.get_by_text(re.compile(r"Lattice clock advanced by 1 to t = \d")).wait_for()
+    assert "memory only" in page.content()
+    assert re.search(r"t = [1-9][0-9.]* hours", sidebar_text(page))
+    wait_for_charts(page, 4)
+    shots(page, "simulate-2-advanced")
+
+
+def test_viewer_cannot_advance(page, app_server, shots):
+    login(page, app_server, "viewer")
+    page.get_by_role("button", name="Advance lattice").click()
+    page.get_by_text(re.compile("Not advanced: user 'viewer' .* is not allowed")).wait_for()
+    shots(page, "simulate-3-viewer-refused")
+
+
+def preview_metric(page) -> str:
+    metric = page.locator("[data-testid='stMetric']").filter(has_text="Mean coherence at").first
+    return metric.locator("[data-testid='stMetricValue']").inner_text()
+
+
+def test_tune_a_parameter(page, app_server, shots):
+    login(page, app_server, "researcher")
+    go_to(page, "Parameters & experiments", "Parameters & experiments", "Preview")
+    before = preview_metric(page)
+    page.get_by_role("button", name="Save this run").click()
+    wait_for_chart_titled(page, "Saved runs compared (1)")
+    box = page.get_by_role("spinbutton", name="Decay scale λ (1/time unit)", exact=True)
+    box.fill("0.2")
+    box.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('1 changed')", timeout=20_000)
+    page.wait_for_function(
+        "b => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some("
+        "e => e.innerText.includes('Mean coherence at') && !e.innerText.includes(b))", arg=before, timeout=20_000)
+    assert preview_metric(page) != before
+    page.get_by_role("button", name="Save this run").click()
+    wait_for_chart_titled(page, "Saved runs compared (2)")
+    shots(page, "tune-1-lambda")
+    page.get_by_role("tab", name="Sweep").click()
+    page.get_by_role("button", name="Run sweep").click()
+    page.get_by_text(re.compile(r"Done: \d+ runs")).wait_for()
+    wait_for_chart_titled(page, "Sweep of")
+    shots(page, "tune-2-sweep")
+    page.get_by_role("tab", name="Fit decay").click()
+    rows = "t,coherence,gem\n" + "\n".join(f"{t},{a * 2.718281828 ** (-t / 4):.5f},{g}"
+                                           for g, a in (("a", 0.9), ("b", 0.6)) for t in range(12))
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+        files=[{"name": "observations.csv", "mimeType": "text/csv", "buffer": rows.encode()}])
+    wait_for_chart_titled(page, "Decay fit: τ = 4")
+    shots(page, "tune-3-fit")

@@ -1,0 +1,1 @@
+"""Streamlit UI helpers of the workbench (pages stay thin; the engine is ``core``)."""

@@ -1,0 +1,151 @@
+"""The login gate and logout button (streamlit-authenticator 0.4.x on core.auth).
+
+Configuration, hashing, demo users, role lookup and the refuse-to-start check live
+in :mod:`core.auth`; this module only renders. The authenticator checks the bcrypt
+password and signs the re-login cookie (JWT in a cookie named ``gem_lattice_auth``).
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+import streamlit_authenticator as stauth
+from streamlit_authenticator.utilities import LoginError
+
+from core.access import Actor
+from core.auth import (COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, AuthConfig,
+                       AuthConfigError, credentials_path, load_auth_config)
+
+AUTHENTICATOR_KEY = "_lattice_authenticator"
+_AUTH_SESSION_KEYS = ("name", "username", "authentication_status", "email", "roles")
+_CLEAR_KEY = "_lattice_clear_session"
+
+
+def _clear_after_logout() -> None:
+    """Forget the logged-out user's parameters, results and widget values (start of a run)."""
+    if st.session_state.pop(_CLEAR_KEY, False):
+        for key in list(st.session_state.keys()):
+            if key not in (AUTHENTICATOR_KEY, "logout", *_AUTH_SESSION_KEYS):
+                del st.session_state[key]
+
+
+def _secret_cookie_key() -> str | None:
+    try:
+        value = st.secrets.get("cookie_key")
+    except Exception:  # no secrets.toml at all: that is allowed (env var or demo mode)
+        return None
+    return str(value) if value else None
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_config(cookie_key: str | None, env_key: tuple, path: str, mtime: float) -> AuthConfig:
+    # Outside demo mode the check bcrypt-verifies every user: cache it per file version.
+    return load_auth_config(cookie_key=cookie_key)
+
+
+def auth_config() -> AuthConfig:
+    """The login configuration; raises :class:`AuthConfigError` when it is unsafe."""
+    path = credentials_path()
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    env_key = tuple(os.environ.get(k, "") for k in (DEMO_ENV, COOKIE_KEY_ENV, CREDENTIALS_ENV))
+    return _cached_config(_secret_cookie_key(), env_key, str(path), mtime)
+
+
+def session_actor(config: AuthConfig) -> Actor | None:
+    """The logged-in user of this session, if any (role from the credentials)."""
+    if st.session_state.get("authentication_status") is not True:
+        return None
+    return config.actor(st.session_state.get("username"))
+
+
+def _make_authenticator(config: AuthConfig) -> stauth.Authenticate:
+    # Renders the cookie manager component; at most once per script run (see login_gate).
+    auth = stauth.Authenticate(config.fresh_credentials(), config.cookie_name, config.cookie_key,
+                               config.cookie_expiry_days, auto_hash=False, login_sleep_time=0)
+    st.session_state[AUTHENTICATOR_KEY] = auth
+    return auth
+
+
+def _login_page() -> None:  # the only page before login; the form is drawn by login_gate
+    return None
+
+
+def login_gate(hide_navigation: bool = False) -> Actor:
+    """Return the logged-in :class:`Actor`, or show the login form and stop the script.
+
+    Refuses to go on (``st.error`` + ``st.stop``) when :func:`core.auth.load_auth_config`
+    finds the configuration unsafe. Cheap when the session is already logged in, so
+    both ``app.py`` and every page (via ``ui.context``) call it. ``hide_navigation``
+    (app.py only): register a single hidden "Log in" page so that the ``pages/``
+    directory is not offered as navigation before login.
+    """
+    try:
+        config = auth_config()
+    except AuthConfigError as exc:
+        st.error(f"**Gem Lattice Workbench cannot start.** {exc}")
+        st.stop()
+    actor = session_actor(config)
+    if actor is not None:
+        return actor
+
+    _clear_after_logout()
+    authenticator = _make_authenticator(config)
+    try:
+        authenticator.login(location="unrendered")  # re-login from a valid signed cookie
+    except LoginError:
+        pass  # a cookie for a user that no longer exists: ask for the password
+    actor = session_actor(config)
+    if actor is not None:
+        return actor
+
+    if hide_navigation:
+        st.navigation([st.Page(_login_page, title="Log in", url_path="login", default=True)], position="hidden")
+    form_area = st.empty()
+    with form_area.container():
+        left, mid, right = st.columns([1, 1.4, 1])
+        with mid:
+            st.title(":material/diamond: Gem Lattice Workbench")
+            st.caption("A time-decaying, interfering memory of gems: tune it, watch it, question it.")
+            if config.demo:
+                users = ", ".join(f"`{u}`" for u in DEMO_USERS)
+                st.info(f"**Demo mode** (`{DEMO_ENV}=1`): log in as {users}, each with the password "
+                        f"`{DEMO_PASSWORD}`. Do not use demo mode for real data.", icon=":material/science:")
+            with st.form("login_form"):
+                st.subheader("Log in")
+                username = st.text_input("Username", key="login_username", autocomplete="username")
+                password = st.text_input("Password", type="password", key="login_password",
+                                         autocomplete="current-password")
+                submitted = st.form_submit_button("Log in", type="primary", width="stretch")
+            message = st.empty()
+    if submitted:
+        try:
+            ok = authenticator.authentication_controller.login(username, password)
+        except LoginError as exc:
+            ok = False
+            message.error(str(exc))
+        if ok:
+            actor = session_actor(config)
+            if actor is not None:
+                form_area.empty()
+                authenticator.cookie_controller.set_cookie()
+                return actor
+        message.error("Username or password is incorrect.")
+    st.stop()
+
+
+def logout_button(container=None) -> None:
+    """A logout button; on click clears the session's login and deletes the cookie."""
+    target = container if container is not None else st.sidebar
+    if not target.button("Log out", key="logout_button", icon=":material/logout:", width="stretch"):
+        return
+    authenticator = st.session_state.get(AUTHENTICATOR_KEY)
+    if authenticator is not None and st.session_state.get("authentication_status"):
+        with target:
+            authenticator.logout(location="unrendered")  # also deletes the signed cookie
+    for key in _AUTH_SESSION_KEYS:
+        st.session_state[key] = None
+    st.session_state["logout"] = True
+    st.session_state[_CLEAR_KEY] = True  # the next run drops the rest of this user's session state
+    st.success("You are logged out.")
+    st.button("Log in again", key="login_again", type="primary")
+    st.stop()

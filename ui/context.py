@@ -1,0 +1,183 @@
+"""What every page needs, in one call: ``ctx = page_context()``.
+
+The page gets the logged-in :class:`~core.access.Actor`, the lattice (from the
+:class:`~core.sources.LatticeSource` seam), the session's validated
+:class:`~core.params.LatticeParams`, and the shared sidebar is drawn. Each page calls
+it itself, so a page also works when it is opened on its own (AppTest, direct run):
+the login gate is repeated there (a no-op when already logged in).
+
+Where lattices come from is decided in :func:`lattice_source` only.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.access import Actor, Permission
+from core.demo import DEMO_DIR
+from core.errors import LatticeError, ValidationError
+from core.lattice import Lattice
+from core.params import PARAM_SPECS, LatticeParams
+from core.sources import DemoFileSource, LatticeSource, LoadedLattice, gem_titles
+
+from .auth import login_gate, logout_button
+
+SOURCE_ENV = "LATTICE_SOURCE"  # "demo" or "store"
+DEFAULT_SOURCE = "demo"  # the one line to change to make the database the default
+DEMO_DIR_ENV = "LATTICE_DEMO_DIR"  # tests may point the demo source at other files
+PARAMS_KEY = "params"
+PARAMS_FOR_KEY = "params_for_lattice"
+LATTICE_KEY = "lattice_name"
+FLASH_KEY = "flash"
+
+
+@st.cache_resource(show_spinner=False)
+def _source(kind: str, demo_dir: str, database_url: str) -> LatticeSource:
+    if kind == "demo":
+        return DemoFileSource(Path(demo_dir))
+    if kind == "store":  # the Crystal Lattice DB (LATTICE_DATABASE_URL, default SQLite in data/)
+        from core.store import Store, StoreSource
+        return StoreSource(Store.open(database_url or None))
+    raise LatticeError(f"{SOURCE_ENV}={kind!r} is not a known lattice source; use 'demo' or 'store'")
+
+
+def lattice_source() -> LatticeSource:
+    """The process-wide lattice source (one per process: ``st.cache_resource``)."""
+    return _source(os.environ.get(SOURCE_ENV, DEFAULT_SOURCE).strip().lower() or DEFAULT_SOURCE,
+                   os.environ.get(DEMO_DIR_ENV) or str(DEMO_DIR), os.environ.get("LATTICE_DATABASE_URL", ""))
+
+
+@dataclass
+class PageContext:
+    actor: Actor
+    source: LatticeSource
+    loaded: LoadedLattice
+    params: LatticeParams
+
+    @property
+    def lattice(self) -> Lattice:
+        """The stored state: read-only for pages (use :meth:`working_lattice` to evolve)."""
+        return self.loaded.lattice
+
+    @property
+    def gems(self):
+        return self.loaded.gems
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def time_unit(self) -> str:
+        return self.params.time_unit
+
+    @property
+    def cache_key(self) -> tuple:
+        """Identifies this lattice state for ``st.cache_data`` (source, name, version, clock)."""
+        return (type(self.source).__name__, self.loaded.name, self.loaded.version, float(self.lattice.t))
+
+    def titles(self) -> dict:
+        ids = list(self.lattice.ids)
+        return dict(zip(ids, gem_titles(self.gems, ids)))
+
+    def working_lattice(self, params: LatticeParams | None = None) -> Lattice:
+        """A copy of the lattice carrying the session's (or the given) parameters."""
+        lat = self.lattice.copy()
+        lat.params = params or self.params
+        return lat
+
+    def can(self, permission: Permission | str) -> bool:
+        return self.actor.can(permission)
+
+    def advance(self, dt: float) -> LoadedLattice:
+        """Advance the lattice clock for real (the source checks the role)."""
+        self.loaded = self.source.advance(self.name, dt, self.actor)
+        return self.loaded
+
+
+def flash(kind: str, message: str) -> None:
+    """Show ``message`` (st.success/info/warning/error) at the top of the next run."""
+    st.session_state.setdefault(FLASH_KEY, []).append((kind, message))
+
+
+def _show_flash() -> None:
+    for kind, message in st.session_state.pop(FLASH_KEY, []):
+        getattr(st, kind, st.info)(message)
+
+
+def session_params(loaded: LoadedLattice) -> LatticeParams:
+    """The session's parameters; start from the lattice's own for a newly chosen lattice."""
+    if st.session_state.get(PARAMS_FOR_KEY) != loaded.name or not isinstance(
+            st.session_state.get(PARAMS_KEY), LatticeParams):
+        st.session_state[PARAMS_KEY] = loaded.lattice.params
+        st.session_state[PARAMS_FOR_KEY] = loaded.name
+    return st.session_state[PARAMS_KEY]
+
+
+def set_params(params: LatticeParams) -> None:
+    st.session_state[PARAMS_KEY] = params
+
+
+def update_params(**changes) -> LatticeParams:
+    """Validated update of the session parameters; raises ValidationError, changes nothing then."""
+    new = st.session_state[PARAMS_KEY].replace(**changes)
+    st.session_state[PARAMS_KEY] = new
+    return new
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def render_sidebar(ctx: PageContext) -> None:
+    lat = ctx.lattice
+    s = lat.summary()
+    with st.sidebar:
+        st.divider()
+        st.caption(f"Source: {ctx.source.label}")
+        st.metric("Lattice clock", f"t = {s['t']:.4g} {ctx.time_unit}s",
+                  help="Manual clock: it moves only when someone advances it (Evolution page).")
+        c1, c2 = st.columns(2)
+        c1.metric("Gems", f"{s['gems']}")
+        c2.metric("Links", f"{s['entanglements']}")
+        c1.metric("Mean c", f"{s['mean_coherence']:.3f}", help="Mean coherence of all gems (0-1).")
+        c2.metric("R", f"{s['R']:.3f}", help="Kuramoto order parameter |mean(c·e^{iφ})| (0-1).")
+        changed = {n: v for n, v in ctx.params.to_dict().items() if v != PARAM_SPECS[n].default}
+        with st.expander(f"Active parameters ({len(changed)} changed)", expanded=bool(changed)):
+            lines = []
+            for name, value in ctx.params.to_dict().items():
+                spec = PARAM_SPECS[name]
+                mark = "**" if name in changed else ""
+                unit = f" {spec.unit}" if spec.unit else ""
+                lines.append(f"- {spec.label}: {mark}{_fmt(value)}{mark}{unit}")
+            st.markdown("\n".join(lines))
+            st.caption("Bold = changed from the default. Edit on *Parameters & experiments*.")
+        st.divider()
+        st.caption(f"Signed in as **{ctx.actor.name}** · {ctx.actor.role.value}")
+        logout_button(st.sidebar)
+
+
+def page_context() -> PageContext:
+    """Log-in check, lattice, parameters and the shared sidebar for the calling page."""
+    actor = login_gate()
+    try:
+        source = lattice_source()
+        names = source.names()
+        if not names:
+            raise LatticeError("the lattice source has no lattices yet; build one with `python -m core demo`")
+        if st.session_state.get(LATTICE_KEY) not in names:
+            st.session_state[LATTICE_KEY] = names[0]
+        name = st.sidebar.selectbox("Lattice", names, key=LATTICE_KEY,
+                                    help="Which lattice every page shows and simulates.")
+        loaded = source.load(name)
+        params = session_params(loaded)
+    except (LatticeError, ValidationError) as exc:
+        st.error(str(exc))
+        st.stop()
+    ctx = PageContext(actor, source, loaded, params)
+    render_sidebar(ctx)
+    _show_flash()
+    return ctx

@@ -1,0 +1,72 @@
+"""Controls built from the parameter metadata (``core.params.PARAM_SPECS``).
+
+Each control writes through :func:`ui.context.update_params` in an ``on_change``
+callback, so the new value is validated by ``LatticeParams`` and already active when
+the page (and the sidebar summary) reruns. An invalid value changes nothing and is
+reported with ``st.error``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import ValidationError
+from core.params import PARAM_SPECS, LatticeParams, ParamSpec
+
+from .context import PARAMS_KEY, flash, set_params
+
+KEY_PREFIX = "param_"
+
+
+def widget_key(name: str) -> str:
+    return KEY_PREFIX + name
+
+
+def label_for(spec: ParamSpec) -> str:
+    return f"{spec.label} ({spec.unit})" if spec.unit else spec.label
+
+
+def _on_change(name: str) -> None:
+    key = widget_key(name)
+    current: LatticeParams = st.session_state[PARAMS_KEY]
+    try:
+        st.session_state[PARAMS_KEY] = current.replace(**{name: st.session_state[key]})
+    except ValidationError as exc:
+        flash("error", f"Not applied: {exc}")
+        st.session_state[key] = getattr(current, name)
+
+
+def sync_widgets(params: LatticeParams) -> None:
+    """Set every parameter control to ``params`` (call from a callback, before rendering)."""
+    for name, value in params.to_dict().items():
+        st.session_state[widget_key(name)] = value
+
+
+def reset_params(params: LatticeParams) -> None:
+    set_params(params)
+    sync_widgets(params)
+
+
+def param_control(spec: ParamSpec, params: LatticeParams, container=None):
+    """One control for ``spec``, initialised from ``params``; returns the widget value."""
+    target = container if container is not None else st
+    key = widget_key(spec.name)
+    if key not in st.session_state:
+        st.session_state[key] = getattr(params, spec.name)
+    help_text = f"{spec.help} Allowed: {spec.range_text()}. Default: {spec.default}."
+    common = dict(key=key, help=help_text, on_change=_on_change, args=(spec.name,))
+    if spec.kind == "choice":
+        return target.selectbox(label_for(spec), spec.choices, **common)
+    if spec.kind == "int":
+        return target.number_input(label_for(spec), min_value=int(spec.minimum), max_value=int(spec.maximum),
+                                   step=int(spec.step or 1), **common)
+    return target.number_input(label_for(spec), min_value=float(spec.minimum), max_value=float(spec.maximum),
+                               step=float(spec.step or 0.01), format="%.3f", **common)
+
+
+def param_controls(params: LatticeParams, columns: int = 3) -> None:
+    """All parameters of PARAM_SPECS as a grid of controls."""
+    specs = list(PARAM_SPECS.values())
+    for row in range(0, len(specs), columns):
+        cols = st.columns(columns)
+        for col, spec in zip(cols, specs[row:row + columns]):
+            param_control(spec, params, col)

@@ -1,0 +1,49 @@
+"""The page registry: which pages exist, where, and who sees them.
+
+Adding a page (stage 2: Lattice, Reflection, Cache & metrics) is one ``PageSpec``
+line here plus the file in ``pages/``. A page is listed for a user whose role holds
+its ``permission``; the page itself still calls ``ui.context.page_context()`` and the
+engine checks the role again on every write.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.access import Actor, Permission
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to app.py
+    title: str
+    icon: str
+    url_path: str
+    section: str = "Explore"
+    permission: Permission = Permission.READ
+    default: bool = False
+
+
+PAGES: tuple[PageSpec, ...] = (
+    # 1 Lattice (browse/edit gems) arrives with the store.
+    PageSpec("pages/2_Evolution.py", "Evolution", ":material/timeline:", "evolution", default=True),
+    PageSpec("pages/3_Interference.py", "Interference", ":material/blur_on:", "interference"),
+    # 4 Reflection arrives with the reflection engine.
+    PageSpec("pages/5_Parameters.py", "Parameters & experiments", ":material/tune:", "parameters",
+             section="Research"),
+    # 6 Cache & metrics arrives with the cache.
+)
+
+
+def visible_pages(actor: Actor) -> list[PageSpec]:
+    return [p for p in PAGES if actor.can(p.permission)]
+
+
+def build_navigation(actor: Actor):
+    """``st.navigation`` over the pages this actor may see, grouped by section."""
+    sections: dict[str, list] = {}
+    for spec in visible_pages(actor):
+        sections.setdefault(spec.section, []).append(
+            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=spec.default))
+    return st.navigation(sections, position="sidebar", expanded=True)

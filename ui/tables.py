@@ -1,0 +1,53 @@
+"""Tables in and out: CSV download buttons and the observations CSV reader."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.errors import ValidationError
+
+MAX_UPLOAD_ROWS = 200_000
+
+
+def download_csv(df: pd.DataFrame, filename: str, key: str, label: str = "Download CSV") -> None:
+    """A download button for ``df`` as UTF-8 CSV (no index)."""
+    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=filename,
+                       mime="text/csv", key=key, icon=":material/download:")
+
+
+def read_observations_csv(data: bytes) -> pd.DataFrame:
+    """Parse an observations CSV with columns ``t, coherence[, gem]``.
+
+    Raises ValidationError naming the column at fault (missing column, non-numbers,
+    NaN/inf, coherence outside [0, 1], empty file, too many rows).
+    """
+    try:
+        df = pd.read_csv(io.BytesIO(data))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError("file", f"not a readable CSV ({exc.__class__.__name__}: {exc})") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in ("t", "coherence") if c not in df.columns]
+    if missing:
+        raise ValidationError(missing[0], f"column missing; the CSV needs columns t, coherence and optionally gem "
+                                          f"(found: {', '.join(df.columns) or 'none'})")
+    if df.empty:
+        raise ValidationError("file", "the CSV has a header but no rows")
+    if len(df) > MAX_UPLOAD_ROWS:
+        raise ValidationError("file", f"{len(df)} rows is too many (max {MAX_UPLOAD_ROWS})")
+    out = pd.DataFrame()
+    for col in ("t", "coherence"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValidationError(col, f"row {row + 2} has {df[col].iloc[row]!r}, which is not a finite number")
+        out[col] = values.astype(float)
+    if ((out["coherence"] < 0) | (out["coherence"] > 1)).any():
+        row = int(np.flatnonzero(((out["coherence"] < 0) | (out["coherence"] > 1)).to_numpy())[0])
+        raise ValidationError("coherence", f"row {row + 2} has {out['coherence'].iloc[row]!r}; coherence is in [0, 1]")
+    if "gem" in df.columns:
+        out["gem"] = df["gem"].astype(str).str.strip()
+    return out
