@@ -13,6 +13,7 @@ import sys
 from typing import Any, Sequence
 
 from .errors import LatticeError
+from .logs import configure_logging
 
 # Modules that add commands; each defines register(subparsers).
 COMMAND_MODULES = ["core.commands", "core.reflect_commands", "core.store_commands"]
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging("WARNING")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
