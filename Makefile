@@ -10,7 +10,7 @@ run: setup
 	LATTICE_DEMO=$${LATTICE_DEMO-1} $(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: setup-dev
-	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-system-packages.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

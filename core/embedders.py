@@ -106,6 +106,9 @@ def available_embedders() -> list[str]:
 def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
     """The embedder registered under ``name`` (a clear error for an unknown one)."""
     if name not in _REGISTRY:
+        m = re.fullmatch(r"hashing-v1-(\d{2,5})", name or "")
+        if m and 16 <= int(m.group(1)) <= 16384:  # the hashing embedder at another dimension
+            return HashingEmbedder(int(m.group(1)))
         _load_extensions()
     try:
         factory = _REGISTRY[name]

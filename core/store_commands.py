@@ -1,4 +1,5 @@
-"""Store commands: ``db``, ``import``, ``export``, ``backup``, ``restore``, ``log``, ``lattices``.
+"""Store commands: ``db``, ``import``, ``export``, ``backup``, ``restore``, ``log``, ``lattices``,
+``keys`` (generate / rotate / status), ``reembed``, ``audit``.
 
 They act on the database of ``LATTICE_DATABASE_URL`` (default ``data/lattice.db``) as the
 ``system`` actor (the operator owns the files). ``demo`` and ``simulate`` live in
@@ -88,6 +89,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        from .errors import ValidationError
+        raise ValidationError("limit", f"must be >= 0 (0 = all), got {args.limit}")
     with _store() as store:
         df = store.transactions(args.lattice, kinds=args.kind, limit=args.limit)
     records = json.loads(df.to_json(orient="records", date_format="iso"))
@@ -157,3 +161,88 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lattices", help="list the lattices in the database")
     p.add_argument("--json", action="store_true", help="print them as JSON")
     p.set_defaults(handler=cmd_lattices)
+    register_security(sub)
+
+
+# ------------------------------------------------------------ security and maintenance
+def cmd_keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "generate":
+        from .store.crypto import generate_key
+        # The only place a key is ever printed: put it first in LATTICE_ENCRYPTION_KEYS.
+        print(generate_key())
+        return 0
+    with _store() as store:
+        if args.keys_command == "status":
+            out = store.encryption_status()
+            emit(args, {**out, "keys_configured": len(store.cipher.keys)},
+                 f"{len(store.cipher.keys)} key(s) configured; {out['gems']} gems: {out['current_key']} under the "
+                 f"newest key, {out['older_key']} under an older key, {out['plaintext']} in plain text")
+            return 0
+        bar = _bar(args, "re-encrypting")
+        out = store.rotate_keys(SYSTEM, batch_size=args.batch_size,
+                                progress=(lambda done, total: bar.update(done / total)) if bar else None)
+        if bar:
+            bar.close()
+    emit(args, out, f"re-encrypted {out['rotated']} gems ({out['skipped']} already under the newest key) and "
+         f"{out['log_entries']} log entries; older keys may now be removed from LATTICE_ENCRYPTION_KEYS")
+    return 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    bar = _bar(args, "embedding")
+    with _store() as store:
+        info = store.reembed(args.lattice, args.embedder, SYSTEM, batch_size=args.batch_size,
+                             progress=(lambda done, total: bar.update(done / total if total else 1.0)) if bar else None)
+    if bar:
+        bar.close()
+    emit(args, info.to_dict(), f"re-embedded lattice {info.name!r} ({info.gems + info.archived} gems) with "
+         f"{info.embedder} (dimension {info.dim}); now version {info.version}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    with _store() as store:
+        df = store.audit_log(limit=args.limit, action=args.action)
+    records = json.loads(df.to_json(orient="records", date_format="iso"))
+    lines = [f"{r['id']:>5}  {r['wall_time']}  {r['actor']:<12} {r['role']:<10} {r['action']:<16} "
+             f"{r['outcome']:<8} {r['target']}" for r in records]
+    emit(args, records, "\n".join(lines) or "the audit log is empty")
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register_security(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="encryption at rest: generate a key, rotate, status")
+    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION")
+    ksub.required = True
+    g = ksub.add_parser("generate", help="print a new Fernet key (put it first in LATTICE_ENCRYPTION_KEYS)")
+    g.set_defaults(handler=cmd_keys)
+    r = ksub.add_parser("rotate", help="re-encrypt every gem under the newest key (resumable: rerun if interrupted)")
+    r.add_argument("--batch-size", type=_positive, default=500, help="rows per committed batch (default 500)")
+    r.add_argument("--json", action="store_true", help="print the counts as JSON")
+    r.set_defaults(handler=cmd_keys)
+    st = ksub.add_parser("status", help="how many gems are under the newest key, an older key, or in plain text")
+    st.add_argument("--json", action="store_true", help="print the counts as JSON")
+    st.set_defaults(handler=cmd_keys)
+
+    p = sub.add_parser("reembed", help="re-embed every gem of a lattice with another embedder (all or nothing)")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--embedder", required=True, help="embedder name, e.g. hashing-v1, hashing-v1-256, all-minilm-l6-v2")
+    p.add_argument("--batch-size", type=_positive, default=256, help="texts per embedding batch (default 256)")
+    p.add_argument("--json", action="store_true", help="print the lattice info as JSON")
+    p.set_defaults(handler=cmd_reembed)
+
+    p = sub.add_parser("audit", help="show the audit log of administrative actions (newest first)")
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--action", help="only this action (lattice.restore, keys.rotate, user.create, ...)")
+    p.add_argument("--json", action="store_true", help="print the entries as JSON")
+    p.set_defaults(handler=cmd_audit)

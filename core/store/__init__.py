@@ -35,6 +35,20 @@ errors are :class:`core.errors.LatticeError` subclasses)::
     store.save_run(name, run_name, params, metrics, actor, trajectory=None) -> id;  list_runs(name);  get_run(id)
     store.record_reflection(name, actor, query, answer, provider_trace=, gems_used=, latency_ms=, ...)
     store.list_reflections(name)
+    store.reembed(name, embedder, actor, progress=None) -> LatticeInfo   # all or nothing, audited
+    store.audit(actor, action, target="", details=None);  store.audit_log(limit=100, action=None, actor=None)
+    store.rotate_keys(actor, batch_size=500, progress=None);  store.encryption_status()
+
+Security: every mutating call checks the actor's role (core.access.require); admin
+actions (lattice deletion, backup, restore, key rotation, re-embedding, user changes
+recorded through ``audit``) and refused admin attempts go to the ``audit`` table.
+Gem content is encrypted at rest when ``LATTICE_ENCRYPTION_KEYS`` is set (see
+core.store.crypto); a text filter then matches after decryption, in Python.
+
+Reliability: every operation is one transaction (imports and restores all or nothing,
+snapshots written to a temporary file and renamed), so a process killed at any point
+leaves nothing partial; a database that cannot be reached raises DatabaseUnavailable
+(nothing written; the store reconnects by itself when it returns).
 
     StoreSource(store)   # core.sources.LatticeSource for the UI: label, names(), load(name), advance(...)
 
@@ -43,9 +57,11 @@ state besides the engine). State changes are also logged as JSON lines on the
 ``core.store.txlog`` logger (INFO); configure a handler to collect them.
 """
 from .db import SchemaError, database_url
-from .errors import ConflictError, ImportFailed, ImportIssue, NotFoundError, SnapshotError
+from .errors import (ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError,
+                     SnapshotError)
 from .manager import ImportReport, LatticeInfo, LoadedLattice, Store
 from .source import StoreSource
 
 __all__ = ["Store", "StoreSource", "LoadedLattice", "LatticeInfo", "ImportReport", "ImportIssue", "ConflictError",
-           "ImportFailed", "NotFoundError", "SnapshotError", "SchemaError", "database_url"]
+           "ImportFailed", "NotFoundError", "SnapshotError", "SchemaError", "DatabaseUnavailable", "EncryptionError",
+           "database_url"]

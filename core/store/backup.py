@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import faults
 from .errors import SnapshotError
 
 FORMAT = "gem-lattice-snapshot"
@@ -67,7 +68,8 @@ def write_snapshot(path: str | os.PathLike, lattice: dict, gems: list[dict], emb
         zf.writestr("manifest.json", mbytes)
         for name, b in blobs.items():
             zf.writestr(name, b)
-    os.replace(tmp, p)
+            faults.checkpoint("backup.member")
+    os.replace(tmp, p)  # atomic: a crash before this leaves only the hidden temporary file
     return p, sha256(mbytes)
 
 

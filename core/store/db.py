@@ -77,7 +77,16 @@ def create_db_engine(url: str | None = None) -> Engine:
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise LatticeError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
-    return create_engine(parsed, pool_pre_ping=True)
+    # pool_pre_ping: a connection broken while the server was away is replaced on checkout,
+    # so the store recovers by itself when the database returns; connect_timeout bounds
+    # how long a call waits for an unreachable server before DatabaseUnavailable.
+    # Pool per process (node): LATTICE_DB_POOL_SIZE connections (default 5) + 10 overflow.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 5}
+    size = os.environ.get("LATTICE_DB_POOL_SIZE", "5")
+    if not size.isdigit() or not 1 <= int(size) <= 1000:
+        raise LatticeError(f"LATTICE_DB_POOL_SIZE={size!r}: use a whole number from 1 to 1000")
+    return create_engine(parsed, pool_pre_ping=True, pool_size=int(size), max_overflow=10, pool_timeout=30,
+                         connect_args=connect_args)
 
 
 def alembic_config() -> Config:
@@ -97,7 +106,8 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
-        raise LatticeError(f"cannot connect to the database {engine.url.render_as_string()}: "
+        from .errors import DatabaseUnavailable
+        raise DatabaseUnavailable(f"cannot connect to the database {engine.url.render_as_string()}: "
                            f"{str(exc.orig).strip().splitlines()[0]}") from None
 
 

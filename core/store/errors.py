@@ -38,3 +38,15 @@ class ImportFailed(LatticeError):
         self.issues = list(issues)
         more = f" (and {len(issues) - 1} more problem(s); --skip-bad skips bad rows)" if len(issues) > 1 else ""
         super().__init__(f"import failed, nothing written: {issues[0]}{more}")
+
+
+class DatabaseUnavailable(LatticeError):
+    """The database cannot be reached (server down, network cut, file unreadable).
+
+    Nothing was written by the call that raised it; retry when the database is back
+    (the store reconnects by itself: pooled connections are checked before use).
+    """
+
+
+class EncryptionError(LatticeError):
+    """Encrypted gem content cannot be read or written with the configured keys."""

@@ -25,24 +25,28 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (Connection, Engine, String, and_, bindparam, cast, delete, func, insert, or_, select,
                         update)
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..access import Actor, Permission, Role, require
+from ..access import Actor, Permission, PermissionDenied, Role, require
 from ..embedders import DEFAULT_EMBEDDER, Embedder, embed_in_batches, get_embedder
 from ..errors import LatticeError, ValidationError
 from ..lattice import Lattice
 from ..params import LatticeParams
 from ..trajectory import Trajectory, simulate
 from . import backup as snap
-from . import db, txlog
+from . import db, faults, txlog
 from . import io as gio
-from .errors import ConflictError, ImportFailed, ImportIssue, NotFoundError
-from .models import EntanglementRow, GemRow, LatticeRow, ReflectionRow, RunRow, SnapshotRow, TransactionRow
+from .crypto import ContentCipher
+from .errors import ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError
+from .models import (AuditRow, EntanglementRow, GemRow, LatticeRow, ReflectionRow, RunRow, SnapshotRow,
+                     TransactionRow)
 
 L = LatticeRow.__table__
 G = GemRow.__table__
 E = EntanglementRow.__table__
 T = TransactionRow.__table__
+A = AuditRow.__table__
 STATE = ("energy", "phase", "coherence", "uncertainty")
 EDITABLE = ("title", "content", "tags", "source") + STATE
 CLOCK_ACTOR = Actor("clock", Role.ADMIN)  # wall-clock catch-up (time passing is not a user action)
@@ -193,17 +197,21 @@ def _decode_frame(blob: bytes) -> pd.DataFrame:
 class Store:
     """The Crystal Lattice DB. Open with :meth:`open`; every mutating call takes an Actor."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, cipher: ContentCipher | None = None):
         self.engine = engine
+        self.cipher = cipher if cipher is not None else ContentCipher.from_env()
 
     # ---------------------------------------------------------- lifecycle
     @classmethod
-    def open(cls, url: str | None = None, *, upgrade: bool = True) -> "Store":
+    def open(cls, url: str | None = None, *, upgrade: bool = True, keys: Sequence[str] | None = None) -> "Store":
         """Connect to ``url`` (default: $LATTICE_DATABASE_URL or data/lattice.db).
 
         An empty or older database is upgraded to the code's schema (``upgrade=False``:
         refuse instead); a database with a newer schema is refused with SchemaError.
+        ``keys``: Fernet keys for content encryption, newest first (default:
+        $LATTICE_ENCRYPTION_KEYS; none = content stored as plain text).
         """
+        cipher = ContentCipher(keys) if keys is not None else ContentCipher.from_env()
         engine = db.create_db_engine(url)
         try:
             if upgrade:
@@ -213,7 +221,7 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, cipher)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -228,6 +236,31 @@ class Store:
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
+    def _db_error(self, exc: Exception) -> LatticeError:
+        """A driver/pool error as the project's error: DatabaseUnavailable when the database
+        cannot be reached (the caller may retry: nothing of this call was written)."""
+        if isinstance(exc, PoolTimeout):
+            return DatabaseUnavailable(f"the database {self.url} is overloaded (no free connection within the pool "
+                                       "timeout); retry in a moment - nothing was written")
+        orig = getattr(exc, "orig", None)
+        detail = (str(orig if orig is not None else exc).strip().splitlines() or ["?"])[0]
+        if isinstance(exc, DBAPIError) and self.engine.dialect.name == "sqlite" and "locked" in detail:
+            return LatticeError(f"the database is busy ({detail}); retry - nothing was written")
+        if isinstance(exc, (OperationalError, InterfaceError)) or getattr(exc, "connection_invalidated", False):
+            return DatabaseUnavailable(
+                f"the database {self.url} is unavailable ({detail}); check that it is running and reachable "
+                "(LATTICE_DATABASE_URL), then retry - nothing was written")
+        return LatticeError(f"database error: {detail}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A plain write transaction with driver errors translated (see :meth:`_db_error`)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (DBAPIError, PoolTimeout) as exc:
+            raise self._db_error(exc) from None
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """One consistent read transaction (SQLite: BEGIN snapshot; PostgreSQL: repeatable read)."""
@@ -237,8 +270,8 @@ class Store:
                     conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     yield conn
-        except DBAPIError as exc:
-            raise LatticeError(f"database error: {str(exc.orig).strip().splitlines()[0]}") from None
+        except (DBAPIError, PoolTimeout) as exc:
+            raise self._db_error(exc) from None
 
     @contextmanager
     def _write(self, name: str, actor: Actor, permission: Permission, action: str,
@@ -268,8 +301,8 @@ class Store:
             if "unique" in detail.lower() or "duplicate" in detail.lower():
                 raise ConflictError(f"conflicting concurrent change to lattice {name!r} ({detail}); retry") from None
             raise LatticeError(f"the database rejected the change to lattice {name!r}: {detail}") from None
-        except DBAPIError as exc:
-            raise LatticeError(f"database error: {str(exc.orig).strip().splitlines()[0]}") from None
+        except (DBAPIError, PoolTimeout) as exc:
+            raise self._db_error(exc) from None
 
     @staticmethod
     def _bump(conn: Connection, name: str) -> dict[str, Any] | None:
@@ -337,9 +370,10 @@ class Store:
 
     def delete_lattice(self, name: str, actor: Actor) -> None:
         """Delete a lattice with its gems, log, reflections (admin)."""
-        require(actor, Permission.ADMIN, "delete a lattice")
+        self._require_admin(actor, "delete a lattice", "lattice.delete", name)
         with self._write(name, actor, Permission.ADMIN, "delete a lattice") as tx:
             tx.conn.execute(delete(L).where(L.c.id == tx.lid))
+            self._audit(tx.conn, actor, "lattice.delete", name, {"version": tx.version - 1})
 
     def update_params(self, name: str, params: LatticeParams | dict, actor: Actor,
                       expected_version: int | None = None) -> LatticeInfo:
@@ -631,12 +665,14 @@ class Store:
                 r.id = f"g-{uuid.uuid4().hex[:12]}"
         start = (tx.conn.execute(select(func.max(G.c.seq)).where(G.c.lattice_id == tx.lid)).scalar() or 0) + 1
         now = _now()
-        rows = [{"lattice_id": tx.lid, "gem_id": r.id, "seq": start + k, "title": r.title, "content": r.content,
+        rows = [{"lattice_id": tx.lid, "gem_id": r.id, "seq": start + k, "title": r.title,
+                 "content": self.cipher.encrypt(r.content),
                  "tags": r.tags, "source": r.source, "embedding": _emb_bytes(vectors[k]), "energy": r.energy,
                  "phase": r.phase, "coherence": r.coherence, "uncertainty": r.uncertainty, "created_at": now,
                  "updated_at": now, "archived": False, "version": 1} for k, r in enumerate(records)]
         for chunk in _chunks(rows, 1000):
             tx.conn.execute(insert(G), list(chunk))
+            faults.checkpoint("import.batch")
         edge_rows = []
         if edges:
             ids = {e.source for e in edges} | {e.target for e in edges}
@@ -678,6 +714,7 @@ class Store:
     def _gem_dict(self, r: Any) -> dict[str, Any]:
         d = {k: r[k] for k in self._GEM_COLS}
         d["id"] = d.pop("gem_id")
+        d["content"] = self.cipher.decrypt(d["content"])
         return d
 
     def get_gem(self, name: str, gem_id: str) -> dict[str, Any]:
@@ -718,6 +755,7 @@ class Store:
         values = {k: getattr(rec, k) for k in changes}
         if "content" in values:
             values["embedding"] = _emb_bytes(self._embedder_for(self.info(name)).embed([rec.content])[0])
+            values["content"] = self.cipher.encrypt(rec.content)  # the log keeps it encrypted too
         with self._write(name, actor, Permission.EDIT, "edit a gem") as tx:
             r = self._gem_for_update(tx, name, gem_id, expected_version)
             tx.conn.execute(update(G).where(G.c.pk == r["pk"]).values(
@@ -763,8 +801,27 @@ class Store:
         ``archived``: False = active only, True = archived only, None = both. ``text``
         matches title or content, case-insensitively. ``page`` starts at 1.
         """
-        if page < 1 or not 1 <= page_size <= 10_000:
-            raise ValidationError("page", f"page must be >= 1 and page_size in [1, 10000], got {page}, {page_size}")
+        if (isinstance(page, bool) or isinstance(page_size, bool) or not isinstance(page, (int, np.integer))
+                or not isinstance(page_size, (int, np.integer)) or page < 1 or not 1 <= page_size <= 10_000):
+            raise ValidationError("page", f"page must be a whole number >= 1 and page_size one in [1, 10000], "
+                                  f"got {page!r}, {page_size!r}")
+        for field_name, value in (("tag", tag), ("text", text)):
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(field_name, f"must be text, got {type(value).__name__}")
+        bounds = {}
+        for field_name, value in (("coherence_min", coherence_min), ("coherence_max", coherence_max)):
+            if value is None:
+                continue
+            try:
+                bounds[field_name] = float(value)
+            except (TypeError, ValueError, OverflowError):
+                bounds[field_name] = math.nan
+            if isinstance(value, bool) or not math.isfinite(bounds[field_name]):
+                raise ValidationError(field_name, f"must be a finite number (coherence is in [0, 1]), got {value!r}")
+        coherence_min, coherence_max = bounds.get("coherence_min"), bounds.get("coherence_max")
+        if archived is not None and not isinstance(archived, (bool, np.bool_)):
+            raise ValidationError("archived", f"must be True, False or None (both), got {archived!r}")
+        page_size = int(page_size)
         self._catch_up(name)
         with self._read() as conn:
             lid = self._lattice_row(conn, name)["id"]
@@ -774,7 +831,8 @@ class Store:
             if tag:
                 pattern = gio.json.dumps(tag).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 cond.append(cast(G.c.tags, String).like(f"%{pattern}%", escape="\\"))
-            if text:
+            in_python = bool(text) and self.cipher.enabled  # encrypted content: match after decryption
+            if text and not in_python:
                 pat = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
                 cond.append(or_(G.c.title.ilike(pat, escape="\\"), G.c.content.ilike(pat, escape="\\")))
             if coherence_min is not None:
@@ -782,11 +840,17 @@ class Store:
             if coherence_max is not None:
                 cond.append(G.c.coherence <= float(coherence_max))
             where = and_(*cond)
-            total = conn.execute(select(func.count()).select_from(G).where(where)).scalar_one()
-            rows = conn.execute(select(*[G.c[k] for k in self._GEM_COLS]).where(where).order_by(G.c.seq)
-                                .limit(page_size).offset((page - 1) * page_size)).mappings().all()
-        df = pd.DataFrame([self._gem_dict(r) for r in rows],
-                          columns=["id"] + [k for k in self._GEM_COLS if k != "gem_id"])
+            cols = select(*[G.c[k] for k in self._GEM_COLS]).where(where).order_by(G.c.seq)
+            if in_python:
+                needle = str(text).casefold()
+                found = [d for d in map(self._gem_dict, conn.execute(cols).mappings())
+                         if needle in (d["title"] or "").casefold() or needle in (d["content"] or "").casefold()]
+                total, dicts = len(found), found[(page - 1) * page_size: page * page_size]
+            else:
+                total = conn.execute(select(func.count()).select_from(G).where(where)).scalar_one()
+                dicts = [self._gem_dict(r) for r in conn.execute(
+                    cols.limit(page_size).offset((page - 1) * page_size)).mappings()]
+        df = pd.DataFrame(dicts, columns=["id"] + [k for k in self._GEM_COLS if k != "gem_id"])
         return df, int(total)
 
     def gem_texts(self, name: str, ids: Sequence[str] | None = None) -> pd.DataFrame:
@@ -801,6 +865,8 @@ class Store:
                 for chunk in _chunks(list(ids)):
                     rows += conn.execute(q.where(G.c.gem_id.in_(chunk))).all()
         df = pd.DataFrame(rows, columns=["id", "title", "content", "tags", "source"])
+        if len(df):
+            df["content"] = [self.cipher.decrypt(c) for c in df["content"]]
         if ids is not None:
             df = df.set_index("id").reindex(list(ids)).reset_index()
         return df
@@ -895,6 +961,8 @@ class Store:
             if not include_archived:
                 q = q.where(G.c.archived.is_(False))
             rows = [dict(r) for r in conn.execute(q).mappings()]
+        for r in rows:
+            r["content"] = self.cipher.decrypt(r["content"])
         keep = {r["id"] for r in rows}
         edges = [(a, b, w) for a, b, w in self.entanglements(name).itertuples(index=False) if a in keep and b in keep]
         n = gio.write_gems(out, rows)
@@ -930,7 +998,7 @@ class Store:
     # ------------------------------------------------- backup and restore
     def backup(self, name: str, out: str | Path, actor: Actor) -> dict[str, Any]:
         """Write a consistent snapshot of lattice ``name`` (admin). ``out``: a file or a folder."""
-        require(actor, Permission.ADMIN, "back up a lattice")
+        self._require_admin(actor, "back up a lattice", "lattice.backup", name)
         with self._read() as conn:  # one read transaction: a consistent snapshot
             row = self._lattice_row(conn, name)
             gems = conn.execute(select(G).where(G.c.lattice_id == row["id"]).order_by(G.c.seq)).mappings().all()
@@ -957,11 +1025,13 @@ class Store:
 
     def _record_snapshot(self, name: str, action: str, path: Path | str, digest: str, lattice: dict, n: int,
                          actor: Actor) -> None:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(insert(SnapshotRow.__table__).values(
                 lattice_name=name, action=action, path=str(path), sha256=digest, lattice_t=lattice["t"],
                 lattice_version=lattice["version"], last_tx_id=lattice.get("last_tx_id", 0), gems=n,
                 actor=actor.name, created_at=_now()))
+            if action == "backup":  # a restore is audited inside its own transaction
+                self._audit(conn, actor, "lattice.backup", name, {"path": str(path), "sha256": digest, "gems": n})
 
     def snapshots(self) -> pd.DataFrame:
         with self._read() as conn:
@@ -1005,8 +1075,15 @@ class Store:
         The snapshot is verified (manifest checksums, content) before anything is written;
         the lattice keeps its log (a ``restore`` entry is appended) and its version keeps rising.
         """
-        require(actor, Permission.ADMIN, "restore a snapshot")
+        self._require_admin(actor, "restore a snapshot", "lattice.restore", name or str(path))
         s, _ = self._validated_snapshot(path)
+        # Content as this database stores it: decrypt what the snapshot holds (plain text or
+        # a token under any configured key; an undecryptable one fails here, before any write)
+        # and encrypt under the newest key if encryption is on.
+        try:
+            contents = [self.cipher.encrypt(self.cipher.decrypt(g["content"])) for g in s.gems]
+        except EncryptionError as exc:
+            raise snap.SnapshotError(f"{path}: {exc}; nothing was restored") from None
         name = name or s.lattice["name"]
         lat = s.lattice
         emb = get_embedder(lat["embedder"]) if lat["embedder"] else None
@@ -1019,13 +1096,14 @@ class Store:
             tx.conn.execute(update(L).where(L.c.id == tx.lid).values(**create))
             now = _now()
             rows = [{"lattice_id": tx.lid, "gem_id": g["id"], "seq": int(g["seq"]), "title": g["title"],
-                     "content": g["content"], "tags": g["tags"], "source": g["source"],
+                     "content": contents[k], "tags": g["tags"], "source": g["source"],
                      "embedding": _emb_bytes(s.embeddings[k]), **{st: float(g[st]) for st in STATE},
                      "last_observed": g.get("last_observed"), "archived": bool(g["archived"]),
                      "version": int(g.get("version", 1)), "created_at": now, "updated_at": now}
                     for k, g in enumerate(s.gems)]
             for chunk in _chunks(rows, 1000):
                 tx.conn.execute(insert(G), list(chunk))
+                faults.checkpoint("restore.batch")
             if s.edges:
                 pk_of = dict(tx.conn.execute(select(G.c.gem_id, G.c.pk).where(G.c.lattice_id == tx.lid)).all())
                 tx.conn.execute(insert(E), [{"lattice_id": tx.lid, "gem_a": min(pk_of[e["source"]], pk_of[e["target"]]),
@@ -1033,6 +1111,8 @@ class Store:
                                              "weight": float(e["weight"])} for e in s.edges])
             txlog.append(tx.conn, tx.lid, name, "restore", actor, float(lat["t"]), tx.version, [],
                          after={"snapshot": str(path), "sha256": s.sha256, "snapshot_version": lat["version"]})
+            self._audit(tx.conn, actor, "lattice.restore", name, {"path": str(path), "sha256": s.sha256,
+                                                                   "gems": len(s.gems), "version": tx.version})
             version = tx.version
         self._record_snapshot(name, "restore", path, s.sha256, lat, len(s.gems), actor)
         return {"lattice": name, "path": str(path), "sha256": s.sha256, "gems": len(s.gems), "t": lat["t"],
@@ -1072,7 +1152,7 @@ class Store:
         p = params.to_dict() if isinstance(params, LatticeParams) else LatticeParams.from_dict(params).to_dict()
         blob = _encode_frame(trajectory) if trajectory is not None else None
         metrics = _plain_json(dict(metrics), "metrics")
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             lid = self._lattice_row(conn, name)["id"] if name else None
             return conn.execute(insert(RunRow.__table__).values(
                 lattice_id=lid, name=str(run_name), params=p, metrics=metrics, trajectory=blob,
@@ -1122,7 +1202,7 @@ class Store:
         """Store a reflection (query, answer, provider trace, gems used with score terms...); returns its id."""
         require(actor, Permission.REFLECT, "record a reflection")
         # A record, not a state change: the lattice version (and so caches) stay as they are.
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             tx = _Tx(conn, self._lattice_row(conn, name))
             return self._insert_reflection(tx, actor, query, answer, provider_trace, gems_used, latency_ms,
                                            tokens_in, tokens_out)
@@ -1134,3 +1214,178 @@ class Store:
             rows = conn.execute(select(Rf).where(Rf.c.lattice_id == lid).order_by(Rf.c.id.desc())
                                 .limit(limit)).mappings().all()
         return pd.DataFrame([dict(r) for r in rows])
+
+    # ------------------------------------------------------------- audit
+    def _require_admin(self, actor: Actor, what: str, action: str, target: str = "") -> None:
+        """require(ADMIN); a refused attempt is itself recorded in the audit log."""
+        try:
+            require(actor, Permission.ADMIN, what)
+        except PermissionDenied:
+            if isinstance(actor, Actor):
+                try:
+                    with self._tx() as conn:
+                        self._audit(conn, actor, action, target, {}, outcome="denied")
+                except LatticeError:
+                    pass  # the refusal stands even if it cannot be recorded
+            raise
+
+    @staticmethod
+    def _audit(conn: Connection, actor: Actor, action: str, target: str = "", details: dict | None = None,
+               outcome: str = "ok") -> None:
+        conn.execute(insert(A).values(wall_time=_now(), actor=actor.name, role=actor.role.value, action=action,
+                                      target=str(target)[:500], outcome=outcome,
+                                      details=_plain_json(dict(details or {}), "details")))
+
+    def audit(self, actor: Actor, action: str, target: str = "", details: dict[str, Any] | None = None,
+              outcome: str = "ok") -> None:
+        """Record an administrative action done outside the store (e.g. ``user.create``,
+        ``user.role``, ``user.delete`` by core.auth). Admin only; never put secrets in ``details``."""
+        self._require_admin(actor, "record an administrative action", action, target)
+        if not isinstance(action, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]{0,49}", action):
+            raise ValidationError("action", f"{action!r}: use 1-50 lowercase letters, digits, . _ -")
+        if outcome not in ("ok", "started", "denied", "failed"):
+            raise ValidationError("outcome", f"{outcome!r}; allowed: ok, started, denied, failed")
+        with self._tx() as conn:
+            self._audit(conn, actor, action, target, details, outcome)
+
+    def audit_log(self, *, limit: int | None = 100, action: str | None = None,
+                  actor: str | None = None) -> pd.DataFrame:
+        """The audit log, newest first: id, wall_time, actor, role, action, target, outcome, details."""
+        with self._read() as conn:
+            q = select(A).order_by(A.c.id.desc())
+            if action:
+                q = q.where(A.c.action == action)
+            if actor:
+                q = q.where(A.c.actor == actor)
+            if limit:
+                q = q.limit(int(limit))
+            rows = conn.execute(q).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows],
+                            columns=["id", "wall_time", "actor", "role", "action", "target", "outcome", "details"])
+
+    # ------------------------------------------------------- encryption keys
+    def encryption_status(self) -> dict[str, int]:
+        """How gem content is stored: rows in plain text, under the newest key, under an older key."""
+        out = {"gems": 0, "plaintext": 0, "current_key": 0, "older_key": 0}
+        with self._read() as conn:
+            for (content,) in conn.execute(select(G.c.content)):
+                out["gems"] += 1
+                if not self.cipher.is_encrypted(content):
+                    out["plaintext"] += 1
+                elif self.cipher.is_current(content):
+                    out["current_key"] += 1
+                else:
+                    out["older_key"] += 1
+        return out
+
+    def _rotate_json(self, value: Any) -> tuple[Any, bool]:
+        """A log payload with its ``content`` value(s) re-encrypted under the newest key."""
+        if not isinstance(value, dict) or "content" not in value:
+            return value, False
+        c = value["content"]
+        items = c if isinstance(c, list) else [c]
+        if all(not isinstance(x, str) or self.cipher.is_current(x) for x in items):
+            return value, False
+        new = [self.cipher.rotate(x) if isinstance(x, str) else x for x in items]
+        return {**value, "content": new if isinstance(c, list) else new[0]}, True
+
+    def rotate_keys(self, actor: Actor, *, batch_size: int = 500,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Re-encrypt every gem's content (and the content kept by the log) under the newest key.
+
+        Runs in committed batches (ordered by primary key), so an interrupted rotation loses
+        nothing and a rerun finishes it: rows already under the newest key are skipped. Old
+        keys must stay configured (second, third... in LATTICE_ENCRYPTION_KEYS) until it has
+        completed. A row changed concurrently is skipped (its new value already uses the
+        newest key). Plain-text rows are encrypted. Admin only; audited (never the keys).
+        """
+        self._require_admin(actor, "rotate the encryption keys", "keys.rotate")
+        if not self.cipher.enabled:
+            raise EncryptionError("no encryption keys configured; set LATTICE_ENCRYPTION_KEYS (newest first) first")
+        if batch_size < 1:
+            raise ValidationError("batch_size", f"must be >= 1, got {batch_size}")
+        with self._read() as conn:
+            total = conn.execute(select(func.count()).select_from(G)).scalar_one()
+        with self._tx() as conn:
+            self._audit(conn, actor, "keys.rotate", "", {"keys": len(self.cipher.keys), "gems": total},
+                        outcome="started")
+        counts = {"gems": total, "rotated": 0, "skipped": 0, "log_entries": 0, "batches": 0}
+        last, done = 0, 0
+        while True:
+            with self._tx() as conn:
+                rows = conn.execute(select(G.c.pk, G.c.content).where(G.c.pk > last).order_by(G.c.pk)
+                                    .limit(batch_size)).all()
+                if not rows:
+                    break
+                todo = [(pk, c) for pk, c in rows if not self.cipher.is_current(c)]
+                if todo:
+                    res = conn.execute(update(G).where(G.c.pk == bindparam("b_pk"), G.c.content == bindparam("b_old"))
+                                       .values(content=bindparam("b_new")),
+                                       [{"b_pk": pk, "b_old": c, "b_new": self.cipher.rotate(c)} for pk, c in todo])
+                    counts["rotated"] += max(res.rowcount, 0)
+                counts["skipped"] += len(rows) - len(todo)
+                last = rows[-1][0]
+            done += len(rows)
+            counts["batches"] += 1
+            if progress:
+                progress(min(done, total), max(total, 1))
+            faults.checkpoint("rotate.batch")
+        last = 0
+        while True:  # the content values kept by the log (edit/delete entries)
+            with self._tx() as conn:
+                rows = conn.execute(select(T.c.id, T.c.before, T.c.after).where(
+                    T.c.id > last, T.c.kind.in_(["edit", "delete"])).order_by(T.c.id).limit(batch_size)).all()
+                if not rows:
+                    break
+                for tid, before, after in rows:
+                    nb, cb = self._rotate_json(before)
+                    na, ca = self._rotate_json(after)
+                    if cb or ca:
+                        conn.execute(update(T).where(T.c.id == tid).values(before=nb, after=na))
+                        counts["log_entries"] += 1
+                last = rows[-1][0]
+        with self._tx() as conn:
+            self._audit(conn, actor, "keys.rotate", "", {"keys": len(self.cipher.keys), **counts})
+        return counts
+
+    # ------------------------------------------------------------- re-embed
+    def reembed(self, name: str, embedder: str, actor: Actor, *,
+                progress: Callable[[int, int], None] | None = None, batch_size: int = 256) -> LatticeInfo:
+        """Re-embed every gem of lattice ``name`` (archived ones too) with ``embedder``.
+
+        Embeds in batches (``progress(done, total)``) outside the write lock, then writes all
+        embeddings, the lattice's embedder and dimension in one transaction (version bumped,
+        a ``reembed`` log entry, an audit entry): all or nothing. If a gem's content changed
+        meanwhile: ConflictError, nothing written; run it again.
+        """
+        require(actor, Permission.EDIT, "re-embed a lattice")
+        emb = get_embedder(embedder)
+        if batch_size < 1:
+            raise ValidationError("batch_size", f"must be >= 1, got {batch_size}")
+        with self._read() as conn:
+            row = self._lattice_row(conn, name)
+            gems = conn.execute(select(G.c.pk, G.c.content).where(G.c.lattice_id == row["id"])
+                                .order_by(G.c.pk)).all()
+        texts = [self.cipher.decrypt(c) or "" for _, c in gems]
+        vectors = np.zeros((len(texts), emb.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            vectors[start:start + batch_size] = emb.embed(texts[start:start + batch_size])
+            if progress:
+                progress(min(start + batch_size, len(texts)), len(texts))
+            faults.checkpoint("reembed.batch")
+        if progress and not texts:
+            progress(0, 0)
+        with self._write(name, actor, Permission.EDIT, "re-embed a lattice") as tx:
+            now = dict(tx.conn.execute(select(G.c.pk, G.c.content).where(G.c.lattice_id == tx.lid)).all())
+            if now != dict(gems):
+                raise ConflictError(f"the gems of lattice {name!r} changed during the re-embedding; run it again "
+                                    "- nothing was written")
+            for chunk in _chunks(list(range(len(gems))), 1000):
+                tx.conn.execute(update(G).where(G.c.pk == bindparam("b_pk")).values(embedding=bindparam("b_emb")),
+                                [{"b_pk": gems[k][0], "b_emb": _emb_bytes(vectors[k])} for k in chunk])
+            tx.conn.execute(update(L).where(L.c.id == tx.lid).values(embedder=emb.name, dim=emb.dim))
+            before = {"embedder": tx.row["embedder"], "dim": tx.row["dim"]}
+            after = {"embedder": emb.name, "dim": emb.dim, "gems": len(gems)}
+            txlog.append(tx.conn, tx.lid, name, "reembed", actor, tx.t, tx.version, [], before=before, after=after)
+            self._audit(tx.conn, actor, "lattice.reembed", name, {"before": before, "after": after})
+        return self.info(name)

@@ -182,3 +182,19 @@ class SnapshotRow(Base):
     gems: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditRow(Base):
+    """One administrative action (append-only): user changes, backups, restores, deletions,
+    key rotations, re-embeddings. Who, with which role, what, on what, when, details."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wall_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(500), default="")
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")  # ok | started | denied | failed
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

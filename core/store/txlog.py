@@ -7,7 +7,10 @@ Entry kinds and their payloads (``after``/``before`` are JSON; state values as c
 - ``observe``, ``edit``: gem ids and the changed values before/after.
 - ``create``/``import``/``unarchive``: the new gems' ``seq`` and state (after).
 - ``archive``/``delete``: the gem state before; ``entangle``: pairs with weights
-  before/after (0 = no edge); ``params``/``clock``: before/after; ``restore``: snapshot.
+  before/after (0 = no edge); ``params``/``clock``: before/after; ``restore``: snapshot;
+  ``reembed``: embedder and dimension before/after (no state change).
+- With encryption at rest on, the content values an ``edit``/``delete`` keeps are the
+  encrypted tokens (rotated with the rows); the JSON log lines never carry content.
 
 Every entry is also written as one structured JSON line to the ``core.store.txlog``
 logger (per-gem lines with gem id, coherence delta and energy for observations and
@@ -144,7 +147,7 @@ class ReplayState:
                     self.edges.pop(key, None)
         elif kind == "params":
             self.params = LatticeParams.from_dict(a["params"])
-        elif kind in ("clock", "create_lattice"):
+        elif kind in ("clock", "create_lattice", "reembed"):
             pass
         elif kind == "restore":
             raise LatticeError("the log after this snapshot contains a restore; replay from a snapshot taken after it")

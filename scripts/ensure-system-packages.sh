@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# System packages the tests drive for real: Debian's chromium (browser tests, through
+# Playwright; never `playwright install`) and nginx (the scale-out test's load balancer).
+# Installed with apt-get when missing and we may (root); otherwise the tests that need
+# them skip with a clear reason (and fail in CI, where LATTICE_REQUIRE_BROWSER=1 and
+# LATTICE_REQUIRE_NGINX=1).
+set -uo pipefail
+chromium=${LATTICE_CHROMIUM:-/usr/bin/chromium}
+missing=()
+[ -x "$chromium" ] || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing ${missing[*]} for the browser and scale-out tests (apt-get install -y ${missing[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${missing[@]}" >/dev/null; }
+  # a package install must not leave a system nginx running (the tests start their own)
+  if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
+fi
+[ -x "$chromium" ] || echo "note: $chromium not found; browser tests will be skipped (install Debian's chromium)"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] \
+  || echo "note: nginx not found; the scale-out test will be skipped (install nginx)"
+exit 0
