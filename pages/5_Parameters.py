@@ -13,6 +13,7 @@ from ui import charts
 from ui.compute import trajectory
 from ui.context import page_context
 from ui.controls import label_for, param_controls, reset_params
+from ui.runs import run_detail, run_label, save_preview_run, stored_runs
 from ui.tables import download_csv, read_observations_csv
 
 ctx = page_context()
@@ -57,32 +58,45 @@ with tab_tune:
                  vs_defaults(end.mean_uncertainty - end0.mean_uncertainty), delta_color="inverse")
         with p2:
             st.plotly_chart(charts.preview_chart(current.series, baseline.series, unit), key="par_preview")
-        # Saved runs live in this session only (the store will keep them for good).
-        runs = st.session_state.setdefault("saved_runs", {})
+        # Saved runs live in the store: they persist and every user of the lattice sees them.
         sv1, sv2 = st.columns([1, 3])
         changed = {n: v for n, v in ctx.params.to_dict().items() if v != PARAM_SPECS[n].default}
-        sv2.caption("Saved runs stay in this browser session only. Named after the parameters that "
-                    "differ from the defaults.")
+        sv2.caption("Saved runs are stored in the database with their parameters and preview trajectory, "
+                    "shared with everyone working on this lattice. Named after the parameters that differ from "
+                    "the defaults.")
         if sv1.button("Save this run", key="par_save_run", icon=":material/bookmark_add:", width="stretch"):
-            st.session_state["run_counter"] = st.session_state.get("run_counter", 0) + 1
-            name = f"#{st.session_state['run_counter']} " + (
-                ", ".join(f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}" for n, v in changed.items())
-                or "defaults")
-            runs[name] = {"params": ctx.params.to_dict(), "series": current.series,
-                          "t0": float(lat.t), "lattice": ctx.name}
-            if len(runs) > 12:
-                runs.pop(next(iter(runs)))
-            kept = [n for n in st.session_state.get("par_compare", []) if n in runs and n != name]
-            st.session_state["par_compare"] = kept[-2:] + [name]  # show the new run next to the last ones
-            st.toast(f"Saved {name!r} (this session only)")
+            run_name = ", ".join(f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}"
+                                 for n, v in changed.items()) or "defaults"
+            try:
+                run_id = save_preview_run(ctx, run_name, current.series, float(preview_h))
+            except LatticeError as exc:
+                st.error(f"Not saved: {exc}")
+            else:
+                label = run_label(run_id, run_name, ctx.actor.name)
+                kept = [n for n in st.session_state.get("par_compare", []) if n != label]
+                st.session_state["par_compare_next"] = kept[-2:] + [label]  # the new run next to the last ones
+                st.toast(f"Saved run {label!r}")
+                st.rerun()
+        try:
+            runs = stored_runs(ctx)
+        except LatticeError as exc:
+            st.error(f"Saved runs unavailable: {exc}")
+            runs = {}
+        if "par_compare_next" in st.session_state:
+            st.session_state["par_compare"] = [n for n in st.session_state.pop("par_compare_next") if n in runs]
+        elif "par_compare" in st.session_state:
+            st.session_state["par_compare"] = [n for n in st.session_state["par_compare"] if n in runs]
+        else:
+            st.session_state["par_compare"] = list(runs)[:3][::-1]
         if runs:
-            chosen_runs = st.multiselect("Compare saved runs", list(runs), default=list(runs)[-3:],
-                                         key="par_compare")
+            chosen_runs = st.multiselect("Compare saved runs", list(runs), key="par_compare",
+                                         help="Newest first; saved by anyone on this lattice.")
             if chosen_runs:
+                loaded_runs = {n: run_detail(runs[n]) for n in chosen_runs}
                 st.plotly_chart(charts.compare_runs_chart(
-                    [(n, runs[n]["series"].assign(time=runs[n]["series"]["time"] - runs[n]["t0"]))
-                     for n in chosen_runs], unit), key="par_compare_chart")
-                diff = pd.DataFrame({n: runs[n]["params"] for n in chosen_runs})
+                    [(n, r["series"].assign(time=r["series"]["time"] - r["t0"])) for n, r in loaded_runs.items()],
+                    unit), key="par_compare_chart")
+                diff = pd.DataFrame({n: r["params"] for n, r in loaded_runs.items()})
                 diff = diff[diff.nunique(axis=1) > 1] if len(chosen_runs) > 1 else diff
                 table = diff.rename_axis("parameter").reset_index().astype(str)
                 st.caption("Parameters that differ between the chosen runs:" if len(chosen_runs) > 1

@@ -7,18 +7,37 @@ password and signs the re-login cookie (JWT in a cookie named ``gem_lattice_auth
 from __future__ import annotations
 
 import os
+import uuid
 
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
 from core.access import Actor
-from core.auth import (COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, AuthConfig,
-                       AuthConfigError, credentials_path, load_auth_config)
+from core.auth import (COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, LOCKOUT_ENV,
+                       MAX_FAILURES_ENV, AuthConfig, AuthConfigError, LoginLocked, LoginThrottle, credentials_path,
+                       load_auth_config)
 
 AUTHENTICATOR_KEY = "_lattice_authenticator"
 _AUTH_SESSION_KEYS = ("name", "username", "authentication_status", "email", "roles")
 _CLEAR_KEY = "_lattice_clear_session"
+_LOGIN_SESSION_KEY = "_lattice_login_session"
+
+
+@st.cache_resource(show_spinner=False)
+def _throttle(max_failures: str, lockout_s: str) -> LoginThrottle:
+    return LoginThrottle()  # reads the same environment variables
+
+
+def login_throttle() -> LoginThrottle:
+    """The process-wide failed-login counter (per user and per session, with a lock-out)."""
+    return _throttle(os.environ.get(MAX_FAILURES_ENV, ""), os.environ.get(LOCKOUT_ENV, ""))
+
+
+def _login_session_id() -> str:
+    if _LOGIN_SESSION_KEY not in st.session_state:
+        st.session_state[_LOGIN_SESSION_KEY] = uuid.uuid4().hex
+    return st.session_state[_LOGIN_SESSION_KEY]
 
 
 def _clear_after_logout() -> None:
@@ -119,17 +138,34 @@ def login_gate(hide_navigation: bool = False) -> Actor:
             message = st.empty()
     if submitted:
         try:
+            throttle = login_throttle()
+        except AuthConfigError as exc:
+            st.error(f"**Gem Lattice Workbench cannot start.** {exc}")
+            st.stop()
+        sid = _login_session_id()
+        try:
+            throttle.check(username, sid)  # locked out: the password is not even checked
+        except LoginLocked as exc:
+            message.error(f"Log-in refused: {exc}.", icon=":material/lock_clock:")
+            st.stop()
+        try:
             ok = authenticator.authentication_controller.login(username, password)
-        except LoginError as exc:
+        except LoginError:
             ok = False
-            message.error(str(exc))
-        if ok:
-            actor = session_actor(config)
-            if actor is not None:
-                form_area.empty()
-                authenticator.cookie_controller.set_cookie()
-                return actor
-        message.error("Username or password is incorrect.")
+        actor = session_actor(config) if ok else None
+        if actor is not None:
+            throttle.record_success(username, sid)
+            form_area.empty()
+            authenticator.cookie_controller.set_cookie()
+            return actor
+        locked = throttle.record_failure(username, sid)
+        if locked:
+            message.error(f"Username or password is incorrect. Too many failed attempts: log-in is locked "
+                          f"for {locked:g} s.", icon=":material/lock_clock:")
+        else:
+            left = throttle.failures_left(username, sid)
+            message.error("Username or password is incorrect."
+                          + (f" {left} attempt(s) left before a {throttle.lockout_s:g} s lock-out." if left <= 2 else ""))
     st.stop()
 
 

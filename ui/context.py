@@ -26,7 +26,7 @@ from core.sources import DemoFileSource, LatticeSource, LoadedLattice, gem_title
 from .auth import login_gate, logout_button
 
 SOURCE_ENV = "LATTICE_SOURCE"  # "demo" or "store"
-DEFAULT_SOURCE = "demo"  # the one line to change to make the database the default
+DEFAULT_SOURCE = "store"  # the Crystal Lattice DB; "demo" serves the shipped files from memory
 DEMO_DIR_ENV = "LATTICE_DEMO_DIR"  # tests may point the demo source at other files
 PARAMS_KEY = "params"
 PARAMS_FOR_KEY = "params_for_lattice"
@@ -39,15 +39,17 @@ def _source(kind: str, demo_dir: str, database_url: str) -> LatticeSource:
     if kind == "demo":
         return DemoFileSource(Path(demo_dir))
     if kind == "store":  # the Crystal Lattice DB (LATTICE_DATABASE_URL, default SQLite in data/)
-        from core.store import Store, StoreSource
-        return StoreSource(Store.open(database_url or None))
+        from core.store import StoreSource
+
+        from .services import _store
+        return StoreSource(_store(database_url))  # the same Store as the Workbench
     raise LatticeError(f"{SOURCE_ENV}={kind!r} is not a known lattice source; use 'demo' or 'store'")
 
 
 def lattice_source() -> LatticeSource:
     """The process-wide lattice source (one per process: ``st.cache_resource``)."""
     return _source(os.environ.get(SOURCE_ENV, DEFAULT_SOURCE).strip().lower() or DEFAULT_SOURCE,
-                   os.environ.get(DEMO_DIR_ENV) or str(DEMO_DIR), os.environ.get("LATTICE_DATABASE_URL", ""))
+                   os.environ.get(DEMO_DIR_ENV) or str(DEMO_DIR), os.environ.get("LATTICE_DATABASE_URL", "").strip())
 
 
 @dataclass
@@ -89,6 +91,16 @@ class PageContext:
         lat.params = params or self.params
         return lat
 
+    @property
+    def store(self):
+        """The :class:`core.store.Store` behind the lattice source (pages that edit gems,
+        reflect, back up...). Raises LatticeError when the source is not the database."""
+        store = getattr(self.source, "store", None)
+        if store is None:
+            raise LatticeError(f"this page needs the lattice database, but the source is {self.source.label}; "
+                               f"unset {SOURCE_ENV} (or set it to 'store')")
+        return store
+
     def can(self, permission: Permission | str) -> bool:
         return self.actor.can(permission)
 
@@ -104,8 +116,11 @@ def flash(kind: str, message: str) -> None:
 
 
 def _show_flash() -> None:
-    for kind, message in st.session_state.pop(FLASH_KEY, []):
-        getattr(st, kind, st.info)(message)
+    # Always one container, messages or not: the elements after it keep their positions, so
+    # the browser keeps e.g. the selected tab when a message comes or goes.
+    with st.container():
+        for kind, message in st.session_state.pop(FLASH_KEY, []):
+            getattr(st, kind, st.info)(message)
 
 
 def session_params(loaded: LoadedLattice) -> LatticeParams:

@@ -1,7 +1,6 @@
 """The page registry: which pages exist, where, and who sees them.
 
-Adding a page (stage 2: Lattice, Reflection, Cache & metrics) is one ``PageSpec``
-line here plus the file in ``pages/``. A page is listed for a user whose role holds
+Adding a page is one ``PageSpec`` line here plus the file in ``pages/``. A page is listed for a user whose role holds
 its ``permission``; the page itself still calls ``ui.context.page_context()`` and the
 engine checks the role again on every write.
 """
@@ -26,13 +25,15 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    # 1 Lattice (browse/edit gems) arrives with the store.
+    PageSpec("pages/1_Lattice.py", "Lattice", ":material/diamond:", "lattice"),
     PageSpec("pages/2_Evolution.py", "Evolution", ":material/timeline:", "evolution", default=True),
     PageSpec("pages/3_Interference.py", "Interference", ":material/blur_on:", "interference"),
-    # 4 Reflection arrives with the reflection engine.
+    PageSpec("pages/4_Reflection.py", "Reflection", ":material/forum:", "reflection"),
     PageSpec("pages/5_Parameters.py", "Parameters & experiments", ":material/tune:", "parameters",
              section="Research"),
-    # 6 Cache & metrics arrives with the cache.
+    PageSpec("pages/6_Metrics.py", "Cache & metrics", ":material/monitoring:", "metrics", section="Research"),
+    PageSpec("pages/7_Admin.py", "Admin", ":material/admin_panel_settings:", "admin", section="Admin",
+             permission=Permission.ADMIN),
 )
 
 

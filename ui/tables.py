@@ -51,3 +51,8 @@ def read_observations_csv(data: bytes) -> pd.DataFrame:
     if "gem" in df.columns:
         out["gem"] = df["gem"].astype(str).str.strip()
     return out
+
+
+def table_height(rows: int, max_height: int = 420) -> int:
+    """Pixel height of an st.dataframe showing ``rows`` rows without empty filler (capped)."""
+    return int(min(38 + 35 * max(int(rows), 1), max_height))

@@ -1,7 +1,7 @@
 """Real-browser fixtures: a `streamlit run app.py` server and Debian's chromium.
 
 The server runs in demo mode on a free port with its own copy of the demo data and
-a temporary database URL and HOME, so nothing of the developer's machine (or of
+a temporary database (the demo lattice loaded into it first, as `make run` does) and HOME, so nothing of the developer's machine (or of
 other test runs) is touched. Browser: Playwright for Python driving /usr/bin/chromium
 through ``executable_path`` (never ``playwright install``).
 """
@@ -70,6 +70,9 @@ def app_server(browser_available, tmp_path_factory):
     env.update(LATTICE_DEMO="1", LATTICE_DEMO_DIR=str(tmp / "demo"), HOME=str(tmp / "home"),
                LATTICE_DATABASE_URL=f"sqlite:///{tmp / 'lattice.db'}", PYTHONUNBUFFERED="1")
     log = tmp / "streamlit.log"
+    # As `make run` does: the demo lattice in the (temporary) database before the server starts.
+    subprocess.run([sys.executable, "-m", "core", "demo", "--if-missing"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
     streamlit = Path(sys.executable).with_name("streamlit")
     cmd = [str(streamlit), "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]

@@ -28,3 +28,11 @@ def private_demo(tmp_path, monkeypatch) -> Path:
     return target
 
 
+
+
+@pytest.fixture(autouse=True)
+def fresh_database(tmp_path, monkeypatch) -> str:
+    """Every AppTest gets its own SQLite database (the demo is loaded into it on first use)."""
+    url = f"sqlite:///{tmp_path / 'workbench.db'}"
+    monkeypatch.setenv("LATTICE_DATABASE_URL", url)
+    return url

@@ -69,10 +69,33 @@ def test_refuses_to_start_with_demo_users_outside_demo_mode(monkeypatch, tmp_pat
     assert "public demo password" in texts(at.error)
 
 
-def test_every_page_is_listed_for_every_role():
+def test_pages_listed_by_role_and_admin_only_for_admins():
     from core.access import Actor
     from ui.navigation import PAGES, visible_pages
-    for role in ("admin", "researcher", "viewer"):
-        assert [p.title for p in visible_pages(Actor(role, role))] == [p.title for p in PAGES]
-    at = app_as("viewer")
+    everyone = [p.title for p in PAGES if p.title != "Admin"]
+    assert [p.title for p in visible_pages(Actor("a", "admin"))] == [p.title for p in PAGES]
+    for role in ("researcher", "viewer"):
+        assert [p.title for p in visible_pages(Actor(role, role))] == everyone
+    for role in ("viewer", "researcher"):  # not even registered in st.navigation for them
+        at = app_as(role)
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page("pages/7_Admin.py")
+    at = app_as("admin", "pages/7_Admin.py")
+    assert not at.exception and [t.value for t in at.title] == ["Admin"]
+
+
+def test_login_is_locked_after_repeated_failures(monkeypatch):
+    monkeypatch.setenv("LATTICE_LOGIN_MAX_FAILURES", "3")
+    monkeypatch.setenv("LATTICE_LOGIN_LOCKOUT_S", "600")  # its own throttle instance (keyed by settings)
+    at = new_app().run()
+    login(at, "researcher", "wrong-1")
+    assert "incorrect" in texts(at.error) and "attempt(s) left" in texts(at.error)
+    login(at, "researcher", "wrong-2")
+    login(at, "researcher", "wrong-3")
+    assert "locked for 600 s" in texts(at.error)
+    login(at, "researcher", "demo")  # the right password, but locked: refused without checking it
     assert not at.exception
+    assert "Log-in refused: too many failed log-ins" in texts(at.error)
+    assert at.session_state["authentication_status"] is not True
+    at2 = login(new_app().run(), "admin", "demo")  # another user from another session is not affected
+    assert at2.session_state["authentication_status"] is True

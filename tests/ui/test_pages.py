@@ -49,7 +49,8 @@ def test_viewer_advance_is_refused_by_the_engine(private_demo):
     assert "t = 0 hours" in " ".join(str(m.value) for m in at.sidebar.get("metric"))  # unchanged
 
 
-def test_researcher_advance_moves_the_clock_in_memory(private_demo):
+def test_researcher_advance_moves_the_clock_in_memory(private_demo, monkeypatch):
+    monkeypatch.setenv("LATTICE_SOURCE", "demo")  # the demo-file source (the default is the database)
     at = app_as("researcher", EVOLUTION)
     at.number_input(key="evo_adv_dt").set_value(2.5)
     at.button(key="evo_advance").click().run()
@@ -123,18 +124,6 @@ def test_decay_fit_from_csv_and_bad_csv_is_an_error():
     assert "No fit: t: column missing" in texts(at.error)
     at.file_uploader(key="fit_upload").set_value(("few.csv", b"t,coherence\n1,0.5\n", "text/csv")).run()
     assert not at.exception and "need at least" in texts(at.error)
-
-
-def test_save_and_compare_runs_in_the_session():
-    at = app_as("researcher", PARAMETERS)
-    at.button(key="par_save_run").click().run()
-    at.number_input(key="param_lambda_").set_value(0.5).run()
-    at.button(key="par_save_run").click().run()
-    assert not at.exception
-    assert list(at.session_state["saved_runs"]) == ["#1 defaults", "#2 lambda_=0.5"]
-    assert any(n.startswith("Saved runs compared (2)") for n in titles_of(at))
-    table = at.dataframe[0].value
-    assert table["parameter"].tolist() == ["lambda_"]  # only what differs
 
 
 def test_pages_run_on_the_store_source(tmp_path, monkeypatch):

@@ -1,0 +1,83 @@
+"""Reflection: ask the lattice; see the streamed answer, the ranked gems, the provider trace and
+the state change the reflection caused."""
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from core.access import Permission
+from core.errors import LatticeError
+from ui.context import page_context
+from ui.reflection_view import error_turn, render_answer, render_details, summary_line
+from ui.services import get_workbench
+
+ctx = page_context()
+try:
+    store = ctx.store
+except LatticeError as exc:
+    st.error(str(exc))
+    st.stop()
+wb = get_workbench()
+name, actor = ctx.name, ctx.actor
+session_id = st.session_state.setdefault("refl_session", uuid.uuid4().hex)
+turns: list = st.session_state.setdefault("refl_turns", {}).setdefault(name, [])
+titles = ctx.titles()
+
+head, reset = st.columns([5, 1])
+head.title("Reflection")
+head.caption(f"Ask lattice **{name}** a question. The most resonant gems go to the LLM (router: "
+             f"{' → '.join(wb.router.metrics_snapshot())}), the answer cites them by id, and the gems used are "
+             "observed: they re-cohere and become entangled.")
+
+
+def _new_conversation() -> None:
+    st.session_state["refl_turns"][name] = []
+    wb.conversations.reset(actor.name, session_id)
+
+
+reset.button("New conversation", key="refl_reset", icon=":material/restart_alt:", on_click=_new_conversation,
+             disabled=not turns)
+if not ctx.can(Permission.REFLECT):
+    st.info(f"You are a **{actor.role.value}**: a reflection changes the lattice (it observes the gems it "
+            "uses), so the engine refuses it for viewers. You can still browse the lattice and earlier answers.",
+            icon=":material/visibility:")
+elif not turns:
+    st.info("Try: *What is decoherence?*, *How does a Kuramoto model synchronise?* or *What is BM25?*",
+            icon=":material/lightbulb:")
+
+
+def show_turn(turn: dict, index: int, latest: bool) -> None:
+    with st.chat_message("user"):
+        st.markdown(turn["question"])
+    with st.chat_message("assistant"):
+        if "record" not in turn:
+            getattr(st, turn["kind"])(turn["message"])
+            return
+        rec = turn["record"]
+        render_answer(rec)
+        st.caption(summary_line(rec))
+        with st.expander("Ranked gems, provider trace and state change", expanded=latest,
+                         icon=":material/insights:"):
+            render_details(rec, titles, key=f"refl_{index}")
+
+
+for k, turn in enumerate(turns):
+    show_turn(turn, k, latest=k == len(turns) - 1)
+
+question = st.chat_input("Ask the lattice a question…", key="refl_input", max_chars=2000)
+if question:
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        try:
+            with st.spinner("Ranking the gems…"):
+                reflection = wb.reflect(name, question, actor, session_id)  # role, rate limit, input checked here
+            st.write_stream(reflection)
+            if reflection.record is None:
+                raise LatticeError("the answer did not complete; ask again")
+        except Exception as exc:  # shown, never a traceback: core errors explain themselves
+            turns.append(error_turn(question, exc))
+        else:
+            turns.append({"question": question, "record": reflection.record.to_dict()})
+    st.rerun()  # redraw the history (with the details) and the sidebar's new coherence

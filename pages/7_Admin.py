@@ -1,0 +1,135 @@
+"""Admin: backups and restores, the transaction log, users (admin only; the engine checks too)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from core.access import Permission, PermissionDenied, Role, require
+from core.auth import DEMO_USERS, add_user_to_file, credentials_path, demo_mode, list_users
+from core.errors import LatticeError
+from ui import admin as A
+from ui.context import flash, page_context
+from ui.tables import download_csv, table_height
+
+ctx = page_context()
+try:
+    require(ctx.actor, Permission.ADMIN, "open the admin page")
+    store = ctx.store
+except (PermissionDenied, LatticeError) as exc:
+    st.error(str(exc))
+    st.stop()
+name, actor = ctx.name, ctx.actor
+
+st.title("Admin")
+st.caption("Backups and restores of lattices, the transaction log of every change, and users.")
+tab_backup, tab_log, tab_users = st.tabs(["Backup & restore", "Transaction log", "Users"])
+
+# -------------------------------------------------------------- backup/restore
+with tab_backup:
+    b1, b2 = st.columns(2, gap="large")
+    with b1:
+        st.subheader("Back up")
+        st.markdown(f"A consistent snapshot of lattice **{name}**: gems, embeddings, entanglements and state, "
+                    "with a checksum manifest (zip).")
+        if st.button("Create backup", key="adm_backup", type="primary", icon=":material/backup:"):
+            try:
+                data, info = A.backup_bytes(store, name, actor)
+            except LatticeError as exc:
+                st.error(f"No backup: {exc}")
+            else:
+                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+                st.session_state["adm_snapshot"] = {"data": data, "info": info,
+                                                    "file": f"{name}-{stamp}-v{info['version']}.zip"}
+        snap = st.session_state.get("adm_snapshot")
+        if snap:
+            info = snap["info"]
+            st.success(f"Snapshot of **{info['lattice']}** ready: {info['gems']} gems, version {info['version']}, "
+                       f"t = {info['t']:.4g}, sha256 `{info['sha256'][:16]}…` ({len(snap['data']) / 1024:.0f} KB).")
+            st.download_button("Download snapshot", snap["data"], file_name=snap["file"], mime="application/zip",
+                               key="adm_download", icon=":material/download:", type="primary")
+    with b2:
+        st.subheader("Restore")
+        st.markdown("Upload a snapshot zip. It is **verified completely** (checksums, every gem) before "
+                    "anything is written; the lattice is then replaced in one transaction and the restore is "
+                    "logged.")
+        upload = st.file_uploader("Snapshot (.zip)", type=["zip"], key="adm_restore_file")
+        target = st.text_input("Restore into lattice (empty: the snapshot's own name)", key="adm_restore_name")
+        sure = st.checkbox("Replace the lattice's current gems with the snapshot", key="adm_restore_sure")
+        if st.button("Restore", key="adm_restore", icon=":material/settings_backup_restore:",
+                     disabled=upload is None or not sure):
+            try:
+                info = A.restore_upload(store, upload.getvalue(), upload.name, actor, target.strip() or None)
+            except LatticeError as exc:
+                st.error(f"Not restored, nothing was changed: {exc}")
+            else:
+                flash("success", f"Restored lattice **{info['lattice']}** from {info['path']}: {info['gems']} gems, "
+                                 f"now version {info['version']}.")
+                st.rerun()
+    snaps = store.snapshots()
+    if not snaps.empty:
+        st.caption("Backups and restores recorded in this database (newest first):")
+        shown = snaps.iloc[::-1].drop(columns=["path"], errors="ignore")  # server-side temp files: not useful
+        st.dataframe(shown, hide_index=True, key="adm_snapshots", height=table_height(len(shown), 250))
+
+# ------------------------------------------------------------------------ log
+with tab_log:
+    f1, f2, f3 = st.columns([2, 1, 1])
+    kinds = ["create_lattice", "import", "create", "edit", "observe", "evolve", "entangle", "archive", "unarchive",
+             "delete", "params", "clock", "restore"]
+    chosen = f1.multiselect("Kinds", kinds, key="adm_log_kinds", placeholder="All kinds")
+    who = f2.text_input("Actor", key="adm_log_actor", placeholder="Any user")
+    limit = f3.number_input("Most recent entries", min_value=10, max_value=100_000, value=500, step=100,
+                            key="adm_log_limit")
+    try:
+        log = store.transactions(name, kinds=chosen or None, limit=int(limit))
+    except LatticeError as exc:
+        st.error(str(exc))
+    else:
+        if who.strip():
+            log = log[log["actor"].str.contains(who.strip(), case=False, regex=False)]
+        st.caption(f"{len(log)} entr{'y' if len(log) == 1 else 'ies'} of lattice **{name}**, newest first. "
+                   "Every state change is logged with who, when (wall and lattice time), the gems, and the values "
+                   "before and after.")
+        st.dataframe(A.log_table(log), hide_index=True, key="adm_log", height=table_height(len(log), 460))
+        download_csv(A.log_csv_frame(log), f"{name}-transactions.csv", key="adm_log_csv",
+                     label="Download the log (CSV)")
+
+# ---------------------------------------------------------------------- users
+with tab_users:
+    if demo_mode():
+        st.info("**Demo mode**: the users are fixed (each with the password `demo`). Run without "
+                "`LATTICE_DEMO=1` and with a credentials file to manage users here.")
+        st.dataframe(pd.DataFrame([{"username": u, "role": r.value} for u, r in DEMO_USERS.items()]),
+                     hide_index=True, key="adm_users")
+    else:
+        try:
+            users = list_users()
+        except LatticeError as exc:
+            st.error(str(exc))
+            users = []
+        st.caption(f"Users in {credentials_path()} (passwords are stored as bcrypt hashes only).")
+        st.dataframe(pd.DataFrame(users), hide_index=True, key="adm_users")
+        with st.form("adm_user_form", clear_on_submit=True):
+            st.subheader("Add or replace a user")
+            u1, u2, u3 = st.columns(3)
+            username = u1.text_input("Username", key="adm_u_username")
+            display = u2.text_input("Display name", key="adm_u_display")
+            role = u3.selectbox("Role", [r.value for r in Role], index=1, key="adm_u_role")
+            p1, p2 = st.columns(2)
+            pw1 = p1.text_input("Password", type="password", key="adm_u_pw1")
+            pw2 = p2.text_input("Password again", type="password", key="adm_u_pw2")
+            add = st.form_submit_button("Save user", type="primary", key="adm_u_save")
+        if add:
+            if pw1 != pw2:
+                st.error("The passwords differ; nothing was saved.")
+            else:
+                try:
+                    add_user_to_file(actor, username, pw1, role, name=display or None)
+                except LatticeError as exc:
+                    st.error(f"Not saved: {exc}")
+                else:
+                    flash("success", f"User {username.strip().lower()!r} ({role}) saved. Existing sessions keep "
+                                     "their login; the new user can log in now.")
+                    st.rerun()

@@ -1,0 +1,66 @@
+"""Helpers of the Admin page: snapshot bytes to download, an uploaded snapshot to restore,
+and the transaction log as a display table (the store checks the admin role on each call)."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from core.access import Actor
+from core.errors import LatticeError
+from core.store import Store
+
+MAX_SNAPSHOT_BYTES = 500 * 1024 * 1024
+
+
+def backup_bytes(store: Store, name: str, actor: Actor) -> tuple[bytes, dict]:
+    """A snapshot of lattice ``name`` (``Store.backup``, admin only) as zip bytes, and its summary."""
+    with tempfile.TemporaryDirectory(prefix="lattice-backup-") as d:
+        info = store.backup(name, Path(d), actor)
+        return Path(info["path"]).read_bytes(), info
+
+
+def restore_upload(store: Store, data: bytes, filename: str, actor: Actor, name: str | None = None) -> dict:
+    """Restore an uploaded snapshot (verified by the store before anything is written)."""
+    if not data:
+        raise LatticeError(f"{filename}: the file is empty")
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise LatticeError(f"{filename}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MB")
+    with tempfile.TemporaryDirectory(prefix="lattice-restore-") as d:
+        path = Path(d) / (Path(filename).name or "snapshot.zip")
+        path.write_bytes(data)
+        info = store.restore(path, actor, name=name or None)
+    info["path"] = filename
+    return info
+
+
+def _short_json(value, limit: int = 160) -> str:
+    if value is None:
+        return ""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def log_table(log: pd.DataFrame) -> pd.DataFrame:
+    """The transaction log, newest first, with the JSON payloads shortened for display."""
+    if log.empty:
+        return pd.DataFrame(columns=["id", "wall_time", "kind", "actor", "lattice_t", "lattice_version", "gems",
+                                     "gem ids", "before", "after"])
+    df = log.iloc[::-1].copy()
+    ids = df["gem_ids"].map(lambda g: list(g or []))
+    df["gems"] = ids.map(len)
+    df["gem ids"] = ids.map(lambda g: ", ".join(map(str, g[:5])) + (f" (+{len(g) - 5})" if len(g) > 5 else ""))
+    df["before"] = df["before"].map(_short_json)
+    df["after"] = df["after"].map(_short_json)
+    return df[["id", "wall_time", "kind", "actor", "lattice_t", "lattice_version", "gems", "gem ids", "before",
+               "after"]]
+
+
+def log_csv_frame(log: pd.DataFrame) -> pd.DataFrame:
+    """The full log for CSV export (payloads as complete JSON)."""
+    df = log.copy()
+    for col in ("gem_ids", "before", "after"):
+        df[col] = df[col].map(lambda v: json.dumps(v, default=str) if v is not None else "")
+    return df

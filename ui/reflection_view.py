@@ -1,0 +1,138 @@
+"""How one reflection is shown: the answer with its citations, the ranked gems with every
+score term, the provider trace, and the state change it caused (Reflection page)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.access import PermissionDenied
+from core.errors import LatticeError
+from core.router.base import RateLimitExceeded
+
+from .charts import ACCENT, WARM, _finish
+
+_CITATION = re.compile(r"\[([A-Za-z0-9_.:@/-]+)\]")
+
+
+def with_citations(answer: str) -> str:
+    """Citations ``[gem-id]`` shown as code spans, so they stand out in the answer."""
+    return _CITATION.sub(lambda m: f"`[{m.group(1)}]`", answer)
+
+
+def error_turn(question: str, exc: Exception) -> dict[str, Any]:
+    """A history entry for a refused or failed reflection (shown as warning or error)."""
+    if isinstance(exc, RateLimitExceeded):
+        return {"question": question, "kind": "warning", "message": f"Slow down: {exc}. Nothing was changed."}
+    if isinstance(exc, PermissionDenied):
+        return {"question": question, "kind": "error", "message": f"Not allowed: {exc}."}
+    if isinstance(exc, LatticeError):
+        return {"question": question, "kind": "error", "message": f"No answer: {exc}"}
+    return {"question": question, "kind": "error",
+            "message": f"No answer: an unexpected {type(exc).__name__} ({exc}); nothing was changed."}
+
+
+def ranked_frame(record: dict, titles: dict) -> pd.DataFrame:
+    rows = [{"rank": g["rank"], "gem": g["gem_id"], "title": titles.get(g["gem_id"], ""),
+             "similarity s": g["similarity"], "coherence c": g["coherence"], "c^α": g["coherence_factor"],
+             "resonance r = s·c^α": g["resonance"], "interference term": g["interference"],
+             "score": g["score"], "uncertainty": g["uncertainty"], "in prompt": bool(g.get("included")),
+             "why not": g.get("skip_reason", "")} for g in record.get("gems", [])]
+    return pd.DataFrame(rows)
+
+
+def trace_frame(record: dict) -> pd.DataFrame:
+    cols = ["provider", "model", "attempt", "outcome", "detail", "latency_s", "first_token_s", "status_code",
+            "input_tokens", "output_tokens"]
+    df = pd.DataFrame(record.get("trace", []))
+    return df.reindex(columns=cols).rename(columns={"latency_s": "latency (s)", "first_token_s": "first token (s)"})
+
+
+def state_frame(record: dict, titles: dict) -> pd.DataFrame:
+    obs = record.get("observation") or {}
+    if not obs.get("gems"):
+        return pd.DataFrame(columns=["gem", "title", "strength", "coherence before", "coherence after", "Δ coherence",
+                                     "uncertainty before", "uncertainty after"])
+    df = pd.DataFrame({"gem": obs["gems"], "strength": obs["strength"],
+                       "coherence before": obs["coherence_before"], "coherence after": obs["coherence_after"],
+                       "uncertainty before": obs["uncertainty_before"], "uncertainty after": obs["uncertainty_after"]})
+    df.insert(1, "title", df["gem"].map(lambda g: titles.get(g, "")))
+    df.insert(5, "Δ coherence", df["coherence after"] - df["coherence before"])
+    return df
+
+
+def score_chart(ranked: pd.DataFrame) -> go.Figure:
+    """Stacked bars: each ranked gem's score as resonance + interference term."""
+    d = ranked.iloc[::-1]
+    labels = [f"{r}. {g}" for r, g in zip(d["rank"], d["gem"])]
+    fig = go.Figure([
+        go.Bar(y=labels, x=d["resonance r = s·c^α"], orientation="h", name="resonance r = s·c^α",
+               marker_color=ACCENT),
+        go.Bar(y=labels, x=d["interference term"], orientation="h", name="interference term",
+               marker_color=WARM),
+    ])
+    fig.update_layout(barmode="relative", xaxis_title="score (dimensionless)", yaxis_title=None,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    fig = _finish(fig, "Score of each ranked gem = resonance + interference term", 110 + 30 * len(d))
+    fig.update_layout(margin=dict(l=10, r=20, t=70, b=50))
+    return fig
+
+
+def render_details(record: dict, titles: dict, key: str) -> None:
+    ranked = ranked_frame(record, titles)
+    trace = trace_frame(record)
+    state = state_frame(record, titles)
+    edges = record.get("new_edges") or []
+    t1, t2, t3 = st.tabs([f"Ranked gems ({len(ranked)})", f"Provider trace ({len(trace)})",
+                          f"State change ({len(state)} gems, {len(edges)} links)"])
+    with t1:
+        if ranked.empty:
+            st.caption("No gem reached the minimum resonance.")
+        else:
+            st.caption("Ranking: r = s·c^α (s = cosine similarity ≥ 0, c = coherence), plus the interference "
+                       "term β·ΣI/k of the re-ranking (0 when β = 0). *in prompt*: the gem was given to the LLM.")
+            st.dataframe(ranked, hide_index=True, key=f"{key}_ranked", column_config={
+                c: st.column_config.NumberColumn(format="%.4f") for c in ranked.columns
+                if c not in ("rank", "gem", "title", "in prompt", "why not")})
+            st.plotly_chart(score_chart(ranked), key=f"{key}_scores")
+    with t2:
+        if trace.empty:
+            st.caption("No LLM was called (nothing resonated).")
+        else:
+            st.caption("Every attempt in router order: skipped (no key, cooling down), failed (with the "
+                       "error), retried, or ok. Latencies in seconds.")
+            st.dataframe(trace, hide_index=True, key=f"{key}_trace")
+    with t3:
+        if state.empty:
+            st.caption("The lattice was not changed (nothing resonated, or the answer was interrupted).")
+        else:
+            st.caption("Observed gems re-cohere (c ← c + η·(1 − c)); entangled partners by ρ·w. Gems used "
+                       "together become entangled (or their link grows).")
+            st.dataframe(state, hide_index=True, key=f"{key}_state", column_config={
+                c: st.column_config.NumberColumn(format="%.4f") for c in state.columns if c not in ("gem", "title")})
+            if edges:
+                st.markdown(f"**{len(edges)} entanglement(s) created or strengthened**")
+                st.dataframe(pd.DataFrame(edges, columns=["gem a", "gem b", "new weight"]), hide_index=True,
+                             key=f"{key}_edges")
+
+
+def summary_line(record: dict) -> str:
+    tokens = record.get("tokens") or {}
+    parts = [f"{record.get('provider') or 'no LLM'}" + (f" · {record['model']}" if record.get("model") else ""),
+             f"{record.get('latency_s', 0):.2f} s",
+             f"{tokens.get('prompt', 0)} prompt + {tokens.get('completion', 0)} answer tokens"
+             + ("" if tokens.get("exact") else " (estimated)")]
+    return " · ".join(parts)
+
+
+def render_answer(record: dict) -> None:
+    """The answer (or the clear 'nothing resonates' / 'interrupted' notice)."""
+    if record.get("nothing_resonated"):
+        st.warning(record["answer"], icon=":material/search_off:")
+        return
+    st.markdown(with_citations(record["answer"]))
+    if record.get("interrupted"):
+        st.warning("The answer was interrupted; the lattice was not reinforced.")
