@@ -392,10 +392,13 @@ class LoginThrottle:
 
 # ------------------------------------------------------------ user management
 def add_user_to_file(actor: Actor, username: str, password: str, role: Role | str, name: str | None = None,
-                     email: str | None = None, path: Path | None = None) -> Path:
+                     email: str | None = None, path: Path | None = None,
+                     audit: Callable[..., None] | None = None) -> Path:
     """Add or replace a user (bcrypt-hashed) in the credentials file; admin only.
 
     Refused in demo mode (the demo users are fixed). Nothing is written on any error.
+    ``audit`` (e.g. ``Store.audit``) is called afterwards as
+    ``audit(actor, "user.create" | "user.update", username, {"role": ...})``.
     """
     require(actor, Permission.ADMIN, "manage users")
     if demo_mode():
@@ -403,8 +406,12 @@ def add_user_to_file(actor: Actor, username: str, password: str, role: Role | st
                               "credentials file (run without LATTICE_DEMO=1)")
     path = Path(path) if path is not None else credentials_path()
     credentials, cookie = load_credentials_file(path) if path.exists() else ({"usernames": {}}, None)
+    existed = str(username).strip().lower() in credentials["usernames"]
     add_user(credentials, username, password, role, name, email)
     save_credentials_file(path, credentials, cookie)
+    if audit is not None:
+        audit(actor, "user.update" if existed else "user.create", str(username).strip().lower(),
+              {"role": Role(role).value})
     return path
 
 

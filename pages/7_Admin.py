@@ -24,7 +24,7 @@ name, actor = ctx.name, ctx.actor
 
 st.title("Admin")
 st.caption("Backups and restores of lattices, the transaction log of every change, and users.")
-tab_backup, tab_log, tab_users = st.tabs(["Backup & restore", "Transaction log", "Users"])
+tab_backup, tab_log, tab_audit, tab_users = st.tabs(["Backup & restore", "Transaction log", "Audit log", "Users"])
 
 # -------------------------------------------------------------- backup/restore
 with tab_backup:
@@ -97,6 +97,17 @@ with tab_log:
                      label="Download the log (CSV)")
 
 # ---------------------------------------------------------------------- users
+with tab_audit:
+    st.caption("Administrative actions (backups, restores, re-embeds, key rotations, user changes, refused "
+               "attempts), newest first.")
+    try:
+        audit = store.audit_log(limit=500)
+    except LatticeError as exc:
+        st.error(str(exc))
+    else:
+        st.dataframe(audit, hide_index=True, key="adm_audit", height=table_height(len(audit), 400))
+        download_csv(audit, "audit-log.csv", key="adm_audit_csv")
+
 with tab_users:
     if demo_mode():
         st.info("**Demo mode**: the users are fixed (each with the password `demo`). Run without "
@@ -126,7 +137,7 @@ with tab_users:
                 st.error("The passwords differ; nothing was saved.")
             else:
                 try:
-                    add_user_to_file(actor, username, pw1, role, name=display or None)
+                    add_user_to_file(actor, username, pw1, role, name=display or None, audit=store.audit)
                 except LatticeError as exc:
                     st.error(f"Not saved: {exc}")
                 else:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.commands import ensure_demo
 from core.errors import LatticeError
+from core.monitoring import metrics_port, start_exporter
 from core.store import Store
 from core.workbench import Workbench
 
@@ -41,7 +42,11 @@ def _store(url: str) -> Store:
 
 @st.cache_resource(show_spinner=False)
 def _workbench(url: str) -> Workbench:
-    return Workbench(_store(url))
+    workbench = Workbench(_store(url))
+    port = metrics_port()  # LATTICE_METRICS_PORT: Prometheus endpoint, off by default
+    if port is not None:
+        start_exporter(port, workbench.collector())
+    return workbench
 
 
 def get_store() -> Store:

@@ -60,3 +60,21 @@ def test_exporter_is_off_by_default_and_validates_the_port():
     for bad in ("abc", "0", "70000", "-1"):
         with pytest.raises(LatticeError, match="LATTICE_METRICS_PORT"):
             metrics_port({"LATTICE_METRICS_PORT": bad})
+
+
+def test_the_app_serves_metrics_when_configured(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    port = free_port()
+    monkeypatch.setenv("LATTICE_METRICS_PORT", str(port))
+    monkeypatch.setenv("LATTICE_DATABASE_URL", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.setenv("LATTICE_DEMO", "1")
+
+    def open_services():
+        from ui.services import get_workbench
+        get_workbench()
+
+    AppTest.from_function(open_services).run(timeout=60)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    samples = {s.name: s for fam in text_string_to_metric_families(text) for s in fam.samples}
+    assert samples["lattice_gems"].labels == {"lattice": "demo"} and samples["lattice_gems"].value == 168

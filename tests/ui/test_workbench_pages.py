@@ -345,7 +345,7 @@ def test_admin_adds_a_user_outside_demo_mode(tmp_path, monkeypatch):
     monkeypatch.setenv("LATTICE_COOKIE_KEY", "k" * 48)
     at = app_as("root", ADMIN)
     assert not at.exception, at.exception
-    [users] = frames_with(at, "role")
+    [users] = frames_with(at, "username")
     assert users["username"].tolist() == ["root"] and "password" not in users.columns
     at.text_input(key="adm_u_username").input("Dana")
     at.selectbox(key="adm_u_role").set_value("viewer")
@@ -361,3 +361,5 @@ def test_admin_adds_a_user_outside_demo_mode(tmp_path, monkeypatch):
     assert not at.exception and "User 'dana' (viewer) saved" in texts(at.success)
     dana = load_credentials_file(path)[0]["usernames"]["dana"]
     assert dana["roles"] == ["viewer"] and dana["password"].startswith("$2")
+    [audit] = frames_with(at, "action")  # the Audit log tab shows the change
+    assert audit["action"].tolist()[0] == "user.create" and audit["target"].tolist()[0] == "dana"
