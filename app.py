@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.logs import configure_logging
 from ui.auth import login_gate
 from ui.navigation import build_navigation
 
+configure_logging("INFO")  # state-change JSON lines to the server log (idempotent)
 st.set_page_config(page_title="Gem Lattice Workbench", page_icon="💎", layout="wide",
                    initial_sidebar_state="expanded")
 
