@@ -8,12 +8,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from .access import SYSTEM
 from .cli import emit
 from .commands import ensure_demo
 from .demo import DEMO_NAME
 from .router import build_router
+
+
+def record_json(record, store, lattice: str) -> dict[str, Any]:
+    """The reflection record as a JSON-ready dict, each gem with its ``id`` and ``title``.
+
+    Gems stay best first (the ranking's order) with every score term; titles come from
+    the store's gem texts (an untitled gem gets the first line of its content).
+    """
+    data = record.to_dict()
+    ids = [g["gem_id"] for g in data["gems"]]
+    titles: dict[Any, str] = {}
+    if ids:
+        df = store.gem_texts(lattice, ids)
+        for gid, title, content in zip(df["id"], df["title"], df["content"]):
+            title = str(title or "").strip()
+            if not title:
+                title = str(content or "").strip().splitlines()[0][:80] if str(content or "").strip() else ""
+            titles[gid] = title
+    data["gems"] = [{"id": g["gem_id"], "title": titles.get(g["gem_id"], ""), **g} for g in data["gems"]]
+    return data
 
 
 def cmd_reflect(args: argparse.Namespace) -> int:
@@ -27,7 +48,7 @@ def cmd_reflect(args: argparse.Namespace) -> int:
         reflection = Workbench(store, router=router).reflect(args.lattice, args.question, SYSTEM, session_id="cli")
         if args.json:
             record = reflection.result()
-            emit(args, record.to_dict(), record.answer)
+            emit(args, record_json(record, store, args.lattice), record.answer)
             return 0
         for chunk in reflection:
             sys.stdout.write(chunk)

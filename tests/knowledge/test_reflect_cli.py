@@ -15,6 +15,23 @@ def test_reflect_json_offline(capsys):
     assert record["tokens"]["prompt"] > 0
 
 
+def test_reflect_json_gems_have_id_title_and_score_terms_best_first(capsys):
+    assert main(["reflect", "What is the Kuramoto model?", "--providers", "offline", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert {"answer", "provider", "gems", "trace"} <= set(record)
+    gems = record["gems"]
+    assert gems and gems[0]["id"] == "sync-kuramoto-model" and gems[0]["title"] == "The Kuramoto model"
+    for g in gems:
+        assert isinstance(g["id"], str) and g["id"] == g["gem_id"]
+        assert isinstance(g["title"], str) and g["title"].strip()
+        for term in ("similarity", "coherence", "coherence_factor", "resonance", "interference", "score"):
+            assert isinstance(g[term], float)
+    assert [g["rank"] for g in gems] == list(range(1, len(gems) + 1))
+    if all(g["interference"] == 0.0 for g in gems):  # beta = 0: best first means score descending
+        scores = [g["score"] for g in gems]
+        assert scores == sorted(scores, reverse=True)
+
+
 def test_reflect_streams_text_and_reports_skips(capsys, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["reflect", "How does exponential decay work?", "--providers", "openai,offline"]) == 0
