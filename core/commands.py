@@ -85,7 +85,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
-        bench = importlib.import_module("benchmarks.engine")
+        bench = importlib.import_module(f"benchmarks.{args.suite}")
     except ModuleNotFoundError:
         raise LatticeError(f"benchmarks not found under {root / 'benchmarks'}; run from a full checkout") from None
     results = bench.run_all(quick=args.quick, only=args.only, log=None if args.json else print)
@@ -107,7 +107,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_simulate)
 
-    p = sub.add_parser("bench", help="run the engine benchmarks (ratios measured in one run)")
+    p = sub.add_parser("bench", help="run the benchmarks (engine by default; --suite store|knowledge)")
+    p.add_argument("--suite", choices=("engine", "store", "knowledge"), default="engine",
+                   help="engine (ratios vs the seed and numpy floors), store (import/load/save on SQLite and "
+                        "PostgreSQL), knowledge (resonance, cache, offline reflection)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
     p.add_argument("--only", action="append", help="run only the named benchmark(s)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

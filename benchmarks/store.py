@@ -1,0 +1,224 @@
+"""Store benchmarks (issue 3), measured as absolute figures on this machine.
+
+Run with ``python -m core bench --suite store`` (``--quick``: 10k gems, naive 1k; ``--json``).
+Each database gets a fresh, throwaway place: a temporary SQLite file, and on PostgreSQL
+(``LATTICE_TEST_POSTGRES_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
+a schema ``lt_bench_<random>`` selected through ``options=-csearch_path=...`` and dropped
+afterwards; PostgreSQL is skipped with a printed reason when it cannot be reached.
+
+- ``import``: ``Store.import_path`` of a generated JSONL file (embedder ``hashing-v1``,
+  ~30 words per gem from a fixed vocabulary, seeded), in gems/s, against a naive loop on a
+  sample (per row: embed, ``session.add(GemRow(...))``, ``session.commit()``). Target: >= 20x.
+- ``load_save``: ``store.load`` of the imported lattice (target < 1 s), ``store.save`` of it
+  after an in-memory evolve (target < 2 s), and ``store.advance`` (load + evolve + save in
+  the store, for comparison).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from core.access import SYSTEM
+from core.embedders import get_embedder
+from core.store import Store
+from core.store.models import GemRow, LatticeRow
+
+POSTGRES_URL = os.environ.get("LATTICE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+EMBEDDER = "hashing-v1"
+SIZES = {False: (100_000, 5_000), True: (10_000, 1_000)}  # quick -> (gems, naive sample)
+DATABASES = ("sqlite", "postgresql")
+
+_VOCAB = """
+wave phase memory decay signal lattice crystal gem coherence field energy pattern clock
+river stone light shadow garden window bridge archive letter music rhythm echo mirror
+theory model measure method sample error bound proof limit order noise drift source
+north winter summer harvest market city village harbor engine circuit voltage current
+protein cell neuron synapse forest canopy soil root seed bloom storm cloud rain ocean
+tide current salt glass paper ink story chapter author reader question answer reason
+quiet rapid slow bright dark early late simple complex stable fragile ancient modern
+learn build observe recall forget connect share repeat compare explain follow change
+""".split()
+
+
+def make_gems_file(path: Path, n: int, seed: int = 0) -> Path:
+    """Write ``n`` gems as JSONL: ~30 words of a fixed vocabulary each, seeded state values."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        words = rng.choices(_VOCAB, k=rng.randint(20, 40))
+        content = " ".join(words).capitalize() + "."
+        lines.append(json.dumps({
+            "id": f"g{i:06d}", "title": " ".join(words[:4]).title(), "content": content,
+            "tags": rng.sample(_VOCAB[:24], 2), "source": "bench", "energy": rng.uniform(0.2, 3.0),
+            "phase": rng.uniform(0.0, 6.283), "coherence": rng.uniform(0.0, 1.0), "uncertainty": rng.uniform(0.0, 0.5)}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class Unavailable(Exception):
+    """The database cannot be used here (the reason is the message)."""
+
+
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    """A URL to a fresh, empty database of ``kind``; removed afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    if kind != "postgresql":
+        raise ValueError(f"unknown database {kind!r}; use {', '.join(DATABASES)}")
+    admin = create_engine(POSTGRES_URL, pool_size=1, connect_args={"connect_timeout": 3})
+    try:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any connection failure means "not here"
+            raise Unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}") from None
+        schema = f"lt_bench_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+            yield url.render_as_string(hide_password=False)
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+def _naive_import(store: Store, path: Path, name: str, limit: int) -> int:
+    """The naive reference: one ORM object and one commit per row (embedding per row)."""
+    store.create_lattice(name, SYSTEM, embedder=EMBEDDER)
+    emb = get_embedder(EMBEDDER)
+    with Session(store.engine) as session:
+        lid = session.execute(select(LatticeRow.id).where(LatticeRow.name == name)).scalar_one()
+        session.commit()
+        n = 0
+        with path.open(encoding="utf-8") as f:
+            for seq, line in enumerate(f, start=1):
+                if n >= limit:
+                    break
+                r = json.loads(line)
+                vec = emb.embed([r["content"]])[0]
+                session.add(GemRow(lattice_id=lid, gem_id=r["id"], seq=seq, title=r["title"], content=r["content"],
+                                   tags=r["tags"], source=r["source"], embedding=vec.astype("<f4").tobytes(),
+                                   energy=r["energy"], phase=r["phase"], coherence=r["coherence"],
+                                   uncertainty=r["uncertainty"]))
+                session.commit()
+                n += 1
+    return n
+
+
+def bench_import(url: str, path: Path, n: int, naive_n: int, name: str = "bench") -> dict:
+    """Import the ``n`` gems of ``path`` into lattice ``name``; the naive loop on ``naive_n`` of them."""
+    with Store.open(url) as store:
+        embedded_at: list[float] = []
+        t0 = time.perf_counter()
+        report = store.import_path(name, path, SYSTEM, embedder=EMBEDDER,
+                                   progress=lambda done, total: embedded_at.append(time.perf_counter()))
+        t_import = time.perf_counter() - t0
+        assert report.imported == n, (report.imported, n)
+        t_parse_embed = (embedded_at[-1] - t0) if embedded_at else float("nan")
+
+        emb = get_embedder(EMBEDDER)
+        sample = [json.loads(line)["content"] for _, line in zip(range(naive_n), path.open(encoding="utf-8"))]
+        t0 = time.perf_counter()
+        emb.embed(sample)
+        t_embed = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        done = _naive_import(store, path, f"{name}-naive", naive_n)
+        t_naive = time.perf_counter() - t0
+    rate, naive_rate = n / t_import, done / t_naive
+    return {"name": "import", "gems": n, "seconds": t_import, "gems_per_s": rate,
+            "parse_embed_s": t_parse_embed, "write_s": t_import - t_parse_embed,
+            "embed_only_gems_per_s": naive_n / t_embed, "naive_gems": done, "naive_seconds": t_naive,
+            "naive_gems_per_s": naive_rate, "ratio": rate / naive_rate, "target": ">= 20x naive"}
+
+
+def bench_load_save(url: str, name: str = "bench") -> dict:
+    """Load lattice ``name``, evolve it in memory, save it; then ``advance`` it in the store."""
+    with Store.open(url) as store:
+        t0 = time.perf_counter()
+        loaded = store.load(name)
+        t_load = time.perf_counter() - t0
+        loaded.lattice.evolve(0.5)
+        t0 = time.perf_counter()
+        saved = store.save(loaded, SYSTEM)
+        t_save = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        store.advance(name, 0.5, SYSTEM, expected_version=saved.version)
+        t_advance = time.perf_counter() - t0
+    return {"name": "load_save", "gems": len(loaded.lattice), "load_s": t_load, "save_s": t_save,
+            "advance_s": t_advance, "target": "load < 1 s, save < 2 s"}
+
+
+BENCHMARKS = ("import", "load_save")
+
+
+def _line(res: dict) -> str:
+    figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in res.items() if k not in ("name", "database"))
+    return f"{res['name']:10s} {res['database']:10s} {figures}"
+
+
+def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[str], None] | None = print,
+            databases: tuple[str, ...] = DATABASES, n: int | None = None, naive_n: int | None = None) -> list[dict]:
+    """Run the store benchmarks on each database; ``n``/``naive_n`` override the sizes."""
+    unknown = set(only or []) - set(BENCHMARKS)
+    if unknown:
+        raise ValueError(f"unknown store benchmark {sorted(unknown)[0]!r}; available: {', '.join(BENCHMARKS)}")
+    size, naive_size = SIZES[bool(quick)]
+    n, naive_n = n or size, min(naive_n or naive_size, n or size)
+    results: list[dict] = []
+    workdir = Path(tempfile.mkdtemp(prefix="lattice-bench-"))
+    try:
+        path = make_gems_file(workdir / "gems.jsonl", n)
+        for kind in databases:
+            try:
+                with database(kind, workdir) as url:
+                    # load_save needs the imported lattice: the import always runs
+                    res = [{"database": kind, **bench_import(url, path, n, naive_n)}]
+                    if not only or "load_save" in only:
+                        res.append({"database": kind, **bench_load_save(url)})
+            except Unavailable as exc:
+                if log:
+                    log(f"{kind}: skipped ({exc})")
+                continue
+            for r in res:
+                if only and r["name"] not in only:
+                    continue
+                results.append(r)
+                if log:
+                    log(_line(r))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--n", type=int, default=None, help="gems to import (default 100k, quick 10k)")
+    ap.add_argument("--naive", type=int, default=None, help="rows of the naive loop (default 5k, quick 1k)")
+    ap.add_argument("--db", action="append", choices=DATABASES, help="database(s) to run (default: both)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    out = run_all(a.quick, log=None if a.json else print, databases=tuple(a.db or DATABASES), n=a.n, naive_n=a.naive)
+    if a.json:
+        print(json.dumps(out, indent=2))
