@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import LatticeError
 from ui import charts
-from ui.compute import frames, recorded_indices, trajectory
+from ui.compute import MAX_GEM_OPTIONS, frames, gem_options, recorded_indices, thin_times, trajectory
 from ui.context import flash, page_context
 from ui.tables import download_csv
 
@@ -29,9 +29,15 @@ horizon = c1.number_input(f"Horizon ({unit}s)", min_value=0.1, max_value=10_000.
 dt = c2.number_input(f"Step dt ({unit}s)", min_value=0.001, max_value=1000.0,
                      value=float(ctx.params.dt) if ctx.params.dt > 0 else 0.1, step=0.05, format="%.3f",
                      key="evo_dt", help="Simulation step (the parameter dt by default).")
-by_coherence = [ids[i] for i in np.argsort(-lat.coherence, kind="stable")]
-chosen = c3.multiselect("Gems to follow", ids, default=by_coherence[:4], format_func=lambda g: titles.get(g, g),
+by_coherence = [ids[i] for i in np.argsort(-lat.coherence, kind="stable")[:4]]
+query = c3.text_input("Find gems to follow", key="evo_find", placeholder="title or id") \
+    if len(ids) > MAX_GEM_OPTIONS else ""
+options, matches = gem_options(ids, titles, lat.coherence, st.session_state.get("evo_gems", by_coherence), query)
+chosen = c3.multiselect("Gems to follow", options, default=by_coherence, format_func=lambda g: titles.get(g, g),
                         max_selections=8, key="evo_gems", help="Drawn as lines; all gems appear as a band.")
+if len(ids) > MAX_GEM_OPTIONS:  # the browser gets a short list, not every gem
+    c3.caption(f"Listing {min(matches, MAX_GEM_OPTIONS)} of {matches} matching gems (most coherent first); "
+               f"type to find others among all {len(ids)}.")
 chosen_idx = [position[g] for g in chosen]
 
 try:
@@ -48,6 +54,8 @@ rec_titles = [titles.get(g, g) for g in rec_ids]
 rec_pos = {g: k for k, g in enumerate(rec_ids)}
 highlight = [rec_pos[g] for g in chosen if g in rec_pos]
 n_frames = len(times)
+# The charts get at most MAX_CHART_POINTS time points (the followed gems only); the phasors use every frame.
+drawn, drawn_gems = thin_times(series, traj.gems[traj.gems["gem"].isin(chosen)])
 stride = max(1, n_frames // 60)  # a full play-through takes about 60 ticks
 
 # ------------------------------------------------------------ play / scrub
@@ -92,14 +100,14 @@ def live_view() -> None:
     z = series["R"].iloc[k] * np.exp(1j * series["psi"].iloc[k])  # R e^{i psi}
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.coherence_over_time(series, traj.gems, titles, chosen, unit, t_now),
+        st.plotly_chart(charts.coherence_over_time(drawn, drawn_gems, titles, chosen, unit, t_now),
                         key="evo_coherence")
-        st.plotly_chart(charts.uncertainty_over_time(series, traj.gems, titles, chosen, unit, t_now),
+        st.plotly_chart(charts.uncertainty_over_time(drawn, drawn_gems, titles, chosen, unit, t_now),
                         key="evo_uncertainty")
     with right:
         st.plotly_chart(charts.phasor_polar(phase_frames[k], coh_frames[k], rec_titles, highlight, z,
                                             title=f"Phasors at t = {t_now:.3g} {unit}s"), key="evo_polar")
-        st.plotly_chart(charts.order_parameter_over_time(series, unit, t_now), key="evo_order")
+        st.plotly_chart(charts.order_parameter_over_time(drawn, unit, t_now), key="evo_order")
 
 
 live_view()

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import LatticeError
 from ui import charts
-from ui.compute import trajectory
+from ui.compute import MAX_GEM_OPTIONS, extreme_pairs, thin_times, gem_options, looked_ahead, trajectory
 from ui.context import page_context
 from ui.tables import download_csv
 
@@ -28,19 +28,24 @@ ahead = c1.number_input(f"Look ahead ({unit}s)", min_value=0.0, max_value=10_000
 mode = c2.radio("Gems in the heatmap", ["Most coherent", "Choose gems"], key="int_mode", horizontal=True)
 if mode == "Most coherent":
     count = c3.slider("How many", min_value=min(2, n), max_value=max(2, min(n, 2000)), value=min(n, 120),
-                      key="int_count", help="Above 1000 gems the heatmap is block-averaged.")
+                      key="int_count", help=f"Above {charts.DRAWN_HEATMAP_SIDE} gems the heatmap is block-averaged "
+                                            "(more cells than the chart has pixels would not show).")
     chosen_idx = None
 else:
-    by_coherence = [ids[i] for i in np.argsort(-ctx.lattice.coherence, kind="stable")]
-    chosen = st.multiselect("Gems", ids, default=by_coherence[:12], format_func=lambda g: titles.get(g, g),
+    by_coherence = [ids[i] for i in np.argsort(-ctx.lattice.coherence, kind="stable")[:12]]
+    query = st.text_input("Find gems", key="int_find", placeholder="title or id") if n > MAX_GEM_OPTIONS else ""
+    options, matches = gem_options(ids, titles, ctx.lattice.coherence, st.session_state.get("int_gems", by_coherence),
+                                   query)
+    chosen = st.multiselect("Gems", options, default=by_coherence, format_func=lambda g: titles.get(g, g),
                             key="int_gems")
+    if n > MAX_GEM_OPTIONS:  # the browser gets a short list, not every gem
+        st.caption(f"Listing {min(matches, MAX_GEM_OPTIONS)} of {matches} matching gems (most coherent first); "
+                   f"type to find others among all {n}.")
     chosen_idx = [position[g] for g in chosen]
     count = len(chosen_idx)
 
-try:
-    lat = ctx.working_lattice()
-    if ahead > 0:
-        lat.evolve(float(ahead))
+try:  # cached per lattice version, parameters and look-ahead: reruns reuse it
+    lat = looked_ahead(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), float(ahead))
 except LatticeError as exc:
     st.error(str(exc))
     st.stop()
@@ -50,7 +55,8 @@ if chosen_idx is None:
 if len(chosen_idx) < 2:
     st.warning("Choose at least two gems for the heatmap.")
 else:
-    matrix, order, block = charts.interference_view(lat.coherence, lat.phase, chosen_idx)
+    matrix, order, block = charts.interference_view(lat.coherence, lat.phase, chosen_idx,
+                                                    max_side=charts.DRAWN_HEATMAP_SIDE)
     phases_deg = np.degrees(np.mod(lat.phase[order], 2 * np.pi))
     st.plotly_chart(charts.interference_heatmap(matrix, [titles[ids[i]] for i in order], phases_deg,
                                                 block=block, total=len(order)), key="int_heatmap")
@@ -74,15 +80,16 @@ fmt = {"I_ij": st.column_config.NumberColumn(format="%.4f", width="small"),
        "gem A": st.column_config.TextColumn(width="medium"), "gem B": st.column_config.TextColumn(width="medium"),
        "Δφ (°)": st.column_config.NumberColumn(format="%.1f"),
        "c_A": st.column_config.NumberColumn(format="%.3f"), "c_B": st.column_config.NumberColumn(format="%.3f")}
+top_pairs, bottom_pairs = extreme_pairs(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), float(ahead), int(k))
 left, right = st.columns(2)
 with left:
     st.markdown("**Most constructive** (in phase, both coherent)")
-    top = pairs_table(lat.top_interference(k))
+    top = pairs_table(top_pairs)
     st.dataframe(top, hide_index=True, column_config=fmt, key="int_top")
     download_csv(top, f"{ctx.name}-constructive-pairs.csv", key="int_top_csv")
 with right:
     st.markdown("**Most destructive** (opposed phase, both coherent)")
-    bottom = pairs_table(lat.bottom_interference(k))
+    bottom = pairs_table(bottom_pairs)
     st.dataframe(bottom, hide_index=True, column_config=fmt, key="int_bottom")
     download_csv(bottom, f"{ctx.name}-destructive-pairs.csv", key="int_bottom_csv")
 
@@ -101,7 +108,7 @@ with g2:
     except LatticeError as exc:
         st.error(str(exc))
     else:
-        st.plotly_chart(charts.order_parameter_over_time(traj.series, unit, ctx.lattice.t + ahead if ahead else None),
+        st.plotly_chart(charts.order_parameter_over_time(thin_times(traj.series)[0], unit, ctx.lattice.t + ahead if ahead else None),
                         key="int_order")
         st.caption("R = 1: all gems in phase and fully coherent; R ≈ 0: phases spread out (or coherence lost). "
                    "A positive coupling K pulls entangled gems together.")

@@ -13,6 +13,7 @@ from ui import charts
 from ui.compute import trajectory
 from ui.context import page_context
 from ui.controls import label_for, param_controls, reset_params
+from ui.decay_log import log_observations
 from ui.runs import run_detail, run_label, save_preview_run, stored_runs
 from ui.tables import download_csv, read_observations_csv
 
@@ -166,55 +167,88 @@ with tab_sweep:
         download_csv(res["df"], f"{ctx.name}-sweep-{'-'.join(res['params'])}.csv", key="sw_csv")
 
 # ----------------------------------------------------------------------- fit
+def show_fit(obs: pd.DataFrame, groups, fit_amplitude: bool, fit_offset: bool, key: str) -> None:
+    """Fit τ to ``obs`` (t, coherence) and show the estimate, the chart and the tables."""
+    try:
+        fit = fit_decay(obs["t"], obs["coherence"], groups=groups, fit_amplitude=fit_amplitude,
+                        fit_offset=fit_offset)
+    except LatticeError as exc:  # FitError
+        st.error(f"No fit: {exc}")
+        return
+    k1, k2, k3, k4 = st.columns(4)
+    k1.metric(f"τ ({unit}s)", f"{fit.tau:.4g}", help="Decay time constant, estimate.")
+    k2.metric("standard error of τ", f"± {fit.tau_se:.2g}" if np.isfinite(fit.tau_se) else "n/a")
+    k3.metric("λ implied for E = 1", f"{fit.lambda_for_energy(1.0):.4g}", help="λ = E/τ.")
+    k4.metric("residual std", f"{fit.residual_std:.3g}", help=f"{fit.n_points} observations")
+    st.plotly_chart(charts.decay_fit_chart(obs["t"], obs["coherence"], groups, fit, unit), key=f"{key}_chart")
+    table = pd.DataFrame([{"group": "all" if g is None else g, "amplitude A": a,
+                           "A standard error": fit.amplitude_se[g]} for g, a in fit.amplitude.items()])
+    summary = pd.DataFrame([{"tau": fit.tau, "tau_se": fit.tau_se, "offset": fit.offset,
+                             "offset_se": fit.offset_se, "residual_std": fit.residual_std,
+                             "n_points": fit.n_points}])
+    t1, t2 = st.columns(2)
+    with t1:
+        st.dataframe(summary, hide_index=True)
+        download_csv(summary, "decay-fit.csv", key=f"{key}_csv")
+    with t2:
+        st.dataframe(table, hide_index=True)
+        download_csv(table, "decay-fit-amplitudes.csv", key=f"{key}_amp_csv")
+    lam = fit.lambda_for_energy(1.0)
+    if PARAM_SPECS["lambda_"].minimum <= lam <= PARAM_SPECS["lambda_"].maximum:
+        st.button(f"Use λ = {lam:.4g} (for E = 1) in this session", key=f"{key}_apply", on_click=reset_params,
+                  args=(ctx.params.replace(lambda_=float(lam)),))
+
+
 with tab_fit:
-    st.markdown("Upload coherence observations as CSV with columns **t** (lattice time units), **coherence** "
-                "(0-1) and optionally **gem** (one decay curve per gem, shared τ). The model is "
-                "c(t) = A·exp(−(t − t0)/τ) + C; for a gem of energy E, τ = E/λ.")
-    f1, f2 = st.columns([2, 1])
-    upload = f1.file_uploader("Observations CSV", type=["csv"], key="fit_upload")
-    with f2:
-        fit_amplitude = st.checkbox("Fit amplitude A per gem", value=True, key="fit_amp")
-        fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_off")
-        # A sample to try the fit with: three demo gems under the current parameters, with noise.
-        rng = np.random.default_rng(7)
-        idx = np.argsort(-lat.coherence, kind="stable")[:3]
-        sample_t = np.linspace(0, 12, 13)
-        rows = [{"t": t, "gem": lat.ids[i],
-                 "coherence": float(np.clip(lat.coherence[i] * np.exp(-ctx.params.lambda_ * t / lat.energy[i])
-                                            + rng.normal(0, 0.01), 0, 1))}
-                for i in idx for t in sample_t]
-        download_csv(pd.DataFrame(rows)[["t", "coherence", "gem"]], "sample-observations.csv", key="fit_sample",
-                     label="Sample CSV")
-    if upload is None:
-        st.info("No file yet: download the sample CSV to try it.")
-    else:
-        try:
-            obs = read_observations_csv(upload.getvalue())
-            groups = obs["gem"] if "gem" in obs.columns else None
-            fit = fit_decay(obs["t"], obs["coherence"], groups=groups, fit_amplitude=fit_amplitude,
-                            fit_offset=fit_offset)
-        except LatticeError as exc:  # ValidationError (bad CSV) and FitError
-            st.error(f"No fit: {exc}")
+    source = st.radio("Observations", ["Uploaded CSV", "This lattice's log"], horizontal=True, key="fit_source",
+                      help="A CSV of your own observations, or the lattice's own history replayed from its "
+                           "transaction log.")
+    if source == "Uploaded CSV":
+        st.markdown("Upload coherence observations as CSV with columns **t** (lattice time units), **coherence** "
+                    "(0-1) and optionally **gem** (one decay curve per gem, shared τ). The model is "
+                    "c(t) = A·exp(−(t − t0)/τ) + C; for a gem of energy E, τ = E/λ.")
+        f1, f2 = st.columns([2, 1])
+        upload = f1.file_uploader("Observations CSV", type=["csv"], key="fit_upload")
+        with f2:
+            fit_amplitude = st.checkbox("Fit amplitude A per gem", value=True, key="fit_amp")
+            fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_off")
+            # A sample to try the fit with: three demo gems under the current parameters, with noise.
+            rng = np.random.default_rng(7)
+            idx = np.argsort(-lat.coherence, kind="stable")[:3]
+            sample_t = np.linspace(0, 12, 13)
+            rows = [{"t": t, "gem": lat.ids[i],
+                     "coherence": float(np.clip(lat.coherence[i] * np.exp(-ctx.params.lambda_ * t / lat.energy[i])
+                                                + rng.normal(0, 0.01), 0, 1))}
+                    for i in idx for t in sample_t]
+            download_csv(pd.DataFrame(rows)[["t", "coherence", "gem"]], "sample-observations.csv",
+                         key="fit_sample", label="Sample CSV")
+        if upload is None:
+            st.info("No file yet: download the sample CSV to try it.")
         else:
-            k1, k2, k3, k4 = st.columns(4)
-            k1.metric(f"τ ({unit}s)", f"{fit.tau:.4g}", help="Decay time constant, estimate.")
-            k2.metric("standard error of τ", f"± {fit.tau_se:.2g}" if np.isfinite(fit.tau_se) else "n/a")
-            k3.metric("λ implied for E = 1", f"{fit.lambda_for_energy(1.0):.4g}", help="λ = E/τ.")
-            k4.metric("residual std", f"{fit.residual_std:.3g}", help=f"{fit.n_points} observations")
-            st.plotly_chart(charts.decay_fit_chart(obs["t"], obs["coherence"], groups, fit, unit), key="fit_chart")
-            table = pd.DataFrame([{"group": "all" if g is None else g, "amplitude A": a,
-                                   "A standard error": fit.amplitude_se[g]} for g, a in fit.amplitude.items()])
-            summary = pd.DataFrame([{"tau": fit.tau, "tau_se": fit.tau_se, "offset": fit.offset,
-                                     "offset_se": fit.offset_se, "residual_std": fit.residual_std,
-                                     "n_points": fit.n_points}])
-            t1, t2 = st.columns(2)
-            with t1:
-                st.dataframe(summary, hide_index=True)
-                download_csv(summary, "decay-fit.csv", key="fit_csv")
-            with t2:
-                st.dataframe(table, hide_index=True)
-                download_csv(table, "decay-fit-amplitudes.csv", key="fit_amp_csv")
-            lam = fit.lambda_for_energy(1.0)
-            if PARAM_SPECS["lambda_"].minimum <= lam <= PARAM_SPECS["lambda_"].maximum:
-                st.button(f"Use λ = {lam:.4g} (for E = 1) in this session", key="fit_apply", on_click=reset_params,
-                          args=(ctx.params.replace(lambda_=float(lam)),))
+            try:
+                obs = read_observations_csv(upload.getvalue())
+            except LatticeError as exc:  # ValidationError (bad CSV)
+                st.error(f"No fit: {exc}")
+            else:
+                show_fit(obs, obs["gem"] if "gem" in obs.columns else None, fit_amplitude, fit_offset, "fit")
+    else:
+        st.markdown("The lattice's **mean coherence** replayed from its transaction log. Between two "
+                    "observations (or edits, imports, parameter changes) only clock advances change coherence "
+                    "(c ← c·exp(−λ·dt/E) for every gem), so each stretch *a state, then clock advances only* is "
+                    "a decay curve: one amplitude per stretch, a shared τ. With gems of different energies the "
+                    "mean decays as a mix of exponentials; τ is its effective time constant "
+                    "(τ = E/λ for E ≈ the energies that still carry coherence).")
+        fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_log_off")
+        try:
+            obs, replayed, stopped = log_observations(ctx.store, ctx.store.url, ctx.name, ctx.loaded.version)
+        except LatticeError as exc:
+            st.error(f"No observations from the log: {exc}")
+        else:
+            stretches = obs["gem"].nunique()
+            st.caption(f"{replayed} log entries replayed: {len(obs)} points in {stretches} decay stretch(es)."
+                       + (f" The replay stops early: {stopped}." if stopped else ""))
+            if obs.empty:
+                st.info("The log has no decay yet: a stretch needs a state followed by at least one clock "
+                        "advance (*Advance the lattice clock* on the Evolution page, or a wall-clock lattice).")
+            else:
+                show_fit(obs, obs["gem"], True, fit_offset, "fit_log")

@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import LatticeError
-from core.history import lattice_history
 from ui import metrics_charts as mc
 from ui.context import page_context
+from ui.decay_log import cached_history
 from ui.services import get_workbench
 from ui.tables import download_csv
 
@@ -75,14 +75,9 @@ with c3:
         st.caption("No reflections stored yet for this lattice.")
 
 
-@st.cache_data(max_entries=16, show_spinner="Replaying the transaction log…")
-def _history(url: str, lattice: str, version: int):
-    return lattice_history(store, lattice)
-
-
 with c4:
     try:
-        history = _history(store.url, name, ctx.loaded.version)
+        history = cached_history(store, store.url, name, ctx.loaded.version)
     except LatticeError as exc:
         st.error(f"No history: {exc}")
     else:

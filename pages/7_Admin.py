@@ -51,22 +51,59 @@ with tab_backup:
                                key="adm_download", icon=":material/download:", type="primary")
     with b2:
         st.subheader("Restore")
-        st.markdown("Upload a snapshot zip. It is **verified completely** (checksums, every gem) before "
-                    "anything is written; the lattice is then replaced in one transaction and the restore is "
-                    "logged.")
+        st.markdown("Upload a snapshot zip. It is **verified completely** (checksums, every gem) first and "
+                    "nothing is written; you then see what it holds and confirm. The lattice is replaced in one "
+                    "transaction (verified again) and the restore is logged.")
         upload = st.file_uploader("Snapshot (.zip)", type=["zip"], key="adm_restore_file")
         target = st.text_input("Restore into lattice (empty: the snapshot's own name)", key="adm_restore_name")
-        sure = st.checkbox("Replace the lattice's current gems with the snapshot", key="adm_restore_sure")
-        if st.button("Restore", key="adm_restore", icon=":material/settings_backup_restore:",
-                     disabled=upload is None or not sure):
-            try:
-                info = A.restore_upload(store, upload.getvalue(), upload.name, actor, target.strip() or None)
-            except LatticeError as exc:
-                st.error(f"Not restored, nothing was changed: {exc}")
+        if upload is None:
+            st.session_state.pop("adm_verified", None)
+        else:
+            stamp = (upload.file_id, target.strip())
+            checked = st.session_state.get("adm_verified")
+            if not checked or checked["stamp"] != stamp:  # verify each new file (or target) once
+                try:
+                    checked = {"stamp": stamp, "info": A.verify_upload(store, upload.getvalue(), upload.name,
+                                                                         target.strip() or None), "error": None}
+                except LatticeError as exc:
+                    checked = {"stamp": stamp, "info": None, "error": str(exc)}
+                st.session_state["adm_verified"] = checked
+            if checked["error"]:
+                st.error(f"Not restored, nothing was changed: {checked['error']}")
+            elif st.session_state.get("adm_restored") == stamp:
+                st.info(f"{upload.name} has been restored. Upload another snapshot to restore again.")
             else:
-                flash("success", f"Restored lattice **{info['lattice']}** from {info['path']}: {info['gems']} gems, "
-                                 f"now version {info['version']}.")
-                st.rerun()
+                v = checked["info"]
+                with st.container(border=True, key="adm_verified_box"):
+                    st.markdown(f"**Verified** ✓ `{v['file']}`: all {v['members']} members match their "
+                                f"checksums, every gem is valid.")
+                    m = st.columns(4)
+                    m[0].metric("Lattice", v["lattice"])
+                    m[1].metric("Gems", f"{v['gems']}", help=f"{v['archived']} archived, "
+                                                             f"{v['entanglements']} entanglements")
+                    m[2].metric("Lattice time", f"{v['t']:.4g} {v['time_unit']}s".strip())
+                    m[3].metric("Version", f"{v['version']}")
+                    st.caption(f"Taken {v['created_at'] or 'at an unknown time'} · snapshot sha256 "
+                               f"`{v['sha256'][:16]}…` · checksums OK · embedder {v['embedder']} ({v['dim']}-d) · "
+                               f"mean coherence {v['mean_coherence']:.3f}")
+                    current = store.info(v["target"]) if store.exists(v["target"]) else None  # as of now
+                    if current is not None:
+                        st.warning(f"Confirming **replaces** lattice **{v['target']}** (now {current.gems} "
+                                   f"gems, version {current.version}) with these {v['gems']} gems.")
+                    else:
+                        st.info(f"Confirming creates lattice **{v['target']}** with these {v['gems']} gems.")
+                    if st.button(f"Confirm restore into {v['target']}", key="adm_restore_confirm", type="primary",
+                                 icon=":material/settings_backup_restore:"):
+                        try:
+                            info = A.restore_upload(store, upload.getvalue(), upload.name, actor,
+                                                    target.strip() or None)
+                        except LatticeError as exc:
+                            st.error(f"Not restored, nothing was changed: {exc}")
+                        else:
+                            st.session_state["adm_restored"] = stamp
+                            flash("success", f"Restored lattice **{info['lattice']}** from {info['path']}: "
+                                             f"{info['gems']} gems, now version {info['version']}.")
+                            st.rerun()
     snaps = store.snapshots()
     if not snaps.empty:
         st.caption("Backups and restores recorded in this database (newest first):")

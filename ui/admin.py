@@ -1,4 +1,4 @@
-"""Helpers of the Admin page: snapshot bytes to download, an uploaded snapshot to restore,
+"""Helpers of the Admin page: snapshot bytes to download, an uploaded snapshot to verify and restore,
 and the transaction log as a display table (the store checks the admin role on each call)."""
 from __future__ import annotations
 
@@ -24,16 +24,49 @@ def backup_bytes(store: Store, name: str, actor: Actor) -> tuple[bytes, dict]:
 
 def restore_upload(store: Store, data: bytes, filename: str, actor: Actor, name: str | None = None) -> dict:
     """Restore an uploaded snapshot (verified by the store before anything is written)."""
-    if not data:
-        raise LatticeError(f"{filename}: the file is empty")
-    if len(data) > MAX_SNAPSHOT_BYTES:
-        raise LatticeError(f"{filename}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MB")
+    _check_size(data, filename)
     with tempfile.TemporaryDirectory(prefix="lattice-restore-") as d:
         path = Path(d) / (Path(filename).name or "snapshot.zip")
         path.write_bytes(data)
         info = store.restore(path, actor, name=name or None)
     info["path"] = filename
     return info
+
+
+def verify_upload(store: Store, data: bytes, filename: str, target: str | None = None) -> dict:
+    """Verify an uploaded snapshot completely, writing nothing: the same checks as the
+    restore (manifest checksums of every member, every gem, the entanglements, the state).
+
+    Returns what the snapshot holds (lattice, gems, archived, entanglements, t, version,
+    created_at, sha256, ...) and what it would replace (``target_exists``, ``target_gems``,
+    ``target_version``). Raises LatticeError (SnapshotError) naming the problem.
+    """
+    _check_size(data, filename)
+    with tempfile.TemporaryDirectory(prefix="lattice-verify-") as d:
+        path = Path(d) / (Path(filename).name or "snapshot.zip")
+        path.write_bytes(data)
+        s, lattice = Store.verify_snapshot(path)  # what Store.restore runs before writing
+    meta = s.lattice
+    name = target or meta["name"]
+    info = {"file": filename, "lattice": meta["name"], "target": name, "gems": len(s.gems),
+            "archived": sum(bool(g.get("archived")) for g in s.gems), "entanglements": len(s.edges),
+            "t": float(meta["t"]), "time_unit": meta.get("time_unit", ""), "version": int(meta["version"]),
+            "last_tx_id": int(meta.get("last_tx_id", 0)), "embedder": meta.get("embedder", ""),
+            "dim": int(meta.get("dim", 0)), "created_at": s.manifest.get("created_at", ""), "sha256": s.sha256,
+            "members": len(s.manifest.get("files", {})), "mean_coherence": lattice.summary()["mean_coherence"],
+            "checksums_ok": True, "target_exists": store.exists(name), "target_gems": None,
+            "target_version": None}
+    if info["target_exists"]:
+        current = store.info(name)
+        info["target_gems"], info["target_version"] = current.gems, current.version
+    return info
+
+
+def _check_size(data: bytes, filename: str) -> None:
+    if not data:
+        raise LatticeError(f"{filename}: the file is empty")
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise LatticeError(f"{filename}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MB")
 
 
 def _short_json(value, limit: int = 160) -> str:

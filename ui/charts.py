@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 MAX_HEATMAP_SIDE = 1000
+DRAWN_HEATMAP_SIDE = 400  # the pages' cap: the heatmap's plot area is ~450 px, so more cells would not show
 
 # ------------------------------------------------------------------ theme
 BG = "#0b1020"
@@ -226,18 +227,26 @@ def interference_heatmap(matrix: np.ndarray, labels: Sequence[str], phases_deg: 
     if m.shape[0] > MAX_HEATMAP_SIDE:
         raise ValueError(f"heatmap side {m.shape[0]} exceeds {MAX_HEATMAP_SIDE}; aggregate first")
     n = m.shape[0]
-    axis = list(range(n))
+    axis: list = list(range(n))
     labels = [str(x) for x in labels]
-    hover = None
-    if block == 1 and len(labels) == n and n <= 300:  # per-cell hover text is n² strings: only when small
+    named = block == 1 and len(labels) == n
+    if named:
+        # Hover names travel once per row/column (category axes), not once per cell: n labels, not n² strings.
         ph = list(phases_deg) if phases_deg is not None else [None] * n
-        names = [f"{_short(lab, 40)}" + (f" ({p:.0f}°)" if p is not None else "") for lab, p in zip(labels, ph)]
-        hover = [[f"{names[i]}<br>× {names[j]}" for j in range(n)] for i in range(n)]
+        axis, used = [], set()
+        for lab, p in zip(labels, ph):
+            base = name = _short(lab, 40) + (f" ({p:.0f}°)" if p is not None else "")
+            k = 1
+            while name in used:  # category names must be unique
+                k += 1
+                name = f"{base} [{k}]"
+            used.add(name)
+            axis.append(name)
     lim = float(np.abs(m).max()) if m.size else 1.0
     fig = go.Figure(go.Heatmap(
         z=m, x=axis, y=axis, zmin=-lim, zmax=lim, colorscale=DIVERGING, zmid=0,
-        text=hover, hovertemplate=("%{text}<br>I = %{z:.3f}<extra></extra>" if hover
-                                   else "row %{y}, col %{x}<br>mean I = %{z:.3f}<extra></extra>"),
+        hovertemplate=("%{y}<br>× %{x}<br>I = %{z:.3f}<extra></extra>" if named
+                       else "row %{y}, col %{x}<br>mean I = %{z:.3f}<extra></extra>"),
         colorbar=dict(title=dict(text="I_ij"), thickness=12)))
     what = f"{total if total is not None else n} gems ordered by phase"
     title = f"Interference I_ij = cos(φi−φj)·ci·cj of {what}"
@@ -250,10 +259,13 @@ def interference_heatmap(matrix: np.ndarray, labels: Sequence[str], phases_deg: 
         ticktext = [f"{float(phases_deg[i]):.0f}°" for i in ticks]
     else:
         ticktext = [str(i * block) for i in ticks]
+    if named:
+        ticks = [axis[i] for i in ticks]
+    axis_type = "category" if named else "linear"
     axis_title = "gems by phase (phase in degrees)" if block == 1 else "gem rank by phase"
     fig.update_xaxes(title_text=axis_title, tickvals=ticks, ticktext=ticktext, showgrid=False, showline=False,
-                     zeroline=False)
-    fig.update_yaxes(title_text=axis_title, tickvals=ticks, ticktext=ticktext, autorange="reversed",
+                     zeroline=False, type=axis_type)
+    fig.update_yaxes(title_text=axis_title, tickvals=ticks, ticktext=ticktext, autorange="reversed", type=axis_type,
                      showgrid=False, showline=False, zeroline=False, scaleanchor="x")
     return _finish(fig, title, height=580, subtitle=subtitle)
 
@@ -279,15 +291,16 @@ def entanglement_network(phase: np.ndarray, coherence: np.ndarray, labels: Seque
     ang = np.mod(np.asarray(phase, dtype=float), 2 * np.pi)
     coh = np.asarray(coherence, dtype=float)
     radius = 0.35 + 0.65 * coh  # more coherent gems sit further out: the phasor picture
-    x, y = radius * np.cos(ang), radius * np.sin(ang)
+    x, y = (radius * np.cos(ang)).astype(np.float32), (radius * np.sin(ang)).astype(np.float32)  # screen precision
     # Edges grouped into 4 weight bands (one trace each) to keep the figure light.
     bands = np.digitize(w, [0.25, 0.5, 0.75])
     for band in range(4):
         sel = bands == band
         if not sel.any():
             continue
-        xs = np.column_stack((x[ei[sel]], x[ej[sel]], np.full(sel.sum(), np.nan))).ravel()
-        ys = np.column_stack((y[ei[sel]], y[ej[sel]], np.full(sel.sum(), np.nan))).ravel()
+        gap = np.full(sel.sum(), np.nan, dtype=np.float32)  # breaks the line between two links
+        xs = np.column_stack((x[ei[sel]], x[ej[sel]], gap)).ravel()
+        ys = np.column_stack((y[ei[sel]], y[ej[sel]], gap)).ravel()
         lo, hi = [0, 0.25, 0.5, 0.75, 1.0][band], [0, 0.25, 0.5, 0.75, 1.0][band + 1]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip",
                                  name=f"weight {lo:.2f}-{hi:.2f}",
@@ -297,10 +310,12 @@ def entanglement_network(phase: np.ndarray, coherence: np.ndarray, labels: Seque
     labels = [str(s) for s in labels]
     fig.add_trace(go.Scatter(
         x=x[nodes], y=y[nodes], mode="markers", name="gems",
-        marker=dict(size=7 + 2.5 * np.sqrt(deg[nodes]), color=coh[nodes], colorscale=SEQUENTIAL, cmin=0, cmax=1,
+        marker=dict(size=(7 + 2.5 * np.sqrt(deg[nodes])).astype(np.float32), color=coh[nodes].astype(np.float32), colorscale=SEQUENTIAL, cmin=0, cmax=1,
                     line=dict(width=0.6, color=BG), colorbar=dict(title=dict(text="c"), thickness=10)),
-        text=[f"{labels[i]}<br>phase {np.degrees(ang[i]):.0f}°, c = {coh[i]:.3f}, {deg[i]} link(s)" for i in nodes],
-        hovertemplate="%{text}<extra></extra>"))
+        text=[labels[i] for i in nodes],
+        customdata=np.column_stack((np.degrees(ang[nodes]), coh[nodes], deg[nodes])).astype(np.float32),
+        hovertemplate="%{text}<br>phase %{customdata[0]:.0f}°, c = %{customdata[1]:.3f}, "
+                      "%{customdata[2]:.0f} link(s)<extra></extra>"))
     ring = np.linspace(0, 2 * np.pi, 181)
     fig.add_trace(go.Scatter(x=np.cos(ring), y=np.sin(ring), mode="lines", hoverinfo="skip", showlegend=False,
                              line=dict(color=GRID, width=1, dash="dot")))

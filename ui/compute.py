@@ -40,3 +40,59 @@ def frames(traj: Trajectory) -> tuple[list, np.ndarray, np.ndarray]:
     n_rec = len(g) // n_t if n_t else 0
     ids = list(g["gem"].iloc[:n_rec])
     return ids, g["phase"].to_numpy().reshape(n_t, n_rec), g["coherence"].to_numpy().reshape(n_t, n_rec)
+
+
+@st.cache_data(max_entries=16, show_spinner="Evolving…")
+def looked_ahead(_lattice: Lattice, key: tuple, params: dict, ahead: float) -> Lattice:
+    """A copy of the lattice under ``params``, evolved by ``ahead`` (0: as it is)."""
+    lat = _lattice.copy()
+    lat.params = LatticeParams.from_dict(params)
+    if ahead > 0:
+        lat.evolve(float(ahead))
+    return lat
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def extreme_pairs(_lattice: Lattice, key: tuple, params: dict, ahead: float, k: int) -> tuple[list, list]:
+    """The ``k`` most constructive and most destructive pairs ``(i, j, I_ij)`` of the whole
+    lattice looked ahead by ``ahead`` (a partial sort over all pairs: worth caching at 10k gems)."""
+    lat = looked_ahead(_lattice, key, params, ahead)
+    return lat.top_interference(int(k)), lat.bottom_interference(int(k))
+
+
+MAX_GEM_OPTIONS = 500  # gem pickers list at most this many options (plus the chosen): 10k would be ~300 KB
+
+
+def gem_options(ids: Sequence, titles: dict, coherence: np.ndarray, selected: Sequence, query: str = "",
+                cap: int = MAX_GEM_OPTIONS) -> tuple[list, int]:
+    """Options of a gem picker: every gem when there are at most ``cap``, else the chosen
+    gems plus the first ``cap`` matches of ``query`` (id or title, case-insensitive; all
+    gems when empty), most coherent first. Returns ``(options, matches)``."""
+    ids = list(ids)
+    if len(ids) <= cap:
+        return ids, len(ids)
+    order = np.argsort(-np.asarray(coherence, dtype=float), kind="stable")
+    q = query.strip().lower()
+    ranked = [ids[i] for i in order]
+    if q:
+        ranked = [g for g in ranked if q in str(g).lower() or q in str(titles.get(g, "")).lower()]
+    known = set(ids)
+    chosen = [g for g in selected if g in known]
+    taken = set(chosen)
+    return chosen + [g for g in ranked[:cap] if g not in taken], len(ranked)
+
+
+MAX_CHART_POINTS = 1000  # time points per line sent to the browser (a chart is ~1000 px wide)
+
+
+def thin_times(series, gems=None, max_points: int = MAX_CHART_POINTS):
+    """``(series, gems)`` with at most ``max_points`` evenly spaced time points (first and last
+    kept) for drawing; unchanged when already short. ``gems`` is the tidy per-gem table."""
+    n = len(series)
+    if n <= max_points:
+        return series, gems
+    keep = np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+    thin = series.iloc[keep].reset_index(drop=True)
+    if gems is not None:
+        gems = gems[gems["time"].isin(thin["time"].to_numpy())].reset_index(drop=True)
+    return thin, gems

@@ -1061,6 +1061,12 @@ class Store:
         return pd.DataFrame([dict(r) for r in rows])
 
     @staticmethod
+    def verify_snapshot(path: str | Path) -> tuple[snap.Snapshot, Lattice]:
+        """The checks :meth:`restore` runs before writing, without writing: the snapshot's
+        contents and the lattice it holds, or SnapshotError (for a preview and confirm step)."""
+        return Store._validated_snapshot(path)
+
+    @staticmethod
     def _validated_snapshot(path: str | Path) -> tuple[snap.Snapshot, Lattice]:
         """Read, verify and validate a snapshot completely (before anything is written)."""
         s = snap.read_snapshot(path)

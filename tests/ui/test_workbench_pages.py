@@ -284,15 +284,47 @@ def test_admin_backup_restore_and_bad_snapshot(db):
     assert "adm_download" in {b.key for b in at.get("download_button")}
     data = at.session_state["adm_snapshot"]["data"]
     db.add_gem("demo", SYSTEM, "A gem added after the backup.", id="late")
-    at.file_uploader(key="adm_restore_file").set_value(("broken.zip", b"not a zip", "application/zip"))
-    at.checkbox(key="adm_restore_sure").check().run()
-    at.button(key="adm_restore").click().run()
+    at.file_uploader(key="adm_restore_file").set_value(("broken.zip", b"not a zip", "application/zip")).run()
     assert not at.exception and "Not restored, nothing was changed" in texts(at.error)
+    assert "adm_restore_confirm" not in {b.key for b in at.button}  # nothing to confirm
     assert db.info("demo").gems == 169
     at.file_uploader(key="adm_restore_file").set_value(("demo.zip", data, "application/zip")).run()
-    at.button(key="adm_restore").click().run()
+    at.button(key="adm_restore_confirm").click().run()
     assert not at.exception and "Restored lattice **demo**" in texts(at.success)
     assert db.info("demo").gems == 168
+
+
+def test_admin_restore_shows_the_verified_snapshot_before_confirming(db):
+    at = app_as("admin", ADMIN)
+    at.button(key="adm_backup").click().run()
+    snap = at.session_state["adm_snapshot"]
+    data, digest, version = snap["data"], snap["info"]["sha256"], snap["info"]["version"]
+    db.add_gem("demo", SYSTEM, "A gem added after the backup.", id="late")
+    before = db.info("demo").version
+    at.file_uploader(key="adm_restore_file").set_value(("demo.zip", data, "application/zip")).run()
+    assert not at.exception, at.exception
+    # verified, shown, and nothing written yet
+    box = texts(at.markdown) + " | " + texts(at.caption)
+    assert "Verified" in box and "checksums OK" in box and digest[:16] in box
+    shown = {m.label: str(m.value) for m in at.main.get("metric")}
+    assert shown["Lattice"] == "demo" and shown["Gems"] == "168" and shown["Version"] == str(version)
+    assert shown["Lattice time"].startswith("0 hour")
+    assert "replaces** lattice **demo** (now 169 gems" in texts(at.warning)
+    assert db.info("demo").version == before and db.info("demo").gems == 169
+    confirm = at.button(key="adm_restore_confirm")
+    assert confirm.label == "Confirm restore into demo"
+    # a restore into a new name says it creates that lattice
+    at.text_input(key="adm_restore_name").input("copy").run()
+    assert "creates lattice **copy** with these 168 gems" in texts(at.info)
+    assert not db.exists("copy")
+    at.text_input(key="adm_restore_name").input("").run()
+    at.button(key="adm_restore_confirm").click().run()
+    assert not at.exception and "Restored lattice **demo**" in texts(at.success)
+    assert db.info("demo").gems == 168 and db.info("demo").version > before
+    assert "has been restored" in texts(at.info)  # the same file is not offered again
+    assert "adm_restore_confirm" not in {b.key for b in at.button}
+    log = db.transactions("demo", kinds=["restore"])
+    assert len(log) == 1 and log["after"].iloc[0]["sha256"] == digest
 
 
 def test_admin_transaction_log_filters_and_csv(db):
@@ -363,3 +395,54 @@ def test_admin_adds_a_user_outside_demo_mode(tmp_path, monkeypatch):
     assert dana["roles"] == ["viewer"] and dana["password"].startswith("$2")
     [audit] = frames_with(at, "action")  # the Audit log tab shows the change
     assert audit["action"].tolist()[0] == "user.create" and audit["target"].tolist()[0] == "dana"
+
+
+# ------------------------------------------------------- decay fit from the log
+def test_decay_fit_from_the_lattices_own_log(db):
+    import numpy as np
+
+    from core.fitting import fit_decay
+    from core.history import lattice_history
+    from tests.ui.helpers import values
+    for _ in range(3):
+        db.advance("demo", 2.0, SYSTEM)
+    db.observe("demo", ["wave-decoherence", "sync-kuramoto-model"], SYSTEM)
+    for _ in range(2):
+        db.advance("demo", 1.5, SYSTEM)
+    at = app_as("researcher", PARAMETERS)
+    at.radio(key="fit_source").set_value("This lattice's log").run()
+    assert not at.exception, at.exception
+    assert "7 points in 2 decay stretch(es)" in texts(at.caption)
+    # the points are the lattice's mean coherence replayed from the log: import + 3 advances, observe + 2
+    frame = lattice_history(db, "demo").frame
+    assert frame["kind"].iloc[0] == "create_lattice" and frame["gems"].iloc[0] == 0  # nothing to observe yet
+    frame = frame.iloc[1:]
+    expected_t, expected_c = frame["lattice_t"].to_numpy(), frame["mean_coherence"].to_numpy()
+    assert frame["kind"].tolist() == ["import", "evolve", "evolve", "evolve", "observe", "evolve", "evolve"]
+    spec = chart_json(next(c for c in charts(at) if chart_json(c)["layout"]["title"]["text"].startswith("Decay fit")))
+    markers = [tr for tr in spec["data"] if tr["mode"] == "markers"]
+    assert len(markers) == 2 and all(tr["name"].startswith("from entry") for tr in markers)
+    xs = np.concatenate([values(tr["x"]) for tr in markers])
+    ys = np.concatenate([values(tr["y"]) for tr in markers])
+    np.testing.assert_allclose(xs, expected_t)
+    np.testing.assert_allclose(ys, expected_c)
+    # the estimate is the shared-τ fit of those stretches (one amplitude each)
+    groups = ["a"] * 4 + ["b"] * 3
+    fit = fit_decay(expected_t, expected_c, groups=groups)
+    tau = next(m for m in at.main.get("metric") if m.label.startswith("τ"))
+    assert tau.value == f"{fit.tau:.4g}"
+    energy = db.load("demo").lattice.energy  # λ = 1: each gem decays with τ = E
+    assert energy.min() < fit.tau < energy.max()
+    assert spec["layout"]["title"]["text"].startswith(f"Decay fit: τ = {fit.tau:.4g}")
+    # a new advance is a new version: the fit follows the log
+    db.advance("demo", 1.0, SYSTEM)
+    at.run()
+    assert "8 points in 2 decay stretch(es)" in texts(at.caption)
+
+
+def test_decay_fit_from_a_log_without_advances_explains_why():
+    at = app_as("researcher", PARAMETERS)
+    at.radio(key="fit_source").set_value("This lattice's log").run()
+    assert not at.exception, at.exception
+    assert "The log has no decay yet" in texts(at.info)
+    assert not [c for c in charts(at) if chart_json(c)["layout"]["title"]["text"].startswith("Decay fit")]
