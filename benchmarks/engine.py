@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from benchmarks import run_suite
+
 from core.lattice import Lattice
 from core.params import LatticeParams
 from core.quantum import QuantumState
@@ -136,17 +138,7 @@ BENCHMARKS = {
 
 
 def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[str], None] | None = print) -> list[dict]:
-    results = []
-    for name, fn in BENCHMARKS.items():
-        if only and name not in only:
-            continue
-        res = fn(quick)
-        results.append(res)
-        if log:
-            figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in res.items() if k != "name")
-            log(f"{name:24s} {figures}")
-    return results
+    return run_suite(BENCHMARKS, quick, only, log)
 
 
 if __name__ == "__main__":

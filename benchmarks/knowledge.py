@@ -28,6 +28,8 @@ from typing import Callable
 
 import numpy as np
 
+from benchmarks import run_suite
+
 from benchmarks.engine import best_of
 from core.access import SYSTEM
 from core.cache import ResonanceCache, cache_key
@@ -205,17 +207,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict]] = {
 
 
 def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[str], None] | None = print) -> list[dict]:
-    results = []
-    for name, fn in BENCHMARKS.items():
-        if only and name not in only:
-            continue
-        res = fn(quick)
-        results.append(res)
-        if log:
-            figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in res.items() if k != "name")
-            log(f"{name:20s} {figures}")
-    return results
+    return run_suite(BENCHMARKS, quick, only, log)
 
 
 def main(argv: list[str] | None = None) -> int:

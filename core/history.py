@@ -28,17 +28,10 @@ class History:
 
 
 def _from_snapshot(path: str):
+    """Replay state of a snapshot (the store's own conversion, so the two never diverge)."""
     from .store import backup as snap
-    from .store.txlog import STATE, ReplayState
-    s = snap.read_snapshot(path)
-    rs = ReplayState(LatticeParams.from_dict(s.lattice["params"]), float(s.lattice["t"]))
-    for g in s.gems:
-        rs.seq[g["id"]] = int(g["seq"])
-        rs.state[g["id"]] = [float(g[k]) for k in STATE]
-        rs.active[g["id"]] = not g["archived"]
-    for e in s.edges:
-        rs.edges[tuple(sorted((e["source"], e["target"])))] = float(e["weight"])
-    return rs
+    from .store.manager import Store
+    return Store._replay_state(snap.read_snapshot(path))
 
 
 def lattice_history(store, name: str, max_points: int = 1000) -> History:
