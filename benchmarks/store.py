@@ -8,7 +8,7 @@ afterwards; PostgreSQL is skipped with a printed reason when it cannot be reache
 
 - ``import``: ``Store.import_path`` of a generated JSONL file (embedder ``hashing-v1``,
   ~30 words per gem from a fixed vocabulary, seeded), in gems/s, against a naive loop on a
-  sample (per row: embed, ``session.add(GemRow(...))``, ``session.commit()``). Target: >= 20x.
+  sample (per row: embed, ``session.add(GemRow(..., state=GemStateRow(...)))``, ``session.commit()``). Target: >= 20x.
 - ``load_save``: ``store.load`` of the imported lattice (target < 1 s), ``store.save`` of it
   after an in-memory evolve (target < 2 s), and ``store.advance`` (load + evolve + save in
   the store, for comparison).
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from core.access import SYSTEM
 from core.embedders import get_embedder
 from core.store import Store
-from core.store.models import GemRow, LatticeRow
+from core.store.models import GemRow, GemStateRow, LatticeRow
 
 POSTGRES_URL = os.environ.get("LATTICE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 EMBEDDER = "hashing-v1"
@@ -115,8 +115,8 @@ def _naive_import(store: Store, path: Path, name: str, limit: int) -> int:
                 vec = emb.embed([r["content"]])[0]
                 session.add(GemRow(lattice_id=lid, gem_id=r["id"], seq=seq, title=r["title"], content=r["content"],
                                    tags=r["tags"], source=r["source"], embedding=vec.astype("<f4").tobytes(),
-                                   energy=r["energy"], phase=r["phase"], coherence=r["coherence"],
-                                   uncertainty=r["uncertainty"]))
+                                   state=GemStateRow(energy=r["energy"], phase=r["phase"], coherence=r["coherence"],
+                                                     uncertainty=r["uncertainty"])))
                 session.commit()
                 n += 1
     return n

@@ -166,14 +166,8 @@ def parse_tags(text: str) -> list[str]:
     return [t.strip() for t in str(text or "").replace(";", ",").split(",") if t.strip()]
 
 
-def all_tags(store: Store, name: str) -> list[str]:
-    """Every tag used by the lattice's active gems, sorted."""
-    tags = store.gem_texts(name)["tags"]
-    return sorted({str(t) for ts in tags if isinstance(ts, (list, tuple)) for t in ts})
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def cached_tags(url: str, name: str, version: int) -> list[str]:
-    """:func:`all_tags` of the process's store, cached per lattice version."""
+    """``Store.list_tags`` of the process's store, cached per lattice version."""
     from .services import get_store
-    return all_tags(get_store(), name)
+    return get_store().list_tags(name)

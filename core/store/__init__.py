@@ -20,7 +20,8 @@ errors are :class:`core.errors.LatticeError` subclasses)::
     store.observe(name, gem_ids, actor, strength=None) -> dict
     store.apply_reflection(name, gem_ids_used, actor, strength=None, increment=0.1, reflection=None) -> dict
     store.add_gem(name, actor, content, id=None, title="", tags=None, source="", energy=..., ...) -> gem id
-    store.get_gem(name, gem_id) -> dict;  store.update_gem(name, gem_id, actor, expected_version=None, **fields)
+    store.get_gem(name, gem_id) -> dict   # version: content row version; state_version: the state's
+    store.update_gem(name, gem_id, actor, expected_version=None, expected_state_version=None, **fields)
     store.archive_gem / restore_gem / delete_gem(name, gem_id, actor)
     store.list_gems(name, tag=, text=, coherence_min=, coherence_max=, archived=False, page=1, page_size=50)
         -> (DataFrame, total)

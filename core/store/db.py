@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -114,11 +115,32 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Run the migrations up to ``revision`` in one transaction; return the new revision."""
     check_known(engine)
-    with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
     return current_revision(engine) or ""
+
+
+def downgrade(engine: Engine, revision: str) -> str:
+    """Undo the migrations above ``revision`` in one transaction; return the new revision."""
+    check_known(engine)
+    _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
+    return current_revision(engine) or ""
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # SQLite changes a table by copying it and dropping the old one; with foreign
+            # keys on, that drop would cascade into the rows that point at it. The switch
+            # only works outside a transaction, hence on the raw connection before BEGIN
+            # (NullPool: the connection is not reused); the keys are checked before commit.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        with conn.begin():
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            run(cfg)
+            if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                raise SchemaError("the schema change left rows with broken foreign keys; nothing was changed")
 
 
 def check_known(engine: Engine) -> str | None:

@@ -35,19 +35,24 @@ from ..lattice import Lattice
 from ..params import LatticeParams
 from ..trajectory import Trajectory, simulate
 from . import backup as snap
-from . import db, faults, txlog
+from . import bulk, db, faults, txlog
 from . import io as gio
 from .crypto import ContentCipher
 from .errors import ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError
-from .models import (AuditRow, EntanglementRow, GemRow, LatticeRow, ReflectionRow, RunRow, SnapshotRow,
-                     TransactionRow)
+from .models import (AuditRow, EntanglementRow, GemRow, GemStateRow, LatticeRow, ReflectionRow, RunRow,
+                     SnapshotRow, TransactionRow)
 
 L = LatticeRow.__table__
 G = GemRow.__table__
+S = GemStateRow.__table__  # one state row per gem (gem_pk = gems.pk)
+GS = G.join(S, S.c.gem_pk == G.c.pk)
 E = EntanglementRow.__table__
 T = TransactionRow.__table__
 A = AuditRow.__table__
 STATE = ("energy", "phase", "coherence", "uncertainty")
+# columns of a gem as callers see it: content from gems, state from gem_states
+_GEM_COLUMNS = {**{c.name: c for c in G.c}, **{c.name: c for c in S.c if c.name in STATE + ("last_observed",)},
+                "state_version": S.c.version.label("state_version")}
 EDITABLE = ("title", "content", "tags", "source") + STATE
 CLOCK_ACTOR = Actor("clock", Role.ADMIN)  # wall-clock catch-up (time passing is not a user action)
 _NAME = re.compile(r"^[\w][\w .:@+-]{0,199}$")
@@ -92,6 +97,10 @@ class LoadedLattice:
     version: int
     info: LatticeInfo
     store: "Store" = field(repr=False)
+    # the state as stored at this version, and the gems' row keys: save() diffs against
+    # them instead of reading 100k rows again (the version check proves they are current)
+    _stored: Lattice | None = field(default=None, repr=False, compare=False)
+    _pks: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def texts(self) -> pd.DataFrame:
         """id, title, content, tags, source of the loaded gems, in lattice order."""
@@ -401,13 +410,14 @@ class Store:
     @staticmethod
     def _load_state(conn: Connection, row: dict[str, Any]) -> tuple[Lattice, np.ndarray]:
         """Bulk SELECT of the active gems' state into arrays (seq order) and their edges."""
-        rows = conn.execute(select(G.c.pk, G.c.gem_id, G.c.energy, G.c.phase, G.c.coherence, G.c.uncertainty)
-                            .where(G.c.lattice_id == row["id"], G.c.archived.is_(False))
-                            .order_by(G.c.seq)).all()
-        cols = list(zip(*rows)) if rows else [()] * 6
-        pks = np.array(cols[0], dtype=np.int64)
-        state = [np.array(c, dtype=np.float64) for c in cols[2:]]
-        lat = Lattice(*state, params=LatticeParams.from_dict(row["params"]), ids=list(cols[1]), t=float(row["t"]))
+        # numbers as arrays, ids as a list: two statements in the caller's transaction
+        # (a snapshot when reading; the lattice row is locked when writing)
+        active = f"FROM {G.name} g WHERE g.lattice_id = {int(row['id'])} AND NOT g.archived ORDER BY g.seq"
+        pks, *state = bulk.select_columns(
+            conn, f"SELECT CAST(g.pk AS BIGINT), {', '.join(f's.{c}' for c in STATE)} "
+                  + active.replace("WHERE", f"JOIN {S.name} s ON s.gem_pk = g.pk WHERE"), ["i8"] + ["f8"] * len(STATE))
+        ids = bulk.select_columns(conn, f"SELECT g.gem_id {active}", [object])[0].tolist()
+        lat = Lattice(*state, params=LatticeParams.from_dict(row["params"]), ids=ids, t=float(row["t"]))
         edges = conn.execute(select(E.c.gem_a, E.c.gem_b, E.c.weight).where(E.c.lattice_id == row["id"])).all()
         if edges and len(pks):
             a, b, w = (np.array(c) for c in zip(*edges))
@@ -425,40 +435,10 @@ class Store:
 
     @staticmethod
     def _save_state(conn: Connection, pks: np.ndarray, lat: Lattice, idx: np.ndarray | None = None) -> None:
-        """Bulk UPDATE of the state of gems at positions ``idx`` (all if None).
-
-        One statement over arrays on PostgreSQL (``UPDATE ... FROM unnest(...)``) and a
-        driver-level executemany on SQLite: a SQLAlchemy executemany of 100k parameter
-        dicts spends most of its time building and processing the dicts.
-        """
+        """Bulk UPDATE of the state rows of the gems at positions ``idx`` (all if None)."""
         idx = np.arange(len(pks)) if idx is None else np.asarray(idx, dtype=np.int64)
-        if idx.size == 0:
-            return
-        now = _now()
-        columns = (pks[idx].astype(np.int64), lat.energy[idx], lat.phase[idx], lat.coherence[idx],
-                   lat.uncertainty[idx])
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                f"UPDATE {G.name} AS g SET energy = v.e, phase = v.p, coherence = v.c, uncertainty = v.u, "
-                "version = g.version + 1, updated_at = %(now)s "
-                "FROM unnest(%(pk)s::bigint[], %(e)s::float8[], %(p)s::float8[], %(c)s::float8[], "
-                "%(u)s::float8[]) AS v(pk, e, p, c, u) WHERE g.pk = v.pk",
-                {"now": now, **{k: col.tolist() for k, col in zip(("pk", "e", "p", "c", "u"), columns)}})
-        elif conn.dialect.name == "sqlite":
-            # the same text SQLAlchemy itself would store for this DateTime column
-            to_db = G.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-            stamp = to_db(now) if to_db else now
-            rows = list(zip(*(col.tolist() for col in columns[1:]), columns[0].tolist()))
-            conn.exec_driver_sql(
-                f"UPDATE {G.name} SET energy = ?, phase = ?, coherence = ?, uncertainty = ?, "
-                f"version = version + 1, updated_at = ? WHERE pk = ?",
-                [(e, p, c, u, stamp, pk) for e, p, c, u, pk in rows])
-        else:  # any other backend: portable SQLAlchemy executemany
-            params = [dict(zip(("b_pk", "b_e", "b_p", "b_c", "b_u"), vals))
-                      for vals in zip(*(col.tolist() for col in columns))]
-            conn.execute(update(G).where(G.c.pk == bindparam("b_pk"))
-                         .values(energy=bindparam("b_e"), phase=bindparam("b_p"), coherence=bindparam("b_c"),
-                                 uncertainty=bindparam("b_u"), version=G.c.version + 1, updated_at=now), params)
+        if idx.size:
+            bulk.update_by_key(conn, S, "gem_pk", pks[idx], {s: getattr(lat, s)[idx] for s in STATE}, bump="version")
 
     def _positions(self, lat: Lattice, gem_ids: Sequence[str], name: str) -> np.ndarray:
         pos = {g: i for i, g in enumerate(lat.ids)}
@@ -473,8 +453,8 @@ class Store:
         self._catch_up(name)
         with self._read() as conn:
             row = self._lattice_row(conn, name)
-            lat, _ = self._load_state(conn, row)
-        return LoadedLattice(name, lat, int(row["version"]), _info(row, len(lat)), self)
+            lat, pks = self._load_state(conn, row)
+        return LoadedLattice(name, lat, int(row["version"]), _info(row, len(lat)), self, lat.copy(), pks)
 
     def save(self, loaded: LoadedLattice, actor: Actor) -> LoadedLattice:
         """Persist an in-memory change of ``loaded.lattice`` (state, edges, params, t).
@@ -484,7 +464,10 @@ class Store:
         """
         new = loaded.lattice
         with self._write(loaded.name, actor, Permission.EDIT, "save the lattice", loaded.version) as tx:
-            cur, pks = self._load_state(tx.conn, tx.row)
+            if loaded._stored is not None and loaded._pks is not None:
+                cur, pks = loaded._stored, loaded._pks
+            else:
+                cur, pks = self._load_state(tx.conn, tx.row)
             if list(cur.ids) != list(new.ids):
                 raise ConflictError("the loaded lattice's gems differ from the stored ones; reload")
             changed = np.flatnonzero(np.any([getattr(cur, s) != getattr(new, s) for s in STATE], axis=0)) \
@@ -499,11 +482,11 @@ class Store:
                 tx.conn.execute(update(L).where(L.c.id == tx.lid).values(t=float(new.t)))
                 ids = [new.ids[i] for i in changed]
                 txlog.append(tx.conn, tx.lid, loaded.name, "edit", actor, new.t, tx.version, ids,
-                             before={s: getattr(cur, s)[changed].tolist() for s in STATE},
-                             after={s: getattr(new, s)[changed].tolist() for s in STATE})
+                             before={s: getattr(cur, s)[changed] for s in STATE},
+                             after={s: getattr(new, s)[changed] for s in STATE})
             self._save_edge_diff(tx, loaded.name, actor, cur, new, pks)
             version = tx.version
-        return LoadedLattice(loaded.name, new, version, loaded.info, self)
+        return LoadedLattice(loaded.name, new, version, loaded.info, self, new.copy(), pks)
 
     # ---------------------------------------------------------- dynamics
     def _catch_up(self, name: str) -> None:
@@ -568,7 +551,7 @@ class Store:
         obs = lat.observe(pos, strength)
         self._save_state(tx.conn, pks, lat, obs.indices)
         if pos.size:
-            tx.conn.execute(update(G).where(G.c.pk.in_(pks[pos].tolist())).values(last_observed=float(lat.t)))
+            tx.conn.execute(update(S).where(S.c.gem_pk.in_(pks[pos].tolist())).values(last_observed=float(lat.t)))
         ids = [lat.ids[i] for i in obs.indices]
         txlog.append(tx.conn, tx.lid, name, "observe", actor, lat.t, tx.version, ids,
                      before={"coherence": obs.coherence_before.tolist(), "uncertainty": obs.uncertainty_before.tolist()},
@@ -688,13 +671,12 @@ class Store:
         start = (tx.conn.execute(select(func.max(G.c.seq)).where(G.c.lattice_id == tx.lid)).scalar() or 0) + 1
         now = _now()
         rows = [{"lattice_id": tx.lid, "gem_id": r.id, "seq": start + k, "title": r.title,
-                 "content": self.cipher.encrypt(r.content),
-                 "tags": r.tags, "source": r.source, "embedding": _emb_bytes(vectors[k]), "energy": r.energy,
-                 "phase": r.phase, "coherence": r.coherence, "uncertainty": r.uncertainty, "created_at": now,
-                 "updated_at": now, "archived": False, "version": 1} for k, r in enumerate(records)]
-        for chunk in _chunks(rows, 1000):
-            tx.conn.execute(insert(G), list(chunk))
-            faults.checkpoint("import.batch")
+                 "content": self.cipher.encrypt(r.content), "tags": r.tags, "source": r.source,
+                 "embedding": _emb_bytes(vectors[k]), "created_at": now, "updated_at": now, "archived": False,
+                 "version": 1, "energy": r.energy, "phase": r.phase, "coherence": r.coherence,
+                 "uncertainty": r.uncertainty, "last_observed": None, "state_version": 1}
+                for k, r in enumerate(records)]
+        self._insert_gem_rows(tx.conn, tx.lid, rows, "import.batch")
         edge_rows = []
         if edges:
             ids = {e.source for e in edges} | {e.target for e in edges}
@@ -712,10 +694,24 @@ class Store:
                                         for (a, b), (w, _, _) in best.items()])
             edge_rows = [[s, d, w] for (w, s, d) in best.values()]
         txlog.append(tx.conn, tx.lid, name, kind, actor, tx.t, tx.version, [r.id for r in records], after={
-            "gems": {"id": [r["gem_id"] for r in rows], "seq": [r["seq"] for r in rows],
-                     **{s: [r[s] for r in rows] for s in STATE}},
+            "gems": {"id": [r["gem_id"] for r in rows], "seq": np.array([r["seq"] for r in rows], dtype=np.int64),
+                     **{s: np.array([r[s] for r in rows], dtype=np.float64) for s in STATE}},
             "edges": edge_rows})
         return [r.id for r in records]
+
+    @staticmethod
+    def _insert_gem_rows(conn: Connection, lid: int, rows: list[dict[str, Any]], checkpoint: str) -> None:
+        """Insert gems (content and state keys, see :data:`_GEM_COLUMNS`) of lattice ``lid``
+        in bulk: the content rows, then their state rows, linked by position (``seq``)."""
+        if not rows:
+            return
+        content = [c.name for c in G.c if c.name != "pk"]
+        bulk.insert_rows(conn, G, content, ([r[k] for k in content] for r in rows), checkpoint)
+        first = min(r["seq"] for r in rows)
+        pk_of = dict(conn.execute(select(G.c.seq, G.c.pk).where(G.c.lattice_id == lid, G.c.seq >= first)).all())
+        state = STATE + ("last_observed", "state_version")
+        bulk.insert_rows(conn, S, ["gem_pk", *STATE, "last_observed", "version"],
+                         ([pk_of[r["seq"]], *[r[k] for k in state]] for r in rows), checkpoint)
 
     def add_gem(self, name: str, actor: Actor, content: str, *, id: str | None = None, title: str = "",
                 tags: Sequence[str] | None = None, source: str = "", energy: float = 1.0, phase: float = 0.0,
@@ -731,7 +727,7 @@ class Store:
             return self._insert_gems(tx, name, actor, [rec], vec, "create")[0]
 
     _GEM_COLS = ("gem_id", "title", "content", "tags", "source") + STATE + (
-        "last_observed", "archived", "created_at", "updated_at", "version")
+        "last_observed", "archived", "created_at", "updated_at", "version", "state_version")
 
     def _gem_dict(self, r: Any) -> dict[str, Any]:
         d = {k: r[k] for k in self._GEM_COLS}
@@ -744,14 +740,15 @@ class Store:
         self._catch_up(name)
         with self._read() as conn:
             lid = self._lattice_row(conn, name)["id"]
-            r = conn.execute(select(*[G.c[k] for k in self._GEM_COLS])
+            r = conn.execute(select(*[_GEM_COLUMNS[k] for k in self._GEM_COLS]).select_from(GS)
                              .where(G.c.lattice_id == lid, G.c.gem_id == gem_id)).mappings().first()
         if r is None:
             raise NotFoundError(f"no gem {gem_id!r} in lattice {name!r}")
         return self._gem_dict(r)
 
     def _gem_for_update(self, tx: _Tx, name: str, gem_id: str, expected_version: int | None) -> dict[str, Any]:
-        r = tx.conn.execute(select(G).where(G.c.lattice_id == tx.lid, G.c.gem_id == gem_id)).mappings().first()
+        r = tx.conn.execute(select(*_GEM_COLUMNS.values()).select_from(GS)
+                            .where(G.c.lattice_id == tx.lid, G.c.gem_id == gem_id)).mappings().first()
         if r is None:
             raise NotFoundError(f"no gem {gem_id!r} in lattice {name!r}")
         if expected_version is not None and r["version"] != int(expected_version):
@@ -760,11 +757,14 @@ class Store:
         return dict(r)
 
     def update_gem(self, name: str, gem_id: str, actor: Actor, *, expected_version: int | None = None,
-                   **changes: Any) -> dict[str, Any]:
+                   expected_state_version: int | None = None, **changes: Any) -> dict[str, Any]:
         """Edit a gem's fields (title, content, tags, source, energy, phase, coherence, uncertainty).
 
-        ``expected_version``: the gem's row version you read; ConflictError if it changed.
-        Changing content re-embeds it. Returns the updated gem.
+        ``expected_version``: the content row version (``version``) you read;
+        ``expected_state_version``: the ``state_version`` you read. ConflictError (nothing
+        written) if the one given changed. Evolutions move only the state version, so a
+        title edit does not conflict with the clock. Changing content re-embeds it.
+        Returns the updated gem.
         """
         require(actor, Permission.EDIT, "edit a gem")
         unknown = sorted(set(changes) - set(EDITABLE))
@@ -780,8 +780,17 @@ class Store:
             values["content"] = self.cipher.encrypt(rec.content)  # the log keeps it encrypted too
         with self._write(name, actor, Permission.EDIT, "edit a gem") as tx:
             r = self._gem_for_update(tx, name, gem_id, expected_version)
-            tx.conn.execute(update(G).where(G.c.pk == r["pk"]).values(
-                **values, version=G.c.version + 1, updated_at=_now()))
+            if expected_state_version is not None and r["state_version"] != int(expected_state_version):
+                raise ConflictError(f"the state of gem {gem_id!r} changed since you read it (your state version "
+                                    f"{expected_state_version}, now {r['state_version']}); reload it and apply your "
+                                    "change again - nothing was written")
+            content = {k: v for k, v in values.items() if k not in STATE}
+            state = {k: v for k, v in values.items() if k in STATE}
+            if content:
+                tx.conn.execute(update(G).where(G.c.pk == r["pk"]).values(
+                    **content, version=G.c.version + 1, updated_at=_now()))
+            if state:
+                tx.conn.execute(update(S).where(S.c.gem_pk == r["pk"]).values(**state, version=S.c.version + 1))
             keys = [k for k in EDITABLE if k in changes]
             txlog.append(tx.conn, tx.lid, name, "edit", actor, tx.t, tx.version, [gem_id],
                          before={k: [r[k]] for k in keys}, after={k: [values[k]] for k in keys})
@@ -858,22 +867,29 @@ class Store:
                 pat = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
                 cond.append(or_(G.c.title.ilike(pat, escape="\\"), G.c.content.ilike(pat, escape="\\")))
             if coherence_min is not None:
-                cond.append(G.c.coherence >= float(coherence_min))
+                cond.append(S.c.coherence >= float(coherence_min))
             if coherence_max is not None:
-                cond.append(G.c.coherence <= float(coherence_max))
+                cond.append(S.c.coherence <= float(coherence_max))
             where = and_(*cond)
-            cols = select(*[G.c[k] for k in self._GEM_COLS]).where(where).order_by(G.c.seq)
+            cols = select(*[_GEM_COLUMNS[k] for k in self._GEM_COLS]).select_from(GS).where(where).order_by(G.c.seq)
             if in_python:
                 needle = str(text).casefold()
                 found = [d for d in map(self._gem_dict, conn.execute(cols).mappings())
                          if needle in (d["title"] or "").casefold() or needle in (d["content"] or "").casefold()]
                 total, dicts = len(found), found[(page - 1) * page_size: page * page_size]
             else:
-                total = conn.execute(select(func.count()).select_from(G).where(where)).scalar_one()
+                total = conn.execute(select(func.count()).select_from(GS).where(where)).scalar_one()
                 dicts = [self._gem_dict(r) for r in conn.execute(
                     cols.limit(page_size).offset((page - 1) * page_size)).mappings()]
         df = pd.DataFrame(dicts, columns=["id"] + [k for k in self._GEM_COLS if k != "gem_id"])
         return df, int(total)
+
+    def list_tags(self, name: str) -> list[str]:
+        """Every tag used by the lattice's active gems, sorted (reads only the tags column)."""
+        with self._read() as conn:
+            lid = self._lattice_row(conn, name)["id"]
+            rows = conn.execute(select(G.c.tags).where(G.c.lattice_id == lid, G.c.archived.is_(False))).scalars()
+            return sorted({str(t) for tags in rows if isinstance(tags, list) for t in tags})
 
     def gem_texts(self, name: str, ids: Sequence[str] | None = None) -> pd.DataFrame:
         """id, title, content, tags, source for ``ids`` in that order (default: active gems, seq order)."""
@@ -979,7 +995,7 @@ class Store:
         with self._read() as conn:
             lid = self._lattice_row(conn, name)["id"]
             q = select(G.c.gem_id.label("id"), G.c.title, G.c.content, G.c.tags, G.c.source,
-                       *[G.c[s] for s in STATE]).where(G.c.lattice_id == lid).order_by(G.c.seq)
+                       *[S.c[s] for s in STATE]).select_from(GS).where(G.c.lattice_id == lid).order_by(G.c.seq)
             if not include_archived:
                 q = q.where(G.c.archived.is_(False))
             rows = [dict(r) for r in conn.execute(q).mappings()]
@@ -1014,6 +1030,7 @@ class Store:
                 rows = conn.execute(q).all()[::-1]
             else:
                 rows = conn.execute(q.order_by(T.c.id)).all()
+        rows = [(*r[:3], txlog.unpack(r[3]), txlog.unpack(r[4]), *r[5:]) for r in rows]
         return pd.DataFrame(rows, columns=["id", "kind", "gem_ids", "before", "after", "actor", "lattice_t",
                                            "lattice_version", "wall_time"])
 
@@ -1023,7 +1040,8 @@ class Store:
         self._require_admin(actor, "back up a lattice", "lattice.backup", name)
         with self._read() as conn:  # one read transaction: a consistent snapshot
             row = self._lattice_row(conn, name)
-            gems = conn.execute(select(G).where(G.c.lattice_id == row["id"]).order_by(G.c.seq)).mappings().all()
+            gems = conn.execute(select(*_GEM_COLUMNS.values()).select_from(GS).where(G.c.lattice_id == row["id"])
+                                .order_by(G.c.seq)).mappings().all()
             ga, gb = G.alias("ga"), G.alias("gb")
             edges = conn.execute(select(ga.c.gem_id, gb.c.gem_id, E.c.weight)
                                  .join(ga, ga.c.pk == E.c.gem_a).join(gb, gb.c.pk == E.c.gem_b)
@@ -1035,7 +1053,7 @@ class Store:
         gem_dicts = [{"id": g["gem_id"], "seq": g["seq"], "title": g["title"], "content": g["content"],
                       "tags": g["tags"], "source": g["source"], **{s: g[s] for s in STATE},
                       "last_observed": g["last_observed"], "archived": bool(g["archived"]), "version": g["version"],
-                      "created_at": str(g["created_at"]), "updated_at": str(g["updated_at"])} for g in gems]
+                      "state_version": g["state_version"], "created_at": str(g["created_at"]), "updated_at": str(g["updated_at"])} for g in gems]
         emb = (np.frombuffer(b"".join(g["embedding"] for g in gems), dtype="<f4").reshape(len(gems), row["dim"])
                if gems else np.zeros((0, row["dim"]), dtype=np.float32))
         path, digest = snap.write_snapshot(out, lattice, gem_dicts, emb,
@@ -1127,11 +1145,10 @@ class Store:
                      "content": contents[k], "tags": g["tags"], "source": g["source"],
                      "embedding": _emb_bytes(s.embeddings[k]), **{st: float(g[st]) for st in STATE},
                      "last_observed": g.get("last_observed"), "archived": bool(g["archived"]),
-                     "version": int(g.get("version", 1)), "created_at": now, "updated_at": now}
+                     "version": int(g.get("version", 1)), "state_version": int(g.get("state_version", 1)),
+                     "created_at": now, "updated_at": now}
                     for k, g in enumerate(s.gems)]
-            for chunk in _chunks(rows, 1000):
-                tx.conn.execute(insert(G), list(chunk))
-                faults.checkpoint("restore.batch")
+            self._insert_gem_rows(tx.conn, tx.lid, rows, "restore.batch")
             if s.edges:
                 pk_of = dict(tx.conn.execute(select(G.c.gem_id, G.c.pk).where(G.c.lattice_id == tx.lid)).all())
                 tx.conn.execute(insert(E), [{"lattice_id": tx.lid, "gem_a": min(pk_of[e["source"]], pk_of[e["target"]]),

@@ -9,6 +9,11 @@ Entry kinds and their payloads (``after``/``before`` are JSON; state values as c
 - ``archive``/``delete``: the gem state before; ``entangle``: pairs with weights
   before/after (0 = no edge); ``params``/``clock``: before/after; ``restore``: snapshot;
   ``reembed``: embedder and dimension before/after (no state change).
+- Numeric arrays passed as numpy arrays of at least :data:`PACK_MIN` values are stored
+  packed, ``{"f8": base64}`` (``"i8"`` for integers), little-endian: a save of 100k
+  gems logs 800k exact floats as 8.5 MB of base64 instead of 20 MB of JSON numbers (the
+  JSON made the log entry the slowest part of the save). :func:`unpack` restores lists;
+  ``Store.transactions`` and replay unpack, so readers always see plain lists.
 - With encryption at rest on, the content values an ``edit``/``delete`` keeps are the
   encrypted tokens (rotated with the rows); the JSON log lines never carry content.
 
@@ -18,6 +23,7 @@ edits, as the seed's QuantumLogger), so logs can be shipped without DB access.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from dataclasses import dataclass, field
@@ -37,6 +43,44 @@ from .models import TransactionRow
 logger = logging.getLogger("core.store.txlog")
 _MAX_GEM_LINES = 50  # per entry: keeps the log compact for big observations/imports
 STATE = ("energy", "phase", "coherence", "uncertainty")
+PACK_MIN = 256
+_PACKED = {"f8": "<f8", "i8": "<i8"}
+
+
+def pack(payload: dict | None) -> dict | None:
+    """The payload as stored: numpy arrays packed (long ones) or listed (short ones), one
+    nested level deep (the ``gems`` columns of an import)."""
+    if payload is None:
+        return None
+    out: dict = {}
+    for k, v in payload.items():
+        if isinstance(v, dict):
+            out[k] = pack(v)
+        elif isinstance(v, np.ndarray):
+            if v.size < PACK_MIN:
+                out[k] = v.tolist()
+            else:
+                code = "i8" if v.dtype.kind in "iu" else "f8"
+                out[k] = {code: base64.b64encode(np.ascontiguousarray(v, dtype=_PACKED[code]).tobytes()).decode()}
+        else:
+            out[k] = v
+    return out
+
+
+def unpack(payload: dict | None) -> dict | None:
+    """A stored payload with its packed arrays as plain lists again (exact values)."""
+    if not isinstance(payload, dict):
+        return payload
+    out: dict = {}
+    for k, v in payload.items():
+        if isinstance(v, dict) and len(v) == 1 and next(iter(v)) in _PACKED:
+            code, data = next(iter(v.items()))
+            out[k] = np.frombuffer(base64.b64decode(data), dtype=_PACKED[code]).tolist()
+        elif isinstance(v, dict):
+            out[k] = unpack(v)
+        else:
+            out[k] = v
+    return out
 
 
 def append(conn: Connection, lattice_id: int, lattice_name: str, kind: str, actor: Actor, t: float,
@@ -48,19 +92,19 @@ def append(conn: Connection, lattice_id: int, lattice_name: str, kind: str, acto
     """
     now = datetime.now(timezone.utc)
     conn.execute(insert(TransactionRow.__table__).values(
-        lattice_id=lattice_id, kind=kind, gem_ids=list(gem_ids), before=before, after=after,
+        lattice_id=lattice_id, kind=kind, gem_ids=list(gem_ids), before=pack(before), after=pack(after),
         actor=actor.name, lattice_t=float(t), lattice_version=int(version), wall_time=now))
     if not logger.isEnabledFor(logging.INFO):
         return
     base = {"event": kind, "lattice": lattice_name, "actor": actor.name, "t": t, "version": version,
             "timestamp": now.isoformat()}
     b, a = before or {}, after or {}
-    per_gem = "coherence" in b and "coherence" in a and isinstance(a["coherence"], list)
+    per_gem = "coherence" in b and "coherence" in a and isinstance(a["coherence"], (list, np.ndarray))
     if per_gem and gem_ids:
         for k, gid in enumerate(gem_ids[:_MAX_GEM_LINES]):
-            line = {**base, "gem_id": gid, "coherence_delta": a["coherence"][k] - b["coherence"][k]}
+            line = {**base, "gem_id": gid, "coherence_delta": float(a["coherence"][k] - b["coherence"][k])}
             if "energy" in a:
-                line["energy"] = a["energy"][k]
+                line["energy"] = float(a["energy"][k])
             elif energy is not None:
                 line["energy"] = float(energy[k])
             logger.info(json.dumps(line))
@@ -108,7 +152,7 @@ class ReplayState:
                     self.state[gid][s_idx] = float(values[name][k])
 
     def apply(self, kind: str, gem_ids: list[str], before: dict | None, after: dict | None, t: float) -> None:
-        a = after or {}
+        a = unpack(after) or {}
         if kind == "evolve":
             lat = self.lattice()
             lat.params = LatticeParams.from_dict(a["params"])

@@ -20,7 +20,7 @@ from .conftest import RESEARCHER, VIEWER, sample_rows, write_jsonl
 ADMIN = Actor("ada", Role.ADMIN)
 
 # Public Store methods that never write (anything else must refuse a viewer, below).
-READ_ONLY = {"open", "close", "url", "list_lattices", "exists", "info", "version", "load", "get_gem", "list_gems",
+READ_ONLY = {"open", "close", "url", "list_lattices", "exists", "info", "version", "load", "get_gem", "list_gems", "list_tags",
              "gem_texts", "embeddings", "entanglements", "export", "transactions", "snapshots", "replay_to",
              "list_runs", "get_run", "list_reflections", "audit_log", "encryption_status", "verify_snapshot"}
 

@@ -248,3 +248,59 @@ def test_store_source_serves_the_ui_seam(filled):
     assert after.version > first.version and after.lattice.t == 2.0
     filled.observe("lab", ["g001"], RESEARCHER)  # a write elsewhere is never served stale
     assert src.load("lab").version > after.version
+
+
+def test_evolutions_move_the_state_version_not_the_content_version(filled):
+    """Content and state are versioned apart: editing a title never conflicts with the clock,
+    while an edit of state values read before an evolution does."""
+    g = filled.get_gem("lab", "g003")
+    assert (g["version"], g["state_version"]) == (1, 1)
+    filled.advance("lab", 2.0, RESEARCHER)
+    moved = filled.get_gem("lab", "g003")
+    assert (moved["version"], moved["state_version"]) == (1, 2) and moved["coherence"] < g["coherence"]
+    renamed = filled.update_gem("lab", "g003", RESEARCHER, expected_version=g["version"], title="Renamed")
+    assert (renamed["title"], renamed["version"], renamed["state_version"]) == ("Renamed", 2, 2)
+    with pytest.raises(ConflictError, match="state of gem 'g003' changed"):
+        filled.update_gem("lab", "g003", RESEARCHER, expected_state_version=g["state_version"], energy=3.0)
+    assert filled.get_gem("lab", "g003")["energy"] == moved["energy"]  # nothing written
+    set_ = filled.update_gem("lab", "g003", RESEARCHER, expected_state_version=2, energy=3.0)
+    assert (set_["energy"], set_["version"], set_["state_version"]) == (3.0, 2, 3)
+
+
+def test_list_tags_reads_active_gems_tags(filled):
+    assert filled.list_tags("lab") == ["clocks", "memory", "sample", "waves"]
+    for gid in ("g001", "g004", "g007", "g010"):  # every "memory" gem
+        filled.archive_gem("lab", gid, RESEARCHER)
+    assert filled.list_tags("lab") == ["clocks", "sample", "waves"]
+
+
+def test_a_large_save_is_logged_packed_and_read_back_as_exact_lists(store, tmp_path):
+    """Saves of many gems store their before/after arrays packed (base64 float64); the log
+    API and replay see the exact values as plain lists."""
+    from core.access import SYSTEM
+    from tests.store.conftest import write_jsonl
+    store.import_path("big", write_jsonl(tmp_path / "big.jsonl", sample_rows(600)), SYSTEM)
+    store.backup("big", tmp_path / "snap.zip", SYSTEM)  # replay from here runs the packed edit entry
+    loaded = store.load("big")
+    before = loaded.lattice.copy()
+    loaded.lattice.evolve(0.7)
+    store.save(loaded, RESEARCHER)
+    entry = store.transactions("big", kinds=["edit"]).iloc[-1]
+    assert len(entry["gem_ids"]) == 600
+    for s in ("energy", "phase", "coherence", "uncertainty"):
+        assert entry["after"][s] == getattr(loaded.lattice, s).tolist()  # exact floats
+        assert entry["before"][s] == getattr(before, s).tolist()
+    raw = store.engine.connect()
+    try:
+        from sqlalchemy import text
+        stored = raw.execute(text("SELECT after FROM transactions WHERE kind = 'edit'")).scalar_one()
+    finally:
+        raw.close()
+    stored = stored if isinstance(stored, dict) else __import__("json").loads(stored)
+    assert set(stored["coherence"]) == {"f8"}  # packed in the database
+    imported = store.transactions("big", kinds=["import"]).iloc[0]["after"]["gems"]
+    assert imported["seq"] == list(range(1, 601)) and len(imported["energy"]) == 600
+    live = store.load("big").lattice
+    replayed = store.replay_to("big", tmp_path / "snap.zip", live.t)
+    for s in ("energy", "phase", "coherence", "uncertainty"):
+        np.testing.assert_array_equal(getattr(replayed, s), getattr(live, s))
