@@ -23,6 +23,17 @@ def parse_settings(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def progress_bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
+    """A progress bar on stderr; none with --json, so that the output is the JSON alone."""
+    return None if getattr(args, "json", False) else ProgressBar(label, stream=sys.stderr)
+
+
+def add_json_and_handler(p: argparse.ArgumentParser, handler, what: str = "the result") -> None:
+    """Every command's options end alike: ``--json`` (print ``what`` as JSON), then its handler."""
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+    p.set_defaults(handler=handler)
+
+
 def ensure_demo(store, rebuild: bool = False) -> bool:
     """Load the shipped demo into ``store`` as lattice "demo"; False if it was already there."""
     from .access import SYSTEM
@@ -60,7 +71,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.lattice == "demo":
             ensure_demo(store)  # the demo works out of the box
         params = store.info(args.lattice).params.replace(**settings) if settings else None
-        bar = None if args.json else ProgressBar("simulate", stream=sys.stderr)
+        bar = progress_bar(args, "simulate")
         traj, info = store.simulate(args.lattice, args.t, SYSTEM, dt=args.dt, params=params,
                                     progress=bar.update if bar else None)
     if bar:
@@ -96,16 +107,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="load the shipped demo lattice into the store and print its summary")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the demo lattice already exists")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(handler=cmd_demo)
+    add_json_and_handler(p, cmd_demo, "the summary")
 
     p = sub.add_parser("simulate", help="evolve a stored lattice for a time span (advances its clock, saves the state)")
     p.add_argument("--lattice", default="demo", help="lattice name (default: demo)")
     p.add_argument("--t", type=float, required=True, help="time span to advance, in lattice time units")
     p.add_argument("--dt", type=float, default=None, help="step in lattice time units (default: the dt parameter)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter for this run (logged), e.g. --set K=0.5")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=cmd_simulate)
+    add_json_and_handler(p, cmd_simulate)
 
     p = sub.add_parser("bench", help="run the benchmarks (engine by default; --suite store|knowledge)")
     p.add_argument("--suite", choices=("engine", "store", "knowledge"), default="engine",
@@ -113,5 +122,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "PostgreSQL), knowledge (resonance, cache, offline reflection)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
     p.add_argument("--only", action="append", help="run only the named benchmark(s)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.set_defaults(handler=cmd_bench)
+    add_json_and_handler(p, cmd_bench, "the results")

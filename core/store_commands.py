@@ -13,6 +13,7 @@ import sys
 
 from .access import SYSTEM
 from .cli import emit
+from .commands import add_json_and_handler, progress_bar
 from .progress import ProgressBar
 
 
@@ -21,8 +22,9 @@ def _store():
     return Store.open()
 
 
-def _bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
-    return None if getattr(args, "json", False) else ProgressBar(label, stream=sys.stderr)
+def _batch_progress(bar: ProgressBar | None):
+    """The store's ``progress(done, total)`` callback, drawn on ``bar`` (None without a bar)."""
+    return (lambda done, total: bar.update(done / total if total else 1.0)) if bar else None
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -49,11 +51,11 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    bar = _bar(args, "embedding")
+    bar = progress_bar(args, "embedding")
     with _store() as store:
         report = store.import_path(args.lattice, args.path, SYSTEM, split_headings=args.split_headings,
                                    skip_bad=args.skip_bad, edges=args.edges, embedder=args.embedder,
-                                   progress=(lambda done, total: bar.update(done / total)) if bar else None)
+                                   progress=_batch_progress(bar))
     if bar:
         bar.close()
     for issue in report.skipped:
@@ -116,11 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub.required = True
     up = dsub.add_parser("upgrade", help="apply the migrations (an empty database gets the full schema)")
     up.add_argument("--revision", default="head", help="target revision (default: head)")
-    up.add_argument("--json", action="store_true", help="print the result as JSON")
-    up.set_defaults(handler=cmd_db)
+    add_json_and_handler(up, cmd_db)
     cur = dsub.add_parser("current", help="show the database's schema revision and the code's")
-    cur.add_argument("--json", action="store_true", help="print the result as JSON")
-    cur.set_defaults(handler=cmd_db)
+    add_json_and_handler(cur, cmd_db)
 
     p = sub.add_parser("import", help="import gems from a .jsonl/.csv file or a folder of .md/.txt files")
     p.add_argument("path", metavar="FILE_OR_DIR")
@@ -129,38 +129,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-bad", action="store_true", help="skip bad rows (reported) instead of failing the import")
     p.add_argument("--edges", help="entanglements CSV (source,target,weight); default <stem>.entanglements.csv if present")
     p.add_argument("--embedder", default="hashing-v1", help="embedder of a new lattice (default: hashing-v1)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(handler=cmd_import)
+    add_json_and_handler(p, cmd_import, "the report")
 
     p = sub.add_parser("export", help="export a lattice's gems (.jsonl or .csv) and entanglements")
     p.add_argument("--lattice", required=True)
     p.add_argument("--out", required=True, help="output file, .jsonl or .csv")
     p.add_argument("--include-archived", action="store_true", help="also export archived gems")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=cmd_export)
+    add_json_and_handler(p, cmd_export)
 
     p = sub.add_parser("backup", help="write a consistent snapshot with a sha256 manifest")
     p.add_argument("--lattice", required=True)
     p.add_argument("--out", required=True, help="snapshot file (or a folder to write it into)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=cmd_backup)
+    add_json_and_handler(p, cmd_backup)
 
     p = sub.add_parser("restore", help="verify a snapshot and restore it atomically")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--lattice", help="restore under this name (default: the snapshot's lattice)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=cmd_restore)
+    add_json_and_handler(p, cmd_restore)
 
     p = sub.add_parser("log", help="show a lattice's transaction log")
     p.add_argument("--lattice", required=True)
     p.add_argument("--limit", type=int, default=50, help="newest N entries (default 50; 0 = all)")
     p.add_argument("--kind", action="append", help="only these kinds (evolve, observe, edit, import, ...)")
-    p.add_argument("--json", action="store_true", help="print the entries as JSON")
-    p.set_defaults(handler=cmd_log)
+    add_json_and_handler(p, cmd_log, "the entries")
 
     p = sub.add_parser("lattices", help="list the lattices in the database")
-    p.add_argument("--json", action="store_true", help="print them as JSON")
-    p.set_defaults(handler=cmd_lattices)
+    add_json_and_handler(p, cmd_lattices, "them")
     register_security(sub)
 
 
@@ -178,9 +172,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
                  f"{len(store.cipher.keys)} key(s) configured; {out['gems']} gems: {out['current_key']} under the "
                  f"newest key, {out['older_key']} under an older key, {out['plaintext']} in plain text")
             return 0
-        bar = _bar(args, "re-encrypting")
-        out = store.rotate_keys(SYSTEM, batch_size=args.batch_size,
-                                progress=(lambda done, total: bar.update(done / total)) if bar else None)
+        bar = progress_bar(args, "re-encrypting")
+        out = store.rotate_keys(SYSTEM, batch_size=args.batch_size, progress=_batch_progress(bar))
         if bar:
             bar.close()
     emit(args, out, f"re-encrypted {out['rotated']} gems ({out['skipped']} already under the newest key) and "
@@ -189,10 +182,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_reembed(args: argparse.Namespace) -> int:
-    bar = _bar(args, "embedding")
+    bar = progress_bar(args, "embedding")
     with _store() as store:
         info = store.reembed(args.lattice, args.embedder, SYSTEM, batch_size=args.batch_size,
-                             progress=(lambda done, total: bar.update(done / total if total else 1.0)) if bar else None)
+                             progress=_batch_progress(bar))
     if bar:
         bar.close()
     emit(args, info.to_dict(), f"re-embedded lattice {info.name!r} ({info.gems + info.archived} gems) with "
@@ -228,21 +221,17 @@ def register_security(sub: argparse._SubParsersAction) -> None:
     g.set_defaults(handler=cmd_keys)
     r = ksub.add_parser("rotate", help="re-encrypt every gem under the newest key (resumable: rerun if interrupted)")
     r.add_argument("--batch-size", type=_positive, default=500, help="rows per committed batch (default 500)")
-    r.add_argument("--json", action="store_true", help="print the counts as JSON")
-    r.set_defaults(handler=cmd_keys)
+    add_json_and_handler(r, cmd_keys, "the counts")
     st = ksub.add_parser("status", help="how many gems are under the newest key, an older key, or in plain text")
-    st.add_argument("--json", action="store_true", help="print the counts as JSON")
-    st.set_defaults(handler=cmd_keys)
+    add_json_and_handler(st, cmd_keys, "the counts")
 
     p = sub.add_parser("reembed", help="re-embed every gem of a lattice with another embedder (all or nothing)")
     p.add_argument("--lattice", required=True)
     p.add_argument("--embedder", required=True, help="embedder name, e.g. hashing-v1, hashing-v1-256, all-minilm-l6-v2")
     p.add_argument("--batch-size", type=_positive, default=256, help="texts per embedding batch (default 256)")
-    p.add_argument("--json", action="store_true", help="print the lattice info as JSON")
-    p.set_defaults(handler=cmd_reembed)
+    add_json_and_handler(p, cmd_reembed, "the lattice info")
 
     p = sub.add_parser("audit", help="show the audit log of administrative actions (newest first)")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--action", help="only this action (lattice.restore, keys.rotate, user.create, ...)")
-    p.add_argument("--json", action="store_true", help="print the entries as JSON")
-    p.set_defaults(handler=cmd_audit)
+    add_json_and_handler(p, cmd_audit, "the entries")

@@ -7,17 +7,13 @@ from core.access import Permission
 from core.errors import LatticeError
 from core.store import ImportFailed
 from ui import gems as G
-from ui.context import flash, page_context
+from ui.context import flash, page_context, require_store
 from ui.headline import headline_metrics
 from ui.services import get_workbench
 from ui.tables import download_csv, table_height
 
 ctx = page_context()
-try:
-    store = ctx.store
-except LatticeError as exc:
-    st.error(str(exc))
-    st.stop()
+store = require_store(ctx)
 name, actor = ctx.name, ctx.actor
 can_edit = ctx.can(Permission.EDIT)
 

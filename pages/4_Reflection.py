@@ -8,16 +8,12 @@ import streamlit as st
 
 from core.access import Permission
 from core.errors import LatticeError
-from ui.context import page_context
+from ui.context import page_context, require_store
 from ui.reflection_view import error_turn, render_answer, render_details, summary_line
 from ui.services import get_workbench
 
 ctx = page_context()
-try:
-    store = ctx.store
-except LatticeError as exc:
-    st.error(str(exc))
-    st.stop()
+store = require_store(ctx)
 wb = get_workbench()
 name, actor = ctx.name, ctx.actor
 session_id = st.session_state.setdefault("refl_session", uuid.uuid4().hex)

@@ -7,17 +7,13 @@ import streamlit as st
 
 from core.errors import LatticeError
 from ui import metrics_charts as mc
-from ui.context import page_context
+from ui.context import page_context, require_store
 from ui.decay_log import cached_history
 from ui.services import get_workbench
 from ui.tables import download_csv
 
 ctx = page_context()
-try:
-    store = ctx.store
-except LatticeError as exc:
-    st.error(str(exc))
-    st.stop()
+store = require_store(ctx)
 wb = get_workbench()
 name = ctx.name
 

@@ -10,16 +10,16 @@ from core.access import Permission, PermissionDenied, Role, require
 from core.auth import DEMO_USERS, add_user_to_file, credentials_path, demo_mode, list_users
 from core.errors import LatticeError
 from ui import admin as A
-from ui.context import flash, page_context
+from ui.context import flash, page_context, require_store
 from ui.tables import download_csv, table_height
 
 ctx = page_context()
 try:
     require(ctx.actor, Permission.ADMIN, "open the admin page")
-    store = ctx.store
-except (PermissionDenied, LatticeError) as exc:
+except PermissionDenied as exc:
     st.error(str(exc))
     st.stop()
+store = require_store(ctx)
 name, actor = ctx.name, ctx.actor
 
 st.title("Admin")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -24,6 +25,9 @@ from core.params import PARAM_SPECS, LatticeParams
 from core.sources import DemoFileSource, LatticeSource, LoadedLattice, gem_titles
 
 from .auth import login_gate, logout_button
+
+if TYPE_CHECKING:  # for the annotation only: _source() imports core.store when it is needed
+    from core.store import Store
 
 SOURCE_ENV = "LATTICE_SOURCE"  # "demo" or "store"
 DEFAULT_SOURCE = "store"  # the Crystal Lattice DB; "demo" serves the shipped files from memory
@@ -92,13 +96,14 @@ class PageContext:
         return lat
 
     @property
-    def store(self):
+    def store(self) -> Store:
         """The :class:`core.store.Store` behind the lattice source (pages that edit gems,
         reflect, back up...). Raises LatticeError when the source is not the database."""
         store = getattr(self.source, "store", None)
         if store is None:
-            raise LatticeError(f"this page needs the lattice database, but the source is {self.source.label}; "
-                               f"unset {SOURCE_ENV} (or set it to 'store')")
+            raise LatticeError(f"this page needs the Crystal Lattice DB, but the lattice source is "
+                               f"{self.source.label}; unset {SOURCE_ENV} (or set {SOURCE_ENV}=store) and "
+                               f"restart the app")
         return store
 
     def can(self, permission: Permission | str) -> bool:
@@ -173,6 +178,16 @@ def render_sidebar(ctx: PageContext) -> None:
         st.divider()
         st.caption(f"Signed in as **{ctx.actor.name}** · {ctx.actor.role.value}")
         logout_button(st.sidebar)
+
+
+def require_store(ctx: PageContext) -> Store:
+    """The Store for pages that only work on the database: elsewhere the page stops with a
+    message saying what to change (the demo-file source has no Store)."""
+    try:
+        return ctx.store
+    except LatticeError as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 def page_context() -> PageContext:

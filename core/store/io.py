@@ -125,7 +125,7 @@ def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str =
     """Validate one raw row (a dict of import fields) into a :class:`GemRecord`.
 
     ``from_text``: values came from CSV cells (numbers as text, empty cell = missing).
-    Raises ``_Bad(field, message)``; :func:`issue_of` turns it into an ImportIssue.
+    Raises ``_Bad(field, message)``; :func:`_add_record` turns it into an ImportIssue.
     """
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
@@ -178,6 +178,15 @@ def record_or_error(raw: dict[str, Any]) -> GemRecord:
         raise ValidationError(bad.field, bad.message) from None
 
 
+def _add_record(raw: dict[str, Any], path: Path, line: int, out: list[GemRecord], issues: list[ImportIssue],
+                from_text: bool = False) -> None:
+    """Validate one parsed row: a good one goes to ``out``, a bad one becomes an issue at its file and line."""
+    try:
+        out.append(validate_record(raw, from_text=from_text, file=str(path), line=line))
+    except _Bad as bad:
+        issues.append(ImportIssue(str(path), line, bad.field, bad.message))
+
+
 # ------------------------------------------------------------------ parsers
 def _decode_lines(path: Path, issues: list[ImportIssue]) -> list[tuple[int, str]] | None:
     lines = []
@@ -203,10 +212,7 @@ def _parse_jsonl(path: Path, issues: list[ImportIssue]) -> list[GemRecord]:
         if not isinstance(raw, dict):
             issues.append(ImportIssue(str(path), no, "-", f"expected a JSON object, got {type(raw).__name__}"))
             continue
-        try:
-            out.append(validate_record(raw, file=str(path), line=no))
-        except _Bad as bad:
-            issues.append(ImportIssue(str(path), no, bad.field, bad.message))
+        _add_record(raw, path, no, out, issues)
     return out
 
 
@@ -242,10 +248,7 @@ def _parse_csv(path: Path, issues: list[ImportIssue]) -> list[GemRecord]:
             if any(v is None for v in row.values()):
                 issues.append(ImportIssue(str(path), line, "-", "fewer cells than header columns"))
                 continue
-            try:
-                out.append(validate_record(dict(row), from_text=True, file=str(path), line=line))
-            except _Bad as bad:
-                issues.append(ImportIssue(str(path), line, bad.field, bad.message))
+            _add_record(dict(row), path, line, out, issues, from_text=True)
     except csv.Error as exc:
         issues.append(ImportIssue(str(path), reader.line_num, "-", f"malformed CSV ({exc})"))
     return out
@@ -297,10 +300,7 @@ def _parse_text_file(path: Path, rel: str, split_headings: bool, issues: list[Im
             issues.append(ImportIssue(str(path), no, "content", "file is empty" if not split_headings else
                                       f"section {heading!r} has no text"))
             continue
-        try:
-            out.append(validate_record(raw, file=str(path), line=no))
-        except _Bad as bad:
-            issues.append(ImportIssue(str(path), no, bad.field, bad.message))
+        _add_record(raw, path, no, out, issues)
     return out
 
 

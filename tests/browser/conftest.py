@@ -46,6 +46,34 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"streamlit did not become healthy in {STARTUP_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a process started with ``start_new_session`` and all its children (SIGKILL if it hangs)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def start_app_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    """``streamlit run app.py`` on 127.0.0.1:``port``, output to ``log``; returns once it is healthy
+    (stopped again if it never gets there, so a failed start leaves no server behind)."""
+    streamlit = Path(sys.executable).with_name("streamlit")
+    cmd = [str(streamlit), "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc, log)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
+
+
 @pytest.fixture(scope="session")
 def browser_available():
     try:
@@ -73,24 +101,11 @@ def app_server(browser_available, tmp_path_factory):
     # As `make run` does: the demo lattice in the (temporary) database before the server starts.
     subprocess.run([sys.executable, "-m", "core", "demo", "--if-missing"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=120)
-    streamlit = Path(sys.executable).with_name("streamlit")
-    cmd = [str(streamlit), "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    proc = start_app_server(env, port, log)
     try:
-        _wait_healthy(url, proc, log)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,21 +24,11 @@ from core.commands import ensure_demo
 from core.store import Store
 # browser, browser_available and shots are this folder's conftest fixtures (one
 # Playwright instance per session: a second sync_playwright() in the same run fails)
-from tests.browser.conftest import _free_port, _wait_healthy
+from tests.browser.conftest import _free_port, start_app_server, stop_process
 from tests.browser.test_journeys import login, sidebar_text
 from tests.conftest import ROOT, skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture
@@ -61,14 +50,7 @@ def cluster(pg_url, browser_available, tmp_path):  # noqa: F811
             env = {k: v for k, v in os.environ.items() if k not in ("LATTICE_COOKIE_KEY", "LATTICE_CREDENTIALS")}
             env.update(LATTICE_DEMO="1", LATTICE_SOURCE="store", LATTICE_DATABASE_URL=pg_url, HOME=str(home),
                        LATTICE_DEMO_DIR=str(tmp_path / f"demo-{node}"), PYTHONUNBUFFERED="1")
-            log = tmp_path / f"node-{node}.log"
-            with log.open("w") as out:
-                procs.append(subprocess.Popen(
-                    [str(Path(sys.executable).with_name("streamlit")), "run", "app.py", "--server.port", str(port),
-                     "--server.address", "127.0.0.1", "--server.headless", "true",
-                     "--browser.gatherUsageStats", "false"],
-                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
-            _wait_healthy(f"http://127.0.0.1:{port}", procs[-1], log)
+            procs.append(start_app_server(env, port, tmp_path / f"node-{node}.log"))
         listen = _free_port()
         conf = subprocess.run([sys.executable, "scripts/render-nginx.py", "--listen", f"127.0.0.1:{listen}",
                                "--node", f"a=127.0.0.1:{ports['a']}", "--node", f"b=127.0.0.1:{ports['b']}",
@@ -92,7 +74,7 @@ def cluster(pg_url, browser_available, tmp_path):  # noqa: F811
         yield {"base": base, "ports": ports, "run": run}
     finally:
         for p in reversed(procs):
-            _stop(p)
+            stop_process(p)
         shutil.rmtree(run, ignore_errors=True)
 
 
