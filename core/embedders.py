@@ -20,6 +20,13 @@ import numpy as np
 from .errors import LatticeError
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# For ASCII text the same words, twice as fast: every ASCII character that is not a letter
+# or digit becomes a space, then split (tests compare both ways on random text).
+_ASCII_NON_ALNUM = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+
+
+def _words(text: str) -> list[str]:
+    return text.translate(_ASCII_NON_ALNUM).split() if text.isascii() else _WORD.findall(text)
 
 
 class Embedder(Protocol):
@@ -251,7 +258,7 @@ class HashingEmbedder:
         raw: list[str] = []
         counts = np.zeros(len(texts), dtype=np.int64)  # words per text
         for row, text in enumerate(texts):
-            words = _WORD.findall(text)
+            words = _words(text)
             raw.extend(words)
             counts[row] = len(words)
         if len(self._words) + len(self._bigram) > self._MEMO_LIMIT:

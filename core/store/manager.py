@@ -655,10 +655,13 @@ class Store:
         return emb
 
     def _existing_ids(self, conn: Connection, lid: int, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(list(ids)):
-            found |= set(conn.execute(select(G.c.gem_id).where(G.c.lattice_id == lid, G.c.gem_id.in_(chunk))).scalars())
-        return found
+        """Which of ``ids`` the lattice already has."""
+        if len(ids) <= _CHUNK:
+            return set(conn.execute(select(G.c.gem_id).where(G.c.lattice_id == lid, G.c.gem_id.in_(list(ids))))
+                       .scalars()) if ids else set()
+        # many ids (an import): one pass over the lattice's ids beats hundreds of IN lists
+        stored = bulk.select_columns(conn, f"SELECT gem_id FROM {G.name} WHERE lattice_id = {int(lid)}", [object])[0]
+        return set(ids).intersection(stored.tolist())
 
     def _insert_gems(self, tx: _Tx, name: str, actor: Actor, records: list[gio.GemRecord], vectors: np.ndarray,
                      kind: str, edges: Sequence[gio.EdgeRecord] = ()) -> list[str]:
@@ -669,14 +672,15 @@ class Store:
             if r.id is None:
                 r.id = f"g-{uuid.uuid4().hex[:12]}"
         start = (tx.conn.execute(select(func.max(G.c.seq)).where(G.c.lattice_id == tx.lid)).scalar() or 0) + 1
-        now = _now()
-        rows = [{"lattice_id": tx.lid, "gem_id": r.id, "seq": start + k, "title": r.title,
-                 "content": self.cipher.encrypt(r.content), "tags": r.tags, "source": r.source,
-                 "embedding": _emb_bytes(vectors[k]), "created_at": now, "updated_at": now, "archived": False,
-                 "version": 1, "energy": r.energy, "phase": r.phase, "coherence": r.coherence,
-                 "uncertainty": r.uncertainty, "last_observed": None, "state_version": 1}
-                for k, r in enumerate(records)]
-        self._insert_gem_rows(tx.conn, tx.lid, rows, "import.batch")
+        n, now = len(records), _now()
+        gems = {"lattice_id": [tx.lid] * n, "gem_id": [r.id for r in records], "seq": list(range(start, start + n)),
+                "title": [r.title for r in records], "content": [self.cipher.encrypt(r.content) for r in records],
+                "tags": [r.tags for r in records], "source": [r.source for r in records],
+                "embedding": [_emb_bytes(v) for v in vectors], "created_at": [now] * n, "updated_at": [now] * n,
+                "archived": [False] * n, "version": [1] * n,
+                **{s: np.array([getattr(r, s) for r in records], dtype=np.float64) for s in STATE},
+                "last_observed": [None] * n, "state_version": [1] * n}
+        self._insert_gem_rows(tx.conn, tx.lid, gems, "import.batch")
         edge_rows = []
         if edges:
             ids = {e.source for e in edges} | {e.target for e in edges}
@@ -693,25 +697,26 @@ class Store:
             tx.conn.execute(insert(E), [{"lattice_id": tx.lid, "gem_a": a, "gem_b": b, "weight": w}
                                         for (a, b), (w, _, _) in best.items()])
             edge_rows = [[s, d, w] for (w, s, d) in best.values()]
-        txlog.append(tx.conn, tx.lid, name, kind, actor, tx.t, tx.version, [r.id for r in records], after={
-            "gems": {"id": [r["gem_id"] for r in rows], "seq": np.array([r["seq"] for r in rows], dtype=np.int64),
-                     **{s: np.array([r[s] for r in rows], dtype=np.float64) for s in STATE}},
+        txlog.append(tx.conn, tx.lid, name, kind, actor, tx.t, tx.version, gems["gem_id"], after={
+            "gems": {"id": gems["gem_id"], "seq": np.array(gems["seq"], dtype=np.int64), **{s: gems[s] for s in STATE}},
             "edges": edge_rows})
         return [r.id for r in records]
 
     @staticmethod
-    def _insert_gem_rows(conn: Connection, lid: int, rows: list[dict[str, Any]], checkpoint: str) -> None:
-        """Insert gems (content and state keys, see :data:`_GEM_COLUMNS`) of lattice ``lid``
-        in bulk: the content rows, then their state rows, linked by position (``seq``)."""
-        if not rows:
+    def _insert_gem_rows(conn: Connection, lid: int, gems: dict[str, Sequence[Any]], checkpoint: str) -> None:
+        """Insert gems of lattice ``lid`` in bulk from columns (every gems column but ``pk``,
+        the state columns and ``state_version``): content rows first, then their state
+        rows, linked through ``seq``."""
+        if not len(gems["seq"]):
             return
         content = [c.name for c in G.c if c.name != "pk"]
-        bulk.insert_rows(conn, G, content, ([r[k] for k in content] for r in rows), checkpoint)
-        first = min(r["seq"] for r in rows)
+        bulk.insert_rows(conn, G, content, zip(*(gems[k] for k in content)), checkpoint)
+        first = min(gems["seq"])
         pk_of = dict(conn.execute(select(G.c.seq, G.c.pk).where(G.c.lattice_id == lid, G.c.seq >= first)).all())
-        state = STATE + ("last_observed", "state_version")
+        state = [*(np.asarray(gems[s], dtype=np.float64).tolist() for s in STATE), gems["last_observed"],
+                 gems["state_version"]]
         bulk.insert_rows(conn, S, ["gem_pk", *STATE, "last_observed", "version"],
-                         ([pk_of[r["seq"]], *[r[k] for k in state]] for r in rows), checkpoint)
+                         zip([pk_of[q] for q in gems["seq"]], *state), checkpoint)
 
     def add_gem(self, name: str, actor: Actor, content: str, *, id: str | None = None, title: str = "",
                 tags: Sequence[str] | None = None, source: str = "", energy: float = 1.0, phase: float = 0.0,
@@ -1141,14 +1146,16 @@ class Store:
             tx.conn.execute(delete(G).where(G.c.lattice_id == tx.lid))  # edges cascade
             tx.conn.execute(update(L).where(L.c.id == tx.lid).values(**create))
             now = _now()
-            rows = [{"lattice_id": tx.lid, "gem_id": g["id"], "seq": int(g["seq"]), "title": g["title"],
-                     "content": contents[k], "tags": g["tags"], "source": g["source"],
-                     "embedding": _emb_bytes(s.embeddings[k]), **{st: float(g[st]) for st in STATE},
-                     "last_observed": g.get("last_observed"), "archived": bool(g["archived"]),
-                     "version": int(g.get("version", 1)), "state_version": int(g.get("state_version", 1)),
-                     "created_at": now, "updated_at": now}
-                    for k, g in enumerate(s.gems)]
-            self._insert_gem_rows(tx.conn, tx.lid, rows, "restore.batch")
+            n, now = len(s.gems), _now()
+            gems = {"lattice_id": [tx.lid] * n, **{k: [g[k] for g in s.gems] for k in ("title", "tags", "source")},
+                    "gem_id": [g["id"] for g in s.gems], "seq": [int(g["seq"]) for g in s.gems], "content": contents,
+                    "embedding": [_emb_bytes(v) for v in s.embeddings], "created_at": [now] * n,
+                    "updated_at": [now] * n, "archived": [bool(g["archived"]) for g in s.gems],
+                    "version": [int(g.get("version", 1)) for g in s.gems],
+                    **{st: [float(g[st]) for g in s.gems] for st in STATE},
+                    "last_observed": [g.get("last_observed") for g in s.gems],
+                    "state_version": [int(g.get("state_version", 1)) for g in s.gems]}
+            self._insert_gem_rows(tx.conn, tx.lid, gems, "restore.batch")
             if s.edges:
                 pk_of = dict(tx.conn.execute(select(G.c.gem_id, G.c.pk).where(G.c.lattice_id == tx.lid)).all())
                 tx.conn.execute(insert(E), [{"lattice_id": tx.lid, "gem_a": min(pk_of[e["source"]], pk_of[e["target"]]),
