@@ -115,7 +115,7 @@ with tab_browse:
                 h1, h2 = st.columns([4, 1])
                 h1.subheader(gem["title"] or gem["id"])
                 h1.caption(f"`{gem['id']}` · tags: {', '.join(gem['tags']) or 'none'} · source: "
-                           f"{gem['source'] or '—'} · row version {gem['version']}"
+                           f"{gem['source'] or '—'} · version {gem['version']} (state {gem['state_version']})"
                            + (" · **archived**" if gem["archived"] else ""))
                 h2.button("Close", key="lat_close", icon=":material/close:",
                           on_click=lambda: st.session_state.pop("lat_open_id", None))
@@ -127,7 +127,8 @@ with tab_browse:
                 if not can_edit:
                     st.markdown(gem["content"])
                 else:
-                    ek = f"lat_e_{gem['id']}_{gem['version']}"  # a new row version resets the form
+                    # a new content or state version (an edit, an evolution) resets the form
+                    ek = f"lat_e_{gem['id']}_{gem['version']}_{gem['state_version']}"
                     with st.form("lat_edit_form"):
                         e_title = st.text_input("Title", gem["title"], key=f"{ek}_title")
                         e_content = st.text_area("Content", gem["content"], height=140, key=f"{ek}_content")
@@ -153,7 +154,11 @@ with tab_browse:
                             st.info("Nothing changed.")
                         else:
                             try:
-                                store.update_gem(name, gem["id"], actor, expected_version=gem["version"], **changes)
+                                # state values are checked against the state version shown in the form
+                                state_edit = bool(set(changes) & {"energy", "phase", "coherence", "uncertainty"})
+                                store.update_gem(name, gem["id"], actor, expected_version=gem["version"],
+                                                 expected_state_version=gem["state_version"] if state_edit else None,
+                                                 **changes)
                             except LatticeError as exc:
                                 st.error(f"Not saved: {exc}")
                             else:

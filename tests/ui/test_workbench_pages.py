@@ -87,15 +87,16 @@ def test_researcher_edits_archives_restores_and_deletes_a_gem(db):
     at = app_as("researcher", LATTICE)
     at.text_input(key="lat_text").input("decoherence").run()
     at.selectbox(key="lat_open_choice").set_value("wave-decoherence").run()
-    version = db.get_gem("demo", "wave-decoherence")["version"]
-    at.text_input(key=f"lat_e_wave-decoherence_{version}_title").input("Decoherence, edited")
-    at.number_input(key=f"lat_e_wave-decoherence_{version}_coherence").set_value(0.5)
+    g = db.get_gem("demo", "wave-decoherence")
+    form = f"lat_e_wave-decoherence_{g['version']}_{g['state_version']}"  # the form's keys follow both versions
+    at.text_input(key=f"{form}_title").input("Decoherence, edited")
+    at.number_input(key=f"{form}_coherence").set_value(0.5)
     at.button(key="lat_save").click().run()
     assert not at.exception, at.exception
     assert "Saved title, coherence of gem 'wave-decoherence'" in texts(at.success)
     gem = db.get_gem("demo", "wave-decoherence")
     assert gem["title"] == "Decoherence, edited" and gem["coherence"] == 0.5
-    at.number_input(key=f"lat_e_wave-decoherence_{gem['version']}_coherence").set_value(1.5)
+    at.number_input(key=f"lat_e_wave-decoherence_{gem['version']}_{gem['state_version']}_coherence").set_value(1.5)
     at.button(key="lat_save").click().run()
     assert not at.exception and "Not saved" in texts(at.error) and "coherence" in texts(at.error)
     assert db.get_gem("demo", "wave-decoherence")["coherence"] == 0.5  # nothing changed
