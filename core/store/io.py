@@ -25,6 +25,7 @@ from ..errors import LatticeError
 from .errors import ImportIssue
 
 FIELDS = ("id", "title", "content", "tags", "source", "energy", "phase", "coherence", "uncertainty")
+_FIELD_SET = frozenset(FIELDS)
 STATE_DEFAULTS = {"energy": 1.0, "phase": 0.0, "coherence": 1.0, "uncertainty": 0.1}
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 MAX_ID = 200
@@ -64,6 +65,8 @@ class _Bad(Exception):
 
 
 def _number(name: str, value: Any, from_text: bool) -> float:
+    if type(value) is float and math.isfinite(value):  # the common case, first
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _Bad(name, f"expected a number, got {type(value).__name__} {value!r}")
     if isinstance(value, str):
@@ -95,10 +98,11 @@ def _text(name: str, value: Any, limit: int | None = None) -> str:
         raise _Bad(name, f"expected text, got {type(value).__name__} {value!r}")
     if "\x00" in value:
         raise _Bad(name, "contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _Bad(name, "contains an invalid Unicode escape (a lone surrogate)") from None
+    if not value.isascii():  # only non-ASCII text can hold a lone surrogate
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Bad(name, "contains an invalid Unicode escape (a lone surrogate)") from None
     if limit and len(value) > limit:
         raise _Bad(name, f"longer than {limit} characters")
     return value
@@ -127,7 +131,7 @@ def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str =
     ``from_text``: values came from CSV cells (numbers as text, empty cell = missing).
     Raises ``_Bad(field, message)``; :func:`_add_record` turns it into an ImportIssue.
     """
-    unknown = sorted(set(raw) - set(FIELDS))
+    unknown = sorted(raw.keys() - _FIELD_SET)
     if unknown:
         raise _Bad(str(unknown[0]), f"unknown field; known fields are {', '.join(FIELDS)}")
     if from_text:
