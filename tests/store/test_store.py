@@ -304,3 +304,17 @@ def test_a_large_save_is_logged_packed_and_read_back_as_exact_lists(store, tmp_p
     replayed = store.replay_to("big", tmp_path / "snap.zip", live.t)
     for s in ("energy", "phase", "coherence", "uncertainty"):
         np.testing.assert_array_equal(getattr(replayed, s), getattr(live, s))
+
+
+def test_bulk_writes_refresh_postgresql_planner_statistics(pg_url, sample_file):
+    from sqlalchemy import text
+
+    from core.access import SYSTEM
+    from core.store import Store
+    with Store.open(pg_url) as store:
+        store.import_path("lab", sample_file, SYSTEM)
+        store._analyze_after_bulk(10_000)  # what an import or restore of >= 10k gems runs after commit
+        with store.engine.connect() as conn:
+            analyzed = conn.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL "
+                                         "AND schemaname = current_schema()")).scalars().all()
+    assert {"gems", "gem_states"} <= set(analyzed)
