@@ -1187,8 +1187,10 @@ class Store:
         """Point-in-time recovery: the state of lattice ``name`` at lattice time ``t``.
 
         Starts from the (verified) snapshot and replays the log entries written after it
-        whose lattice time is <= ``t``. Returns the Lattice (active gems, seq order, edges),
-        equal to what :meth:`load` returned at that time. Does not write anything.
+        whose lattice time is <= ``t``; an evolution that spans ``t`` is replayed up to its
+        last step at or before ``t`` (a simulation with steps passed through those states;
+        its clock then reads that step's time). Returns the Lattice (active gems, seq
+        order, edges), equal to what :meth:`load` returned at that time. Writes nothing.
         """
         s, _ = self._validated_snapshot(snapshot)
         rs = self._replay_state(s)
@@ -1205,6 +1207,8 @@ class Store:
         log = self.transactions(name, since_id=last)
         for entry in log.itertuples(index=False):
             if entry.lattice_t > t:
+                if entry.kind == "evolve" and float(entry.after["t0"]) < t:
+                    rs.apply(entry.kind, [], None, entry.after, float(entry.lattice_t), until=t)
                 break
             rs.apply(entry.kind, list(entry.gem_ids or []), entry.before, entry.after, float(entry.lattice_t))
         return rs.lattice()

@@ -151,12 +151,17 @@ class ReplayState:
                 for k, gid in enumerate(gem_ids):
                     self.state[gid][s_idx] = float(values[name][k])
 
-    def apply(self, kind: str, gem_ids: list[str], before: dict | None, after: dict | None, t: float) -> None:
+    def apply(self, kind: str, gem_ids: list[str], before: dict | None, after: dict | None, t: float,
+              until: float | None = None) -> None:
+        """Apply one log entry. ``until``: for an evolution, stop after its last step at or
+        before that lattice time (the state the lattice went through at that time)."""
         a = unpack(after) or {}
         if kind == "evolve":
             lat = self.lattice()
             lat.params = LatticeParams.from_dict(a["params"])
             times = time_grid(float(a["t0"]), float(a["horizon"]), float(a["step"]))
+            if until is not None:
+                times = times[times <= until]
             for k in range(1, len(times)):
                 lat.evolve(times[k] - times[k - 1])  # same steps as trajectory.simulate
             for i, gid in enumerate(lat.ids):

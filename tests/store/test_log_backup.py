@@ -206,3 +206,19 @@ def test_failure_inside_the_write_rolls_everything_back(filled, tmp_path, monkey
     assert after.version == before.version
     assert_same_lattice(after.lattice, before.lattice)
     assert filled.list_gems("lab", archived=None)[1] == 12
+
+
+def test_replay_to_a_time_inside_a_simulation_gives_the_state_at_that_step(store, sample_file, tmp_path):
+    """A simulation in steps of 0.1 passed through the state at 0.5; replaying to 0.55 gives
+    exactly that state (the same steps on a twin lattice), with the clock at 0.5."""
+    store.import_path("lab", sample_file, SYSTEM)
+    store.import_path("twin", sample_file, SYSTEM)
+    store.update_params("lab", {"K": 0.6}, SYSTEM)  # coupled phases too
+    store.update_params("twin", {"K": 0.6}, SYSTEM)
+    snap = store.backup("lab", tmp_path / "s.zip", SYSTEM)["path"]
+    store.simulate("lab", 1.0, RESEARCHER, dt=0.1)
+    store.simulate("twin", 0.5, RESEARCHER, dt=0.1)
+    replayed = store.replay_to("lab", snap, 0.55)
+    assert replayed.t == 0.5
+    assert_same_lattice(replayed, store.load("twin").lattice)
+    assert_same_lattice(store.replay_to("lab", snap, 1.0), store.load("lab").lattice)  # the whole run
