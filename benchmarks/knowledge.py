@@ -10,6 +10,9 @@ where a target is a ratio the reference is measured in the same run.
 * ``cache_hit``: :meth:`ResonanceCache.get` of a present key, and
   :meth:`ReflectionEngine.rank` of a question whose ranking is cached (this includes
   embedding the question and hashing the key), in microseconds.
+* ``embed_hashing``: ``hashing-v1`` over real text (docstring paragraphs), texts per
+  second, against :func:`hashing_v1_reference` (the first, per-feature loop, which the
+  tests keep as the specification) on the same texts; the two must agree bit for bit.
 * ``reflection_offline``: :meth:`ReflectionEngine.reflect` end to end (rank, prompt,
   offline extractive answer, lattice update, record into a MemorySink) on a 10k-gem
   lattice of real text (paragraphs of numpy/scipy/pandas docstrings, embedded with
@@ -24,6 +27,7 @@ import json
 import re
 import time
 import warnings
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -33,7 +37,7 @@ from benchmarks import run_suite
 from benchmarks.engine import best_of
 from core.access import SYSTEM
 from core.cache import ResonanceCache, cache_key
-from core.embedders import HashingEmbedder, embed_in_batches
+from core.embedders import _WORD, HashingEmbedder, embed_in_batches, normalise_rows
 from core.knowledge import resonance
 from core.lattice import Lattice
 from core.params import LatticeParams
@@ -167,6 +171,45 @@ def docstring_paragraphs(limit: int) -> list[str]:
     return out
 
 
+def hashing_v1_reference(texts: list[str], dim: int = 1024) -> np.ndarray:
+    """hashing-v1 as first written: one crc32 per feature, a dict of column sums per text.
+    The specification the fast :class:`HashingEmbedder` must match bit for bit."""
+    out = np.zeros((len(texts), dim), dtype=np.float64)
+    for row, text in enumerate(texts):
+        words = [w.lower() for w in _WORD.findall(text)]
+        feats = []
+        for w in words:
+            feats.append(("w:" + w, 1.0))
+            padded = f"<{w}>"
+            feats += [("c:" + padded[i:i + 3], 0.25) for i in range(len(padded) - 2)]
+        feats += [("b:" + a + " " + b, 0.5) for a, b in zip(words, words[1:])]
+        counts: dict[int, float] = {}
+        for feat, weight in feats:
+            h = zlib.crc32(feat.encode("utf-8"))
+            sign = 1.0 if (h >> 31) & 1 else -1.0
+            counts[h % dim] = counts.get(h % dim, 0.0) + sign * weight
+        if counts:
+            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            out[row, cols] = np.sign(vals) * np.log1p(np.abs(vals))
+    return normalise_rows(out).astype(np.float32)
+
+
+def bench_embed_hashing(quick: bool) -> dict:
+    texts = docstring_paragraphs(2_000 if quick else 10_000)
+    t0 = time.perf_counter()
+    fast = embed_in_batches(HashingEmbedder(), texts)  # a fresh embedder: nothing memoised yet
+    t_fast = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = hashing_v1_reference(texts)
+    t_ref = time.perf_counter() - t0
+    if not np.array_equal(fast, ref):
+        raise AssertionError("hashing-v1 differs from its reference loop")
+    return {"name": "embed_hashing", "texts": len(texts), "mean_chars": float(np.mean([len(t) for t in texts])),
+            "texts_per_s": len(texts) / t_fast, "reference_texts_per_s": len(texts) / t_ref,
+            "ratio": t_ref / t_fast, "identical": True, "target": "bit-identical to the reference"}
+
+
 def bench_reflection_offline(quick: bool) -> dict:
     from core.reflection import MemorySink, ReflectionEngine
     from core.router import UserRateLimiter, build_router
@@ -202,6 +245,7 @@ def bench_reflection_offline(quick: bool) -> dict:
 BENCHMARKS: dict[str, Callable[[bool], dict]] = {
     "resonance_top10": bench_resonance_top10,
     "cache_hit": bench_cache_hit,
+    "embed_hashing": bench_embed_hashing,
     "reflection_offline": bench_reflection_offline,
 }
 

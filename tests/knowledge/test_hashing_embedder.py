@@ -1,44 +1,22 @@
 """The fast hashing-v1 embedder gives, bit for bit, what the plain per-feature loop gives.
 
 Lattices store embeddings made by ``hashing-v1``; queries are embedded later, maybe by a
-newer release. So the vectorised implementation must not drift: the reference below is
-the original loop, kept verbatim as the specification.
+newer release. So the vectorised implementation must not drift: the reference
+(``benchmarks.knowledge.hashing_v1_reference``) is the original loop, kept as the
+specification (the benchmark times the two against each other).
 """
 from __future__ import annotations
 
 import threading
-import zlib
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.embedders import _WORD, HashingEmbedder, embed_in_batches, normalise_rows
+from benchmarks.knowledge import hashing_v1_reference
+from core.embedders import HashingEmbedder, embed_in_batches
 from core.errors import LatticeError
-
-
-def reference_embed(texts: list[str], dim: int = 1024) -> np.ndarray:
-    """hashing-v1 as first written: one crc32 per feature, a dict of column sums per text."""
-    out = np.zeros((len(texts), dim), dtype=np.float64)
-    for row, text in enumerate(texts):
-        words = [w.lower() for w in _WORD.findall(text)]
-        feats = []
-        for w in words:
-            feats.append(("w:" + w, 1.0))
-            padded = f"<{w}>"
-            feats += [("c:" + padded[i:i + 3], 0.25) for i in range(len(padded) - 2)]
-        feats += [("b:" + a + " " + b, 0.5) for a, b in zip(words, words[1:])]
-        counts: dict[int, float] = {}
-        for feat, weight in feats:
-            h = zlib.crc32(feat.encode("utf-8"))
-            sign = 1.0 if (h >> 31) & 1 else -1.0
-            counts[h % dim] = counts.get(h % dim, 0.0) + sign * weight
-        if counts:
-            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            out[row, cols] = np.sign(vals) * np.log1p(np.abs(vals))
-    return normalise_rows(out).astype(np.float32)
 
 
 TRICKY = ["", "   ", "!!! ??? ---", "one", "x y", "a_b__c 12 3.4 x", "İstanbul ÇAĞ straße ǅemal ΑΣ Σ",
@@ -54,7 +32,7 @@ def test_bit_for_bit_equal_to_the_reference_loop(texts, dim):
     emb = HashingEmbedder(dim)
     first = emb.embed(texts)
     assert first.dtype == np.float32 and first.shape == (len(texts), dim)
-    np.testing.assert_array_equal(first, reference_embed(texts, dim))
+    np.testing.assert_array_equal(first, hashing_v1_reference(texts, dim))
     np.testing.assert_array_equal(emb.embed(texts), first)  # memoised words give the same bits
 
 
@@ -62,7 +40,7 @@ def test_many_chunks_and_batches_and_a_forgetful_memo_agree():
     rng = np.random.default_rng(0)
     vocab = [f"w{k}" for k in range(3000)] + TRICKY
     texts = [" ".join(rng.choice(vocab, size=rng.integers(0, 40))) for _ in range(700)]
-    expected = reference_embed(texts)
+    expected = hashing_v1_reference(texts)
     np.testing.assert_array_equal(HashingEmbedder().embed(texts), expected)  # > one 256-text chunk
     forgetful = HashingEmbedder()
     forgetful._MEMO_LIMIT = 50  # forgets its memo mid-way, many times
@@ -80,7 +58,7 @@ def test_rows_are_unit_or_zero_and_never_nan():
 def test_threads_sharing_one_embedder_get_the_same_vectors():
     emb = HashingEmbedder()
     texts = [f"thread text number {k} about waves and phases {k * 7}" for k in range(400)]
-    expected = reference_embed(texts)
+    expected = hashing_v1_reference(texts)
     results: list[np.ndarray] = []
     workers = [threading.Thread(target=lambda: results.append(emb.embed(texts))) for _ in range(4)]
     for w in workers:
