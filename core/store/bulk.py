@@ -64,10 +64,13 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: It
     if conn.dialect.name == "sqlite":
         procs: list[Callable[[Any], Any] | None] = [
             c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in cols]
+        convert = [(k, p) for k, p in enumerate(procs) if p is not None]
         sql = f'INSERT INTO "{table.name}" ({", ".join(c.name for c in cols)}) VALUES ({", ".join("?" * len(cols))})'
         for batch in batches:
-            conn.exec_driver_sql(sql, [tuple(p(v) if p and v is not None else v for p, v in zip(procs, row))
-                                       for row in batch])
+            columns = list(zip(*batch))  # convert column by column: only the columns that need it
+            for k, proc in convert:
+                columns[k] = [None if v is None else proc(v) for v in columns[k]]
+            conn.exec_driver_sql(sql, list(zip(*columns)))
             n += len(batch)
             if checkpoint:
                 faults.checkpoint(checkpoint)
