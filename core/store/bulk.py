@@ -20,6 +20,7 @@ from sqlalchemy import (JSON, Boolean, Connection, DateTime, Double, Integer, La
 from . import faults
 
 BATCH = 1000  # rows between fault checkpoints (and per statement where batches are used)
+COPY_MIN = 2000  # PostgreSQL updates of fewer rows pass arrays as parameters instead of a COPY
 
 _PG_TYPES = ((Boolean, "bool"), (Integer, "int4"), (Double, "float8"), (DateTime, "timestamptz"),
              (LargeBinary, "bytea"), (JSON, "json"), (Text, "text"), (String, "varchar"))
@@ -98,13 +99,24 @@ def update_by_key(conn: Connection, table: Table, key: str, keys: np.ndarray, va
                   bump: str | None = None) -> None:
     """``UPDATE table SET name = values[name][i] (, bump = bump + 1) WHERE key = keys[i]`` for all i.
 
-    ``keys`` are integers, ``values`` float arrays of the same length. PostgreSQL: the
-    arrays go in as one binary COPY built by numpy into a temporary table, then one
-    ``UPDATE ... FROM`` (adapting 500k Python floats as parameters took longer than the
-    update itself). SQLite: a driver-level executemany.
+    ``keys`` are integers, ``values`` float arrays of the same length. PostgreSQL, from
+    :data:`COPY_MIN` rows: the arrays go in as one binary COPY built by numpy into a
+    temporary table, then one ``UPDATE ... FROM`` (adapting 500k Python floats as
+    parameters took longer than the update itself); fewer rows: the arrays as parameters
+    of ``UPDATE ... FROM unnest(...)``. SQLite: a driver-level executemany.
     """
     names = list(values)
     sets = [f'"{n}" = v."{n}"' for n in names] + ([f'"{bump}" = t."{bump}" + 1'] if bump else [])
+    if conn.dialect.name == "postgresql" and len(keys) < COPY_MIN:
+        # a few rows (an observation): arrays as parameters, no temporary table to create
+        arrays = ", ".join(["%(k)s::int8[]"] + [f"%({n})s::float8[]" for n in names])
+        columns = ", ".join(f'"{n}"' for n in names)
+        conn.exec_driver_sql(
+            f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM unnest({arrays}) AS v(k, {columns}) '
+            f'WHERE t."{key}" = v.k',
+            {"k": np.asarray(keys, dtype=np.int64).tolist(),
+             **{n: np.asarray(values[n], dtype=np.float64).tolist() for n in names}})
+        return
     if conn.dialect.name == "postgresql":
         tmp = f"_bulk_{table.name}"
         columns = ", ".join(f'"{n}" float8' for n in names)

@@ -318,3 +318,21 @@ def test_bulk_writes_refresh_postgresql_planner_statistics(pg_url, sample_file):
             analyzed = conn.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL "
                                          "AND schemaname = current_schema()")).scalars().all()
     assert {"gems", "gem_states"} <= set(analyzed)
+
+
+@pytest.mark.parametrize("copy_min", [0, 10**9], ids=["copy", "parameters"])
+def test_both_bulk_update_paths_store_exact_states(filled, monkeypatch, copy_min):
+    """PostgreSQL updates many states through a binary COPY and a few through array
+    parameters (SQLite always through executemany): every path stores the exact floats."""
+    from core.store import bulk
+    monkeypatch.setattr(bulk, "COPY_MIN", copy_min)
+    loaded = filled.load("lab")
+    loaded.lattice.evolve(0.37)
+    loaded.lattice.set_state(3, coherence=0.1 + 1e-15, phase=-123.456789)
+    saved = filled.save(loaded, RESEARCHER)
+    again = filled.load("lab").lattice
+    for s in ("energy", "phase", "coherence", "uncertainty"):
+        np.testing.assert_array_equal(getattr(again, s), getattr(saved.lattice, s))
+    assert {filled.get_gem("lab", g)["state_version"] for g in again.ids} == {2}
+    filled.observe("lab", ["g002"], RESEARCHER)  # a few rows
+    assert filled.get_gem("lab", "g002")["state_version"] == 3
