@@ -3,14 +3,30 @@
 Configuration, hashing, demo users, role lookup and the refuse-to-start check live
 in :mod:`core.auth`; this module only renders. The authenticator checks the bcrypt
 password and signs the re-login cookie (JWT in a cookie named ``gem_lattice_auth``).
+
+Why the login page renders no streamlit-authenticator ``Authenticate`` object:
+constructing one renders the cookie-manager iframe component, which sends its value
+(``setComponentValue``) whenever its iframe (re)loads, and every such message is a
+full rerun. With Streamlit's ``runner.fastReruns`` (the default) a rerun request
+*stops* the run in progress at its next yield point (any ``st.*`` call or
+``st.session_state`` access) and starts a new run from the browser's latest widget
+state, in which the form's one-shot submit trigger has already been consumed. On a
+cold, CPU-starved server the iframe loads late, so its message could land during the
+"Log in" run and silently drop the click. So the login page checks the password with
+the authenticator's component-free :class:`AuthenticationController` and validates
+the re-login cookie from ``st.context.cookies`` itself; the component (needed only to
+set or delete the cookie) is rendered only once the session is logged in.
 """
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
+import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit_authenticator.controllers import AuthenticationController
 from streamlit_authenticator.utilities import LoginError
 
 from core.access import Actor
@@ -78,11 +94,42 @@ def session_actor(config: AuthConfig) -> Actor | None:
 
 
 def _make_authenticator(config: AuthConfig) -> stauth.Authenticate:
-    # Renders the cookie manager component; at most once per script run (see login_gate).
+    # Renders the cookie manager component (its iframe reruns the script when it loads):
+    # only for a session that is being logged in, at most once per script run.
     auth = stauth.Authenticate(config.fresh_credentials(), config.cookie_name, config.cookie_key,
                                config.cookie_expiry_days, auto_hash=False, login_sleep_time=0)
     st.session_state[AUTHENTICATOR_KEY] = auth
     return auth
+
+
+def _valid_cookie_token(config: AuthConfig) -> dict | None:
+    """The signed re-login cookie's payload if it is valid for a known user (no component)."""
+    if st.session_state.get("logout"):  # logged out in this session: no silent re-login
+        return None
+    token = st.context.cookies.get(config.cookie_name)
+    if not token:
+        return None
+    try:
+        payload = jwt.decode(token, config.cookie_key, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(payload, dict) or "username" not in payload:
+        return None
+    try:
+        if float(payload.get("exp_date", 0)) <= time.time():
+            return None
+    except (TypeError, ValueError):
+        return None
+    return payload if config.actor(payload["username"]) is not None else None
+
+
+def _check_password(config: AuthConfig, username: str, password: str) -> bool:
+    """bcrypt check through the authenticator's controller (sets the same session keys)."""
+    controller = AuthenticationController(config.fresh_credentials(), auto_hash=False)
+    try:
+        return bool(controller.login(username, password))
+    except LoginError:
+        return False
 
 
 def _login_page() -> None:  # the only page before login; the form is drawn by login_gate
@@ -108,14 +155,16 @@ def login_gate(hide_navigation: bool = False) -> Actor:
         return actor
 
     _clear_after_logout()
-    authenticator = _make_authenticator(config)
-    try:
-        authenticator.login(location="unrendered")  # re-login from a valid signed cookie
-    except LoginError:
-        pass  # a cookie for a user that no longer exists: ask for the password
-    actor = session_actor(config)
-    if actor is not None:
-        return actor
+    authenticator = None  # rendered only for a session being logged in (see the module doc)
+    if _valid_cookie_token(config) is not None:
+        authenticator = _make_authenticator(config)
+        try:
+            authenticator.login(location="unrendered")  # re-login from the valid signed cookie
+        except LoginError:
+            pass  # a cookie for a user that no longer exists: ask for the password
+        actor = session_actor(config)
+        if actor is not None:
+            return actor
 
     if hide_navigation:
         st.navigation([st.Page(_login_page, title="Log in", url_path="login", default=True)], position="hidden")
@@ -148,14 +197,13 @@ def login_gate(hide_navigation: bool = False) -> Actor:
         except LoginLocked as exc:
             message.error(f"Log-in refused: {exc}.", icon=":material/lock_clock:")
             st.stop()
-        try:
-            ok = authenticator.authentication_controller.login(username, password)
-        except LoginError:
-            ok = False
+        ok = _check_password(config, username, password)
         actor = session_actor(config) if ok else None
         if actor is not None:
             throttle.record_success(username, sid)
             form_area.empty()
+            if authenticator is None:
+                authenticator = _make_authenticator(config)
             authenticator.cookie_controller.set_cookie()
             return actor
         locked = throttle.record_failure(username, sid)

@@ -74,6 +74,20 @@ def start_app_server(env: dict[str, str], port: int, log: Path) -> subprocess.Po
     return proc
 
 
+def demo_app_env(tmp: Path) -> dict[str, str]:
+    """Environment of a demo-mode server with its own copy of the demo data, SQLite database
+    and HOME under ``tmp``; the demo lattice is put in the database first, as `make run` does."""
+    shutil.copytree(ROOT / "data" / "demo", tmp / "demo")
+    (tmp / "home").mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LATTICE_COOKIE_KEY", "LATTICE_CREDENTIALS", "LATTICE_SOURCE")}
+    env.update(LATTICE_DEMO="1", LATTICE_DEMO_DIR=str(tmp / "demo"), HOME=str(tmp / "home"),
+               LATTICE_DATABASE_URL=f"sqlite:///{tmp / 'lattice.db'}", PYTHONUNBUFFERED="1")
+    subprocess.run([sys.executable, "-m", "core", "demo", "--if-missing"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
+    return env
+
+
 @pytest.fixture(scope="session")
 def browser_available():
     try:
@@ -90,18 +104,8 @@ def browser_available():
 def app_server(browser_available, tmp_path_factory):
     """Base URL of a demo-mode workbench server, stopped at the end of the session."""
     tmp = tmp_path_factory.mktemp("browser-app")
-    shutil.copytree(ROOT / "data" / "demo", tmp / "demo")
-    (tmp / "home").mkdir()
     port = _free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LATTICE_COOKIE_KEY", "LATTICE_CREDENTIALS", "LATTICE_SOURCE")}
-    env.update(LATTICE_DEMO="1", LATTICE_DEMO_DIR=str(tmp / "demo"), HOME=str(tmp / "home"),
-               LATTICE_DATABASE_URL=f"sqlite:///{tmp / 'lattice.db'}", PYTHONUNBUFFERED="1")
-    log = tmp / "streamlit.log"
-    # As `make run` does: the demo lattice in the (temporary) database before the server starts.
-    subprocess.run([sys.executable, "-m", "core", "demo", "--if-missing"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
-    proc = start_app_server(env, port, log)
+    proc = start_app_server(demo_app_env(tmp), port, tmp / "streamlit.log")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -78,22 +78,6 @@ def cluster(pg_url, browser_available, tmp_path):  # noqa: F811
         shutil.rmtree(run, ignore_errors=True)
 
 
-def login_on_cold_node(page, base: str, attempts: int = 3) -> None:
-    """The journeys' login; retried because a node's very first session can swallow the
-    first submit (the auth cookie component triggers a rerun while the form is filled)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    for k in range(attempts):
-        page.set_default_timeout(30_000)
-        try:
-            login(page, base, "researcher")
-            return
-        except PlaywrightTimeout:
-            if k == attempts - 1:
-                raise
-        finally:
-            page.set_default_timeout(60_000)
-
-
 def _clock(page) -> float:
     m = re.search(r"Lattice clock\s*t = ([0-9.e+-]+) hours", sidebar_text(page))
     assert m, sidebar_text(page)
@@ -117,7 +101,7 @@ def test_write_on_node_a_is_read_on_node_b(cluster, browser, shots):  # noqa: F8
         pages[node] = ctx.new_page()
     a, b = pages["a"], pages["b"]
     for node, pg in pages.items():
-        login_on_cold_node(pg, base)
+        login(pg, base, "researcher")  # once: a cold node no longer swallows the first click
     t0 = _clock(a)
     assert _clock(b) == t0
     a.get_by_role("button", name="Advance lattice").click()
