@@ -50,6 +50,14 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.backup_database(args.out, SYSTEM)
+    emit(args, out, f"database backup {out['path']}: {out['bytes']:,} bytes, {len(out['lattices'])} lattice(s), "
+                    f"sha256 {out['sha256'][:16]}...")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     bar = progress_bar(args, "embedding")
     with _store() as store:
@@ -113,7 +121,7 @@ def cmd_lattices(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("db", help="database schema: upgrade or show the current revision")
+    p = sub.add_parser("db", help="database schema (upgrade, current) and whole-database backup")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
     dsub.required = True
     up = dsub.add_parser("upgrade", help="apply the migrations (an empty database gets the full schema)")
@@ -121,6 +129,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_and_handler(up, cmd_db)
     cur = dsub.add_parser("current", help="show the database's schema revision and the code's")
     add_json_and_handler(cur, cmd_db)
+    bk = dsub.add_parser("backup", help="copy the whole SQLite database while it is in use (PostgreSQL: pg_dump)")
+    bk.add_argument("--out", required=True, help="backup file, or a folder for lattice-<time>.db")
+    add_json_and_handler(bk, cmd_db_backup)
 
     p = sub.add_parser("import", help="import gems from a .jsonl/.csv file or a folder of .md/.txt files")
     p.add_argument("path", metavar="FILE_OR_DIR")

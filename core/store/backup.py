@@ -116,3 +116,41 @@ def read_snapshot(path: str | os.PathLike) -> Snapshot:
                             f"{lattice.get('dim')}")
     return Snapshot(manifest, lattice, gems, emb.astype(np.float32, copy=False), edges,
                     sha256(data["manifest.json"]))
+
+
+def sqlite_online_copy(db_path: str | os.PathLike, out: str | os.PathLike, stamp: str) -> tuple[Path, int, str]:
+    """Copy a live SQLite database with SQLite's online backup API; returns (path, bytes, sha256).
+
+    One backup step: the copy is the state of one read transaction, and in WAL mode
+    writers go on meanwhile (a stepwise copy restarts whenever another process writes,
+    so under steady writes it might never finish). ``out`` is a file or a folder (then
+    ``lattice-<stamp>.db`` in it). Written to a temporary file, checked with
+    ``PRAGMA integrity_check``, then renamed into place: never a half-written backup.
+    """
+    import sqlite3
+
+    src_path = Path(db_path).resolve()
+    p = Path(out)
+    if p.is_dir():
+        p = p / f"lattice-{stamp}.db"
+    if p.resolve() == src_path:
+        raise SnapshotError(f"{p} is the database itself; choose another file")
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    src = sqlite3.connect(src_path)  # only read; SQLite's backup takes a read transaction
+    try:
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")  # a self-contained single file
+            check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if check != "ok":
+        tmp.unlink(missing_ok=True)
+        raise SnapshotError(f"the copy of {src_path} failed SQLite's integrity check ({check}); nothing was kept")
+    data = tmp.read_bytes()
+    os.replace(tmp, p)
+    return p, len(data), sha256(data)

@@ -1080,6 +1080,21 @@ class Store:
         return {"lattice": name, "path": str(path), "sha256": digest, "gems": len(gems), "t": row["t"],
                 "version": row["version"], "last_tx_id": int(last_tx)}
 
+    def backup_database(self, out: str | Path, actor: Actor) -> dict[str, Any]:
+        """Copy the whole SQLite database while it is in use (admin): every lattice, the
+        log, runs, reflections, audit. ``out``: a file or a folder. On PostgreSQL use
+        ``pg_dump`` (README, "Backup and restore"); this raises a LatticeError saying so."""
+        self._require_admin(actor, "back up the database", "db.backup")
+        if self.engine.dialect.name != "sqlite" or not self.engine.url.database:
+            raise LatticeError("a whole-database backup here is for SQLite files; for PostgreSQL use pg_dump, e.g. "
+                               "`pg_dump -Fc -d lattice -f lattice.dump` (see README, Backup and restore)")
+        path, size, digest = snap.sqlite_online_copy(self.engine.url.database, out, _now().strftime("%Y%m%d-%H%M%S"))
+        lattices = [i.name for i in self.list_lattices()]
+        with self._tx() as conn:
+            self._audit(conn, actor, "db.backup", str(path), {"bytes": size, "sha256": digest, "lattices": lattices})
+        return {"path": str(path), "bytes": size, "sha256": digest, "lattices": lattices,
+                "schema_revision": db.head_revision()}
+
     def _record_snapshot(self, name: str, action: str, path: Path | str, digest: str, lattice: dict, n: int,
                          actor: Actor) -> None:
         with self._tx() as conn:

@@ -93,3 +93,14 @@ def test_subprocess_error_has_no_traceback(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "error: unknown lattice 'ghost'; available: none (import one or run `python -m core demo`)"
+
+
+def test_db_backup_copies_sqlite_and_points_postgresql_to_pg_dump(cli, db_url, tmp_path):
+    cli.json("demo")
+    if db_url.startswith("sqlite"):
+        out = cli.json("db", "backup", "--out", str(tmp_path / "copy.db"))
+        assert out["path"] == str(tmp_path / "copy.db") and out["lattices"] == ["demo"]
+        assert (tmp_path / "copy.db").stat().st_size == out["bytes"]
+    else:
+        code, out, err = cli("db", "backup", "--out", str(tmp_path / "copy.db"))
+        assert code == 2 and "pg_dump" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -47,6 +47,7 @@ def _mutations(store: Store, snapshot):
         "disentangle": lambda: store.disentangle("lab", "g000", "g001", v),
         "import_path": lambda: store.import_path("lab", snapshot["file"], v),
         "backup": lambda: store.backup("lab", snapshot["dir"], v),
+        "backup_database": lambda: store.backup_database(snapshot["dir"], v),
         "restore": lambda: store.restore(snapshot["path"], v),
         "save_run": lambda: store.save_run("lab", "r", {}, {}, v),
         "record_reflection": lambda: store.record_reflection("lab", v, "q", "a"),
@@ -81,8 +82,8 @@ def test_every_mutating_call_refuses_a_viewer_and_writes_nothing(filled, tmp_pat
     denied = filled.audit_log(limit=None)
     # refused admin attempts are themselves audited (and nothing else was written)
     assert set(denied["action"][denied["outcome"] == "denied"]) == {
-        "lattice.delete", "lattice.backup", "lattice.restore", "user.create", "keys.rotate"}
-    assert len(denied) - audit_before == 5
+        "lattice.delete", "lattice.backup", "db.backup", "lattice.restore", "user.create", "keys.rotate"}
+    assert len(denied) - audit_before == 6
 
 
 def test_admin_actions_are_audited(filled, tmp_path):
