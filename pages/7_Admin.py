@@ -49,6 +49,31 @@ with tab_backup:
                        f"t = {info['t']:.4g}, sha256 `{info['sha256'][:16]}…` ({len(snap['data']) / 1024:.0f} KB).")
             st.download_button("Download snapshot", snap["data"], file_name=snap["file"], mime="application/zip",
                                key="adm_download", icon=":material/download:", type="primary")
+        st.subheader("Whole database")
+        st.markdown("Every lattice with its log, runs, reflections and audit: an online copy of the SQLite file "
+                    "(the app keeps running), checked for integrity.")
+        if not A.database_backup_supported(store):
+            st.info("This database is PostgreSQL: back it up with `pg_dump -Fc -d lattice -f lattice.dump` "
+                    "(restore with `pg_restore --clean --if-exists`); see the README.", icon=":material/info:")
+        elif st.button("Back up the whole database", key="adm_db_backup", icon=":material/database:"):
+            try:
+                data, info = A.database_backup_bytes(store, actor)
+            except LatticeError as exc:
+                st.error(f"No backup: {exc}")
+            else:
+                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+                st.session_state["adm_db_copy"] = {"data": data, "info": info, "file": f"lattice-{stamp}.db"}
+        copy = st.session_state.get("adm_db_copy")
+        if copy:
+            info = copy["info"]
+            st.success(f"Database copy ready: {len(info['lattices'])} lattice(s), {info['bytes'] / 1024:.0f} KB, "
+                       f"sha256 `{info['sha256'][:16]}…`.")
+            if copy["data"] is None:
+                st.warning("Too large to download through the browser; run `python -m core db backup --out PATH` "
+                           "on the server instead.")
+            else:
+                st.download_button("Download database", copy["data"], file_name=copy["file"],
+                                   mime="application/vnd.sqlite3", key="adm_db_download", icon=":material/download:")
     with b2:
         st.subheader("Restore")
         st.markdown("Upload a snapshot zip. It is **verified completely** (checksums, every gem) first and "

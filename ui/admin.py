@@ -22,6 +22,20 @@ def backup_bytes(store: Store, name: str, actor: Actor) -> tuple[bytes, dict]:
         return Path(info["path"]).read_bytes(), info
 
 
+def database_backup_supported(store: Store) -> bool:
+    """A whole-database copy here is for SQLite files (PostgreSQL: pg_dump)."""
+    return store.engine.dialect.name == "sqlite"
+
+
+def database_backup_bytes(store: Store, actor: Actor) -> tuple[bytes | None, dict]:
+    """An online copy of the whole SQLite database (``Store.backup_database``, admin only)
+    as bytes, and its summary; no bytes when it is too large to hand to a browser."""
+    with tempfile.TemporaryDirectory(prefix="lattice-db-backup-") as d:
+        info = store.backup_database(Path(d) / "lattice.db", actor)
+        data = Path(info["path"]).read_bytes() if info["bytes"] <= MAX_SNAPSHOT_BYTES else None
+        return data, info
+
+
 def restore_upload(store: Store, data: bytes, filename: str, actor: Actor, name: str | None = None) -> dict:
     """Restore an uploaded snapshot (verified by the store before anything is written)."""
     _check_size(data, filename)

@@ -211,6 +211,17 @@ def test_back_up(page, app_server, shots, tmp_path):
     with zipfile.ZipFile(path) as zf:
         assert zf.testzip() is None and len(zf.namelist()) >= 2
     shots(page, "backup-1-admin")
+    page.get_by_role("button", name="Back up the whole database").click()
+    page.get_by_text(re.compile(r"Database copy ready: \d+ lattice")).wait_for()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download database").click()
+    db_copy = tmp_path / info.value.suggested_filename
+    info.value.save_as(db_copy)
+    import sqlite3
+    with sqlite3.connect(db_copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM lattices").fetchone()[0] >= 1
+    shots(page, "backup-3-database")
     page.get_by_role("tab", name="Transaction log").click()
     page.get_by_text(re.compile(r"entr(y|ies) of lattice demo")).wait_for()
     shots(page, "backup-2-log")
