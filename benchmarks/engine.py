@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks import run_suite
+from benchmarks import run_suite, suite_main
 
 from core.lattice import Lattice
 from core.params import LatticeParams
@@ -142,4 +142,4 @@ def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[s
 
 
 if __name__ == "__main__":
-    run_all()
+    raise SystemExit(suite_main(BENCHMARKS, "python -m benchmarks.engine", __doc__.splitlines()[0]))

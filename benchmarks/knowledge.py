@@ -20,10 +20,8 @@ where a target is a ratio the reference is measured in the same run.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import inspect
-import json
 import re
 import time
 import warnings
@@ -32,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks import run_suite
+from benchmarks import run_suite, suite_main
 
 from benchmarks.engine import best_of
 from core.access import SYSTEM
@@ -254,17 +252,5 @@ def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[s
     return run_suite(BENCHMARKS, quick, only, log)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.knowledge", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller sizes")
-    ap.add_argument("--only", action="append", choices=list(BENCHMARKS), help="run only the named benchmark(s)")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = ap.parse_args(argv)
-    results = run_all(quick=args.quick, only=args.only, log=None if args.json else print)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(suite_main(BENCHMARKS, "python -m benchmarks.knowledge", __doc__.splitlines()[0]))

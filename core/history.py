@@ -11,13 +11,12 @@ stops there (``stopped_at`` says why).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .errors import LatticeError
-from .params import LatticeParams
 
 
 @dataclass
@@ -25,6 +24,10 @@ class History:
     frame: pd.DataFrame  # entry, kind, actor, wall_time, lattice_t, gems, mean_coherence, R
     entries: int  # log entries replayed
     stopped_at: str | None = None  # why the series ends early, if it does
+    # id and kind of every log entry (the frame may be thinned): what a reader needs to
+    # know which changes happened between two points, without reading the log again
+    log_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    log_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
 
 def _from_snapshot(path: str):
@@ -63,4 +66,4 @@ def lattice_history(store, name: str, max_points: int = 1000) -> History:
                          "lattice_t": float(rs.t), "gems": gems, "mean_coherence": mc, "R": R})
     frame = pd.DataFrame(rows, columns=["entry", "kind", "actor", "wall_time", "lattice_t", "gems",
                                         "mean_coherence", "R"])
-    return History(frame, n, stopped)
+    return History(frame, n, stopped, log["id"].to_numpy(dtype=np.int64), log["kind"].to_numpy(dtype=object))

@@ -6,8 +6,9 @@ import streamlit as st
 
 from core.errors import LatticeError
 from ui import charts
-from ui.compute import MAX_GEM_OPTIONS, frames, gem_options, recorded_indices, thin_times, trajectory
+from ui.compute import frames, recorded_indices, thin_times, trajectory
 from ui.context import flash, page_context
+from ui.controls import gem_picker
 from ui.tables import download_csv
 
 ctx = page_context()
@@ -29,15 +30,8 @@ horizon = c1.number_input(f"Horizon ({unit}s)", min_value=0.1, max_value=10_000.
 dt = c2.number_input(f"Step dt ({unit}s)", min_value=0.001, max_value=1000.0,
                      value=float(ctx.params.dt) if ctx.params.dt > 0 else 0.1, step=0.05, format="%.3f",
                      key="evo_dt", help="Simulation step (the parameter dt by default).")
-by_coherence = [ids[i] for i in np.argsort(-lat.coherence, kind="stable")[:4]]
-query = c3.text_input("Find gems to follow", key="evo_find", placeholder="title or id") \
-    if len(ids) > MAX_GEM_OPTIONS else ""
-options, matches = gem_options(ids, titles, lat.coherence, st.session_state.get("evo_gems", by_coherence), query)
-chosen = c3.multiselect("Gems to follow", options, default=by_coherence, format_func=lambda g: titles.get(g, g),
-                        max_selections=8, key="evo_gems", help="Drawn as lines; all gems appear as a band.")
-if len(ids) > MAX_GEM_OPTIONS:  # the browser gets a short list, not every gem
-    c3.caption(f"Listing {min(matches, MAX_GEM_OPTIONS)} of {matches} matching gems (most coherent first); "
-               f"type to find others among all {len(ids)}.")
+chosen = gem_picker(c3, "Gems to follow", "evo_gems", ids, titles, lat.coherence, 4, max_selections=8,
+                    help="Drawn as lines; all gems appear as a band.")
 chosen_idx = [position[g] for g in chosen]
 
 try:

@@ -7,8 +7,9 @@ import streamlit as st
 
 from core.errors import LatticeError
 from ui import charts
-from ui.compute import MAX_GEM_OPTIONS, extreme_pairs, thin_times, gem_options, looked_ahead, trajectory
+from ui.compute import extreme_pairs, looked_ahead, thin_times, trajectory
 from ui.context import page_context
+from ui.controls import gem_picker
 from ui.tables import download_csv
 
 ctx = page_context()
@@ -32,15 +33,7 @@ if mode == "Most coherent":
                                             "(more cells than the chart has pixels would not show).")
     chosen_idx = None
 else:
-    by_coherence = [ids[i] for i in np.argsort(-ctx.lattice.coherence, kind="stable")[:12]]
-    query = st.text_input("Find gems", key="int_find", placeholder="title or id") if n > MAX_GEM_OPTIONS else ""
-    options, matches = gem_options(ids, titles, ctx.lattice.coherence, st.session_state.get("int_gems", by_coherence),
-                                   query)
-    chosen = st.multiselect("Gems", options, default=by_coherence, format_func=lambda g: titles.get(g, g),
-                            key="int_gems")
-    if n > MAX_GEM_OPTIONS:  # the browser gets a short list, not every gem
-        st.caption(f"Listing {min(matches, MAX_GEM_OPTIONS)} of {matches} matching gems (most coherent first); "
-                   f"type to find others among all {n}.")
+    chosen = gem_picker(st, "Gems", "int_gems", ids, titles, ctx.lattice.coherence, 12)
     chosen_idx = [position[g] for g in chosen]
     count = len(chosen_idx)
 
@@ -108,7 +101,8 @@ with g2:
     except LatticeError as exc:
         st.error(str(exc))
     else:
-        st.plotly_chart(charts.order_parameter_over_time(thin_times(traj.series)[0], unit, ctx.lattice.t + ahead if ahead else None),
-                        key="int_order")
+        drawn, _ = thin_times(traj.series)
+        marker = ctx.lattice.t + ahead if ahead else None
+        st.plotly_chart(charts.order_parameter_over_time(drawn, unit, marker), key="int_order")
         st.caption("R = 1: all gems in phase and fully coherent; R ≈ 0: phases spread out (or coherence lost). "
                    "A positive coupling K pulls entangled gems together.")

@@ -310,7 +310,8 @@ def entanglement_network(phase: np.ndarray, coherence: np.ndarray, labels: Seque
     labels = [str(s) for s in labels]
     fig.add_trace(go.Scatter(
         x=x[nodes], y=y[nodes], mode="markers", name="gems",
-        marker=dict(size=(7 + 2.5 * np.sqrt(deg[nodes])).astype(np.float32), color=coh[nodes].astype(np.float32), colorscale=SEQUENTIAL, cmin=0, cmax=1,
+        marker=dict(size=(7 + 2.5 * np.sqrt(deg[nodes])).astype(np.float32), color=coh[nodes].astype(np.float32),
+                    colorscale=SEQUENTIAL, cmin=0, cmax=1,
                     line=dict(width=0.6, color=BG), colorbar=dict(title=dict(text="c"), thickness=10)),
         text=[labels[i] for i in nodes],
         customdata=np.column_stack((np.degrees(ang[nodes]), coh[nodes], deg[nodes])).astype(np.float32),

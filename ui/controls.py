@@ -1,4 +1,4 @@
-"""Controls built from the parameter metadata (``core.params.PARAM_SPECS``).
+"""Controls built from the parameter metadata (``core.params.PARAM_SPECS``), and the gem picker.
 
 Each control writes through :func:`ui.context.update_params` in an ``on_change``
 callback, so the new value is validated by ``LatticeParams`` and already active when
@@ -7,11 +7,15 @@ reported with ``st.error``.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
+import numpy as np
 import streamlit as st
 
 from core.errors import ValidationError
 from core.params import PARAM_SPECS, LatticeParams, ParamSpec
 
+from .compute import MAX_GEM_OPTIONS, gem_options
 from .context import PARAMS_KEY, flash, set_params
 
 KEY_PREFIX = "param_"
@@ -70,3 +74,21 @@ def param_controls(params: LatticeParams, columns: int = 3) -> None:
         cols = st.columns(columns)
         for col, spec in zip(cols, specs[row:row + columns]):
             param_control(spec, params, col)
+
+
+def gem_picker(container, label: str, key: str, ids: Sequence, titles: dict, coherence: np.ndarray,
+               default_count: int, **multiselect_args) -> list:
+    """A multiselect of gems (default: the ``default_count`` most coherent). Above
+    :data:`~ui.compute.MAX_GEM_OPTIONS` gems the browser gets a short list plus a find box
+    (``<key>_find``), not every gem. Returns the chosen gem ids."""
+    ids = list(ids)
+    by_coherence = [ids[i] for i in np.argsort(-np.asarray(coherence), kind="stable")[:default_count]]
+    many = len(ids) > MAX_GEM_OPTIONS
+    query = container.text_input(f"Find {label.lower()}", key=f"{key}_find", placeholder="title or id") if many else ""
+    options, matches = gem_options(ids, titles, coherence, st.session_state.get(key, by_coherence), query)
+    chosen = container.multiselect(label, options, default=by_coherence, format_func=lambda g: titles.get(g, g),
+                                   key=key, **multiselect_args)
+    if many:
+        container.caption(f"Listing {min(matches, MAX_GEM_OPTIONS)} of {matches} matching gems (most coherent "
+                          f"first); type to find others among all {len(ids)}.")
+    return chosen

@@ -29,6 +29,9 @@ def decay_segments(frame: pd.DataFrame, log_ids: np.ndarray, log_kinds: np.ndarr
     """
     order = np.argsort(log_ids)
     ids, kinds = np.asarray(log_ids)[order], np.asarray(log_kinds, dtype=object)[order]
+    # entries up to an id, and non-evolve entries among them: prefix counts, so each row
+    # asks "only clock advances since the previous row?" in O(log n), not a scan of the log
+    non_evolve = np.concatenate([[0], np.cumsum(kinds != "evolve")])
     rows, current, prev_id = [], [], None
 
     def close() -> None:
@@ -37,8 +40,10 @@ def decay_segments(frame: pd.DataFrame, log_ids: np.ndarray, log_kinds: np.ndarr
 
     for r in frame.itertuples(index=False):
         entry = int(r.entry)
-        between = kinds[(ids > prev_id) & (ids <= entry)] if prev_id is not None else kinds[:0]
-        pure_clock = len(between) > 0 and bool(np.all(between == "evolve"))
+        pure_clock = False
+        if prev_id is not None:
+            lo, hi = np.searchsorted(ids, [prev_id, entry], side="right")
+            pure_clock = hi > lo and non_evolve[hi] == non_evolve[lo]
         finite = bool(np.isfinite(r.mean_coherence))
         if not (pure_clock and finite and current):
             close()
@@ -66,8 +71,6 @@ def cached_history(_store, url: str, lattice: str, version: int) -> History:
 def log_observations(_store, url: str, lattice: str, version: int) -> tuple[pd.DataFrame, int, str | None]:
     """``(observations, log entries replayed, why the replay stopped early or None)`` for the
     lattice at ``version``."""
-    store = _store
-    history = cached_history(store, url, lattice, version)
-    log = store.transactions(lattice)
-    obs = decay_segments(history.frame, log["id"].to_numpy(dtype=np.int64), log["kind"].to_numpy(dtype=object))
+    history = cached_history(_store, url, lattice, version)
+    obs = decay_segments(history.frame, history.log_ids, history.log_kinds)
     return obs, history.entries, history.stopped_at

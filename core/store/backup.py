@@ -151,6 +151,8 @@ def sqlite_online_copy(db_path: str | os.PathLike, out: str | os.PathLike, stamp
     if check != "ok":
         tmp.unlink(missing_ok=True)
         raise SnapshotError(f"the copy of {src_path} failed SQLite's integrity check ({check}); nothing was kept")
-    data = tmp.read_bytes()
+    with tmp.open("rb") as f:  # hashed as a stream: the database may be large
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    size = tmp.stat().st_size
     os.replace(tmp, p)
-    return p, len(data), sha256(data)
+    return p, size, digest

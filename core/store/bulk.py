@@ -22,8 +22,10 @@ from . import faults
 BATCH = 1000  # rows between fault checkpoints (and per statement where batches are used)
 COPY_MIN = 2000  # PostgreSQL updates of fewer rows pass arrays as parameters instead of a COPY
 
+# COPY types per column type. json's binary form is its text: JSON values go as our own
+# json.dumps text (psycopg's Json wrapper cost more than the rest of the row).
 _PG_TYPES = ((Boolean, "bool"), (Integer, "int4"), (Double, "float8"), (DateTime, "timestamptz"),
-             (LargeBinary, "bytea"), (JSON, "json"), (Text, "text"), (String, "varchar"))
+             (LargeBinary, "bytea"), (JSON, "text"), (Text, "text"), (String, "varchar"))
 
 
 def _pg_type(col_type: Any) -> str:
@@ -46,9 +48,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: It
         names = ", ".join(f'"{c.name}"' for c in cols)
         with conn.connection.driver_connection.cursor() as cur:
             with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-                # json's binary form is its text: send our own json.dumps as text (psycopg's
-                # Json wrapper cost more than the rest of the row)
-                copy.set_types(["text" if isinstance(c.type, JSON) else _pg_type(c.type) for c in cols])
+                copy.set_types([_pg_type(c.type) for c in cols])
                 for row in rows:
                     if json_at:
                         row = list(row)
@@ -68,10 +68,10 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: It
         convert = [(k, p) for k, p in enumerate(procs) if p is not None]
         sql = f'INSERT INTO "{table.name}" ({", ".join(c.name for c in cols)}) VALUES ({", ".join("?" * len(cols))})'
         for batch in batches:
-            columns = list(zip(*batch))  # convert column by column: only the columns that need it
+            by_column = list(zip(*batch))  # convert column by column: only the columns that need it
             for k, proc in convert:
-                columns[k] = [None if v is None else proc(v) for v in columns[k]]
-            conn.exec_driver_sql(sql, list(zip(*columns)))
+                by_column[k] = [None if v is None else proc(v) for v in by_column[k]]
+            conn.exec_driver_sql(sql, list(zip(*by_column)))
             n += len(batch)
             if checkpoint:
                 faults.checkpoint(checkpoint)

@@ -412,11 +412,12 @@ class Store:
         """Bulk SELECT of the active gems' state into arrays (seq order) and their edges."""
         # numbers as arrays, ids as a list: two statements in the caller's transaction
         # (a snapshot when reading; the lattice row is locked when writing)
-        active = f"FROM {G.name} g WHERE g.lattice_id = {int(row['id'])} AND NOT g.archived ORDER BY g.seq"
+        active = f"WHERE g.lattice_id = {int(row['id'])} AND NOT g.archived ORDER BY g.seq"
+        state_cols = ", ".join(f"s.{c}" for c in STATE)
         pks, *state = bulk.select_columns(
-            conn, f"SELECT CAST(g.pk AS BIGINT), {', '.join(f's.{c}' for c in STATE)} "
-                  + active.replace("WHERE", f"JOIN {S.name} s ON s.gem_pk = g.pk WHERE"), ["i8"] + ["f8"] * len(STATE))
-        ids = bulk.select_columns(conn, f"SELECT g.gem_id {active}", [object])[0].tolist()
+            conn, f"SELECT CAST(g.pk AS BIGINT), {state_cols} FROM {G.name} g JOIN {S.name} s ON s.gem_pk = g.pk "
+                  f"{active}", ["i8"] + ["f8"] * len(STATE))
+        ids = bulk.select_columns(conn, f"SELECT g.gem_id FROM {G.name} g {active}", [object])[0].tolist()
         lat = Lattice(*state, params=LatticeParams.from_dict(row["params"]), ids=ids, t=float(row["t"]))
         edges = conn.execute(select(E.c.gem_a, E.c.gem_b, E.c.weight).where(E.c.lattice_id == row["id"])).all()
         if edges and len(pks):
@@ -703,20 +704,21 @@ class Store:
         return [r.id for r in records]
 
     @staticmethod
-    def _insert_gem_rows(conn: Connection, lid: int, gems: dict[str, Sequence[Any]], checkpoint: str) -> None:
+    def _insert_gem_rows(conn: Connection, lid: int, gems: dict[str, Sequence[Any]], checkpoint: str) -> list[int]:
         """Insert gems of lattice ``lid`` in bulk from columns (every gems column but ``pk``,
         the state columns and ``state_version``): content rows first, then their state
-        rows, linked through ``seq``."""
+        rows, linked through ``seq``. Returns the new rows' primary keys in order."""
         if not len(gems["seq"]):
-            return
+            return []
         content = [c.name for c in G.c if c.name != "pk"]
         bulk.insert_rows(conn, G, content, zip(*(gems[k] for k in content)), checkpoint)
         first = min(gems["seq"])
         pk_of = dict(conn.execute(select(G.c.seq, G.c.pk).where(G.c.lattice_id == lid, G.c.seq >= first)).all())
+        pks = [pk_of[q] for q in gems["seq"]]
         state = [*(np.asarray(gems[s], dtype=np.float64).tolist() for s in STATE), gems["last_observed"],
                  gems["state_version"]]
-        bulk.insert_rows(conn, S, ["gem_pk", *STATE, "last_observed", "version"],
-                         zip([pk_of[q] for q in gems["seq"]], *state), checkpoint)
+        bulk.insert_rows(conn, S, ["gem_pk", *STATE, "last_observed", "version"], zip(pks, *state), checkpoint)
+        return pks
 
     def _analyze_after_bulk(self, rows: int) -> None:
         """Refresh PostgreSQL's planner statistics after a bulk write (as after any bulk load):
@@ -1070,7 +1072,8 @@ class Store:
         gem_dicts = [{"id": g["gem_id"], "seq": g["seq"], "title": g["title"], "content": g["content"],
                       "tags": g["tags"], "source": g["source"], **{s: g[s] for s in STATE},
                       "last_observed": g["last_observed"], "archived": bool(g["archived"]), "version": g["version"],
-                      "state_version": g["state_version"], "created_at": str(g["created_at"]), "updated_at": str(g["updated_at"])} for g in gems]
+                      "state_version": g["state_version"], "created_at": str(g["created_at"]),
+                      "updated_at": str(g["updated_at"])} for g in gems]
         emb = (np.frombuffer(b"".join(g["embedding"] for g in gems), dtype="<f4").reshape(len(gems), row["dim"])
                if gems else np.zeros((0, row["dim"]), dtype=np.float32))
         path, digest = snap.write_snapshot(out, lattice, gem_dicts, emb,
@@ -1172,7 +1175,6 @@ class Store:
         with self._write(name, actor, Permission.ADMIN, "restore a snapshot", create=create) as tx:
             tx.conn.execute(delete(G).where(G.c.lattice_id == tx.lid))  # edges cascade
             tx.conn.execute(update(L).where(L.c.id == tx.lid).values(**create))
-            now = _now()
             n, now = len(s.gems), _now()
             gems = {"lattice_id": [tx.lid] * n, **{k: [g[k] for g in s.gems] for k in ("title", "tags", "source")},
                     "gem_id": [g["id"] for g in s.gems], "seq": [int(g["seq"]) for g in s.gems], "content": contents,
@@ -1182,9 +1184,9 @@ class Store:
                     **{st: [float(g[st]) for g in s.gems] for st in STATE},
                     "last_observed": [g.get("last_observed") for g in s.gems],
                     "state_version": [int(g.get("state_version", 1)) for g in s.gems]}
-            self._insert_gem_rows(tx.conn, tx.lid, gems, "restore.batch")
+            pks = self._insert_gem_rows(tx.conn, tx.lid, gems, "restore.batch")
             if s.edges:
-                pk_of = dict(tx.conn.execute(select(G.c.gem_id, G.c.pk).where(G.c.lattice_id == tx.lid)).all())
+                pk_of = dict(zip(gems["gem_id"], pks))
                 tx.conn.execute(insert(E), [{"lattice_id": tx.lid, "gem_a": min(pk_of[e["source"]], pk_of[e["target"]]),
                                              "gem_b": max(pk_of[e["source"]], pk_of[e["target"]]),
                                              "weight": float(e["weight"])} for e in s.edges])

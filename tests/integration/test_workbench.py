@@ -1,6 +1,5 @@
 """A reflection through the Workbench writes its outcome to the store, on SQLite and
 PostgreSQL; two nodes (two Workbenches on one store) never serve a stale ranking."""
-import numpy as np
 import pytest
 
 from core.access import SYSTEM, Actor, PermissionDenied, Role

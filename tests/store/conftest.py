@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from core.access import Actor, Role
-from core.store import Store
 
 RESEARCHER = Actor("ria", Role.RESEARCHER)
 VIEWER = Actor("vic", Role.VIEWER)
