@@ -4,7 +4,7 @@ Run with ``python -m benchmarks.knowledge`` (``--quick`` for smaller sizes, ``--
 ``--only NAME``). Same style as :mod:`benchmarks.engine`: each result is a dict, and
 where a target is a ratio the reference is measured in the same run.
 
-* ``resonance_top10``: :func:`core.knowledge.resonance` (k = 10) over N gems of
+* ``resonance_top10``: :func:`core.knowledge.processor.resonance` (k = 10) over N gems of
   dimension 384, float32, against a bare ``E @ q`` + ``argpartition`` + sort of the 10;
   target: within 1.5x.
 * ``cache_hit``: :meth:`ResonanceCache.get` of a present key, and
@@ -34,11 +34,11 @@ from benchmarks import run_suite, suite_main
 
 from benchmarks.engine import best_of
 from core.access import SYSTEM
-from core.cache import ResonanceCache, cache_key
-from core.embedders import _WORD, HashingEmbedder, embed_in_batches, normalise_rows
-from core.knowledge import resonance
-from core.lattice import Lattice
-from core.params import LatticeParams
+from core.knowledge.cache import ResonanceCache, cache_key
+from core.knowledge.embedders import _WORD, HashingEmbedder, embed_in_batches, normalise_rows
+from core.knowledge.processor import resonance
+from core.engine.lattice import Lattice
+from core.engine.params import LatticeParams
 
 DIM = 384
 
@@ -92,7 +92,7 @@ def _percentiles_us(samples: list[float]) -> tuple[float, float]:
 
 
 def bench_cache_hit(quick: bool) -> dict:
-    from core.reflection import ReflectionEngine
+    from core.reflection.engine import ReflectionEngine
     from core.router import build_router
 
     reps = 2_000 if quick else 20_000
@@ -209,7 +209,7 @@ def bench_embed_hashing(quick: bool) -> dict:
 
 
 def bench_reflection_offline(quick: bool) -> dict:
-    from core.reflection import MemorySink, ReflectionEngine
+    from core.reflection.engine import MemorySink, ReflectionEngine
     from core.router import UserRateLimiter, build_router
 
     from .retrieval_eval import load_questions

@@ -4,7 +4,7 @@ Corpus: first docstring paragraphs of ~900 public numpy/scipy/pandas functions
 (:mod:`benchmarks.retrieval_corpus`, id = qualified name). Questions: the hand-written
 ``benchmarks/retrieval_questions.json`` (question + every acceptable gem id). Each
 shipped embedder that can run here embeds corpus and questions; gems are ranked with
-:func:`core.knowledge.resonance` on a lattice with coherence 1 everywhere (so resonance =
+:func:`core.knowledge.processor.resonance` on a lattice with coherence 1 everywhere (so resonance =
 similarity), beta = 0 and min_score = 0. Reported: recall@5 (an acceptable gem in the
 top 5) and MRR over the top 10 (1/rank of the first acceptable gem, 0 if none).
 
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.embedders import get_embedder
-from core.knowledge import EmbeddingError, embed_queries, resonance
-from core.lattice import Lattice
-from core.params import LatticeParams
+from core.knowledge.embedders import get_embedder
+from core.knowledge.processor import EmbeddingError, embed_queries, resonance
+from core.engine.lattice import Lattice
+from core.engine.params import LatticeParams
 
 from .retrieval_corpus import DocGem, build_corpus
 

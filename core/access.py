@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import LatticeError
+from core.errors import LatticeError
 
 
 class Role(str, Enum):

@@ -7,7 +7,6 @@ LATTICE_REQUIRE_BROWSER=1), so CI can never pass by skipping them.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -16,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.fakes import clock, small_world  # noqa: F401  (fixtures shared by several suites)
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # No test may touch the user's own database (data/lattice.db): unless a test sets its
 # own URL, everything in this run shares a throwaway SQLite file.

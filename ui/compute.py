@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from core.lattice import Lattice
-from core.params import LatticeParams
-from core.trajectory import Trajectory, default_recorded, simulate
+from core.engine.lattice import Lattice
+from core.engine.params import LatticeParams
+from core.engine.trajectory import Trajectory, default_recorded, simulate
 
 MAX_RECORDED = 400  # per-gem series kept for the phasor animation (all gems of the demo)
 
@@ -27,7 +27,7 @@ def recorded_indices(lattice: Lattice, chosen: Sequence[int] = ()) -> tuple[int,
 @st.cache_data(max_entries=48, show_spinner="Simulating…")
 def trajectory(_lattice: Lattice, key: tuple, params: dict, horizon: float, dt: float,
                record: tuple[int, ...] | None = None) -> Trajectory:
-    """``core.trajectory.simulate`` of a copy of the lattice under ``params``."""
+    """``core.engine.trajectory.simulate`` of a copy of the lattice under ``params``."""
     lat = _lattice.copy()
     lat.params = LatticeParams.from_dict(params)
     return simulate(lat, float(horizon), dt=float(dt), record=record)

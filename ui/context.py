@@ -1,8 +1,8 @@
 """What every page needs, in one call: ``ctx = page_context()``.
 
 The page gets the logged-in :class:`~core.access.Actor`, the lattice (from the
-:class:`~core.sources.LatticeSource` seam), the session's validated
-:class:`~core.params.LatticeParams`, and the shared sidebar is drawn. Each page calls
+:class:`~core.service.sources.LatticeSource` seam), the session's validated
+:class:`~core.engine.params.LatticeParams`, and the shared sidebar is drawn. Each page calls
 it itself, so a page also works when it is opened on its own (AppTest, direct run):
 the login gate is repeated there (a no-op when already logged in).
 
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.access import Actor, Permission
-from core.demo import DEMO_DIR
+from core.service.demo import DEMO_DIR
 from core.errors import LatticeError, ValidationError
-from core.lattice import Lattice
-from core.params import PARAM_SPECS, LatticeParams
-from core.sources import DemoFileSource, LatticeSource, LoadedLattice, gem_titles
+from core.engine.lattice import Lattice
+from core.engine.params import PARAM_SPECS, LatticeParams
+from core.service.sources import DemoFileSource, LatticeSource, LoadedLattice, gem_titles
 
 from .auth import login_gate, logout_button
 

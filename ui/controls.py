@@ -1,4 +1,4 @@
-"""Controls built from the parameter metadata (``core.params.PARAM_SPECS``), and the gem picker.
+"""Controls built from the parameter metadata (``core.engine.params.PARAM_SPECS``), and the gem picker.
 
 Each control writes through :func:`ui.context.update_params` in an ``on_change``
 callback, so the new value is validated by ``LatticeParams`` and already active when
@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from core.errors import ValidationError
-from core.params import PARAM_SPECS, LatticeParams, ParamSpec
+from core.engine.params import PARAM_SPECS, LatticeParams, ParamSpec
 
 from .compute import MAX_GEM_OPTIONS, gem_options
 from .context import PARAMS_KEY, flash, set_params

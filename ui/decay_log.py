@@ -1,11 +1,11 @@
 """Decay observations from a lattice's own transaction log (Parameters page, *Fit decay*).
 
-``core.history.lattice_history`` replays the log and gives the lattice's mean coherence
+``core.store.history.lattice_history`` replays the log and gives the lattice's mean coherence
 after every entry. Between two observations (or edits, imports, parameter changes...)
 the only thing that changes coherence is the clock: an ``evolve`` entry applies
 ``c <- c·exp(-λ·dt/E)`` to every gem. So each stretch "a state, then only clock
 advances" is a genuine decay curve of the lattice's mean coherence, and the stretches
-together are observations for ``core.fitting.fit_decay`` with one amplitude per stretch
+together are observations for ``core.engine.fitting.fit_decay`` with one amplitude per stretch
 and a shared τ. The mean over gems of different energies decays as a mixture of
 exponentials; the fitted τ is the effective time constant of the mean coherence.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.history import History, lattice_history
+from core.store.history import History, lattice_history
 
 COLUMNS = ["t", "coherence", "gem", "entry"]
 

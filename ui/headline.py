@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from core.lattice import Lattice
+from core.engine.lattice import Lattice
 from core.store import Store
-from core.workbench import Workbench
+from core.service.workbench import Workbench
 
 
 def ago(when) -> str:

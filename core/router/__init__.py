@@ -8,14 +8,14 @@ Public API::
     stream.provider, stream.trace, stream.usage, stream.interrupted
     router.metrics_snapshot(), router.cooldown_state()
 """
-from .base import (Delta, EmptyAnswerError, LLMRequest, Provider, ProviderError, RateLimitExceeded, RouterError,
+from core.router.base import (Delta, EmptyAnswerError, LLMRequest, Provider, ProviderError, RateLimitExceeded, RouterError,
                    Source, Usage)
-from .health import CooldownState, CooldownTracker, LatencySeries, RouterMetrics, percentile
-from .providers import (DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, AnthropicProvider, OfflineProvider,
+from core.router.health import CooldownState, CooldownTracker, LatencySeries, RouterMetrics, percentile
+from core.router.providers import (DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, AnthropicProvider, OfflineProvider,
                         OpenAIProvider, split_sentences)
-from .ratelimit import TokenBucket, UserRateLimiter
-from .retry import Failure, RetryPolicy, call_with_retry, classify, parse_retry_after
-from .router import DEFAULT_ORDER, Attempt, LLMRouter, RouterStream, build_router, make_provider
+from core.reflection.ratelimit import TokenBucket, UserRateLimiter
+from core.retry import Failure, RetryPolicy, call_with_retry, classify, parse_retry_after
+from core.router.router import DEFAULT_ORDER, Attempt, LLMRouter, RouterStream, build_router, make_provider
 
 __all__ = [
     "Delta", "EmptyAnswerError", "LLMRequest", "Provider", "ProviderError", "RateLimitExceeded", "RouterError",

@@ -6,7 +6,7 @@ from typing import Any, Iterator, Protocol, Sequence, Union
 
 import numpy as np
 
-from ..errors import LatticeError
+from core.errors import LatticeError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import LatticeError
+from core.errors import LatticeError
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from ..embedders import HashingEmbedder
-from .base import Delta, LLMRequest, ProviderError, Source, StreamItem, Usage, as_messages
+from core.knowledge.embedders import HashingEmbedder
+from core.router.base import Delta, LLMRequest, ProviderError, Source, StreamItem, Usage, as_messages
 
 DEFAULT_OPENAI_MODEL = "gpt-5.5"
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"

@@ -21,11 +21,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 
-from ..errors import LatticeError
-from .base import Delta, EmptyAnswerError, LLMRequest, Provider, RouterError, Usage
-from .health import CooldownState, CooldownTracker, RouterMetrics
-from .providers import AnthropicProvider, OfflineProvider, OpenAIProvider
-from .retry import RetryPolicy, classify
+from core.errors import LatticeError
+from core.router.base import Delta, EmptyAnswerError, LLMRequest, Provider, RouterError, Usage
+from core.router.health import CooldownState, CooldownTracker, RouterMetrics
+from core.router.providers import AnthropicProvider, OfflineProvider, OpenAIProvider
+from core.retry import RetryPolicy, classify
 
 log = logging.getLogger("core.router")
 

@@ -51,17 +51,17 @@ snapshots written to a temporary file and renamed), so a process killed at any p
 leaves nothing partial; a database that cannot be reached raises DatabaseUnavailable
 (nothing written; the store reconnects by itself when it returns).
 
-    StoreSource(store)   # core.sources.LatticeSource for the UI: label, names(), load(name), advance(...)
+    StoreSource(store)   # core.service.sources.LatticeSource for the UI: label, names(), load(name), advance(...)
 
 In Streamlit, open one Store per process (``st.cache_resource``); it is thread-safe (no
 state besides the engine). State changes are also logged as JSON lines on the
 ``core.store.txlog`` logger (INFO); configure a handler to collect them.
 """
-from .db import SchemaError, database_url
-from .errors import (ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError,
+from core.store.db import SchemaError, database_url
+from core.store.errors import (ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError,
                      SnapshotError)
-from .manager import ImportReport, LatticeInfo, LoadedLattice, Store
-from .source import StoreSource
+from core.store.manager import ImportReport, LatticeInfo, LoadedLattice, Store
+from core.service.store_source import StoreSource
 
 __all__ = ["Store", "StoreSource", "LoadedLattice", "LatticeInfo", "ImportReport", "ImportIssue", "ConflictError",
            "ImportFailed", "NotFoundError", "SnapshotError", "SchemaError", "DatabaseUnavailable", "EncryptionError",

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import (JSON, Boolean, Connection, DateTime, Double, Integer, LargeBinary, String, Table, Text,
                         bindparam, insert, update)
 
-from . import faults
+from core.store import faults
 
 BATCH = 1000  # rows between fault checkpoints (and per statement where batches are used)
 COPY_MIN = 2000  # PostgreSQL updates of fewer rows pass arrays as parameters instead of a COPY

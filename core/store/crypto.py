@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from .errors import EncryptionError
+from core.store.errors import EncryptionError
 
 ENV_KEYS = "LATTICE_ENCRYPTION_KEYS"
 PREFIX = "fernet:"

@@ -25,10 +25,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from ..errors import LatticeError
+from core.errors import LatticeError
+from core.paths import DATA_DIR
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_SQLITE_PATH = ROOT / "data" / "lattice.db"
+DEFAULT_SQLITE_PATH = DATA_DIR / "lattice.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ENV_URL = "LATTICE_DATABASE_URL"
 
@@ -107,7 +107,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
-        from .errors import DatabaseUnavailable
+        from core.store.errors import DatabaseUnavailable
         raise DatabaseUnavailable(f"cannot connect to the database {engine.url.render_as_string()}: "
                            f"{str(exc.orig).strip().splitlines()[0]}") from None
 

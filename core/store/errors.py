@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import LatticeError
+from core.errors import LatticeError
 
 
 class NotFoundError(LatticeError):

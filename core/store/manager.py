@@ -28,18 +28,18 @@ from sqlalchemy import (Connection, Engine, String, and_, bindparam, cast, delet
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..access import Actor, Permission, PermissionDenied, Role, require
-from ..embedders import DEFAULT_EMBEDDER, Embedder, embed_in_batches, get_embedder
-from ..errors import LatticeError, ValidationError
-from ..lattice import Lattice
-from ..params import LatticeParams
-from ..trajectory import Trajectory, simulate
-from . import backup as snap
-from . import bulk, db, faults, txlog
-from . import io as gio
-from .crypto import ContentCipher
-from .errors import ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError
-from .models import (AuditRow, EntanglementRow, GemRow, GemStateRow, LatticeRow, ReflectionRow, RunRow,
+from core.access import Actor, Permission, PermissionDenied, Role, require
+from core.knowledge.embedders import DEFAULT_EMBEDDER, Embedder, embed_in_batches, get_embedder
+from core.errors import LatticeError, ValidationError
+from core.engine.lattice import Lattice
+from core.engine.params import LatticeParams
+from core.engine.trajectory import Trajectory, simulate
+from core.store import snapshot_file as snap
+from core.store import bulk, db, faults, txlog
+from core.store import gem_files as gio
+from core.store.crypto import ContentCipher
+from core.store.errors import ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError
+from core.store.models import (AuditRow, EntanglementRow, GemRow, GemStateRow, LatticeRow, ReflectionRow, RunRow,
                      SnapshotRow, TransactionRow)
 
 L = LatticeRow.__table__
@@ -1325,7 +1325,7 @@ class Store:
     def audit(self, actor: Actor, action: str, target: str = "", details: dict[str, Any] | None = None,
               outcome: str = "ok") -> None:
         """Record an administrative action done outside the store (e.g. ``user.create``,
-        ``user.role``, ``user.delete`` by core.auth). Admin only; never put secrets in ``details``."""
+        ``user.role``, ``user.delete`` by core.auth.credentials). Admin only; never put secrets in ``details``."""
         self._require_admin(actor, "record an administrative action", action, target)
         if not isinstance(action, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]{0,49}", action):
             raise ValidationError("action", f"{action!r}: use 1-50 lowercase letters, digits, . _ -")

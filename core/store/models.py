@@ -5,7 +5,7 @@ per-record operations (gem CRUD, runs, reflections). The hot paths, loading a la
 state into arrays and saving it back, use Core ``select``/``update`` on the same tables
 with bulk parameter lists, never a per-row ORM loop.
 
-Phase is stored unwrapped, as ``core.lattice.Lattice`` keeps it. Floats are float64 (``Double``): state must round-trip bit for bit so that replaying the
+Phase is stored unwrapped, as ``core.engine.lattice.Lattice`` keeps it. Floats are float64 (``Double``): state must round-trip bit for bit so that replaying the
 log reproduces arrays exactly. Embeddings are float32 little-endian bytes (``LargeBinary``):
 half the size, ample for cosine similarity.
 """

@@ -33,12 +33,12 @@ from typing import Sequence
 import numpy as np
 from sqlalchemy import Connection, insert
 
-from ..access import Actor
-from ..errors import LatticeError
-from ..lattice import Lattice
-from ..params import LatticeParams
-from ..trajectory import time_grid
-from .models import TransactionRow
+from core.access import Actor
+from core.errors import LatticeError
+from core.engine.lattice import Lattice
+from core.engine.params import LatticeParams
+from core.engine.trajectory import time_grid
+from core.store.models import TransactionRow
 
 logger = logging.getLogger("core.store.txlog")
 _MAX_GEM_LINES = 50  # per entry: keeps the log compact for big observations/imports

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.lattice import Lattice
+from core.engine.lattice import Lattice
 
 
 def lattice_from(seed, n, coherence=None, phases=None):
@@ -76,7 +76,7 @@ def test_top_pairs_with_degenerate_coherence(case):
 
 
 def test_top_interference_spans_several_blocks(monkeypatch):
-    import core.lattice as mod
+    import core.engine.lattice as mod
 
     monkeypatch.setattr(mod, "_ROW_BLOCK", 7)
     monkeypatch.setattr(mod, "_COL_BLOCK", 11)

@@ -6,11 +6,11 @@ import threading
 import numpy as np
 import pytest
 
-from core.cache import ResonanceCache, cache_key
+from core.knowledge.cache import ResonanceCache, cache_key
 from core.errors import LatticeError
-from core.params import LatticeParams
+from core.engine.params import LatticeParams
 
-from .conftest import FakeClock
+from tests.fakes import FakeClock
 
 
 def test_key_changes_with_every_input():

@@ -8,11 +8,11 @@ import httpx2
 import numpy as np
 import pytest
 
-from core.embedders import get_embedder
-from core.knowledge import EmbeddingError, MiniLMEmbedder, OpenAIEmbedder, reembed
+from core.knowledge.embedders import get_embedder
+from core.knowledge.processor import EmbeddingError, MiniLMEmbedder, OpenAIEmbedder, reembed
 from core.router import RetryPolicy
 
-from .conftest import Endpoint, openai_client
+from tests.fakes import Endpoint, openai_client
 
 
 def embedding_response(request: httpx2.Request) -> httpx2.Response:

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.cli import main
+from core.cli.main import main
 from core.errors import LatticeError, ValidationError
-from core.fitting import fit_decay
-from core.lattice import Lattice
-from core.params import PARAM_SPECS, LatticeParams
+from core.engine.fitting import fit_decay
+from core.engine.lattice import Lattice
+from core.engine.params import PARAM_SPECS, LatticeParams
 
 CASES = {"params": 0, "state": 0, "fit": 0, "cli": 0}
 

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.access import SYSTEM, Actor, Role
-from core.cli import main
+from core.cli.main import main
 from core.errors import LatticeError
 from core.router import build_router
-from core.router.ratelimit import UserRateLimiter
+from core.reflection.ratelimit import UserRateLimiter
 from core.store import Store
-from core.workbench import Workbench
+from core.service.workbench import Workbench
 
 CASES = {"import": 0, "list_gems": 0, "reflect": 0, "store_cli": 0}
 RESEARCHER = Actor("ria", Role.RESEARCHER)

@@ -23,12 +23,12 @@ import pytest
 from sqlalchemy import text
 
 from core.access import SYSTEM, Actor, Role
-from core.commands import ensure_demo
+from core.cli.engine_commands import ensure_demo
 from core.router import build_router
 from core.router.base import RateLimitExceeded
-from core.router.ratelimit import UserRateLimiter
+from core.reflection.ratelimit import UserRateLimiter
 from core.store import ConflictError, Store
-from core.workbench import Workbench
+from core.service.workbench import Workbench
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 WORKERS, NODES, DURATION, DT = 50, 3, 20.0, 0.125

@@ -15,7 +15,7 @@ from core.access import SYSTEM, Actor, PermissionDenied, Role
 from core.errors import LatticeError
 from core.store import ConflictError, EncryptionError, Store
 
-from .conftest import RESEARCHER, VIEWER, sample_rows, write_jsonl
+from tests.store.conftest import RESEARCHER, VIEWER, sample_rows, write_jsonl
 
 ADMIN = Actor("ada", Role.ADMIN)
 
@@ -207,7 +207,7 @@ def test_reembed_switches_embedder_all_or_nothing(filled, small_embedder, monkey
 
 
 def test_reembed_cli_with_progress(sqlite_url, sample_file, monkeypatch, capsys):
-    from core.cli import main
+    from core.cli.main import main
     monkeypatch.setenv("LATTICE_DATABASE_URL", sqlite_url)
     assert main(["import", str(sample_file), "--lattice", "lab"]) == 0
     capsys.readouterr()

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.demo import load_demo_lattice
-from core.fitting import fit_decay
-from core.lattice import Lattice
-from core.sweep import sweep
-from core.trajectory import simulate
+from core.service.demo import load_demo_lattice
+from core.engine.fitting import fit_decay
+from core.engine.lattice import Lattice
+from core.engine.sweep import sweep
+from core.engine.trajectory import simulate
 from ui import charts
 
 

@@ -1,0 +1,248 @@
+"""Store commands: ``db``, ``import``, ``export``, ``backup``, ``restore``, ``log``, ``lattices``,
+``keys`` (generate / rotate / status), ``reembed``, ``audit``.
+
+They act on the database of ``LATTICE_DATABASE_URL`` (default ``data/lattice.db``) as the
+``system`` actor (the operator owns the files). ``demo`` and ``simulate`` live in
+core.cli.engine_commands and use the same store.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.access import SYSTEM
+from core.cli.main import emit
+from core.cli.engine_commands import add_json_and_handler, progress_bar
+from core.progress import ProgressBar
+
+
+def _store():
+    from core.store import Store
+    return Store.open()
+
+
+def _batch_progress(bar: ProgressBar | None):
+    """The store's ``progress(done, total)`` callback, drawn on ``bar`` (None without a bar)."""
+    return (lambda done, total: bar.update(done / total if total else 1.0)) if bar else None
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from core.store import db
+    engine = db.create_db_engine()
+    try:
+        if args.db_command == "upgrade":
+            before = db.current_revision(engine)
+            rev = db.upgrade(engine, args.revision)
+            emit(args, {"url": engine.url.render_as_string(), "from": before, "to": rev},
+                 f"database {engine.url.render_as_string()}: schema {before or 'empty'} -> {rev}")
+        else:
+            rev, head = db.current_revision(engine), db.head_revision()
+            state = "current" if rev == head else ("empty" if rev is None else "needs upgrade")
+            try:
+                db.check_known(engine)
+            except db.SchemaError:
+                state = "newer than this code"
+            emit(args, {"url": engine.url.render_as_string(), "current": rev, "head": head, "state": state},
+                 f"database {engine.url.render_as_string()}: revision {rev or '-'} (code head {head}): {state}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.backup_database(args.out, SYSTEM)
+    emit(args, out, f"database backup {out['path']}: {out['bytes']:,} bytes, {len(out['lattices'])} lattice(s), "
+                    f"sha256 {out['sha256'][:16]}...")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    bar = progress_bar(args, "embedding")
+    with _store() as store:
+        report = store.import_path(args.lattice, args.path, SYSTEM, split_headings=args.split_headings,
+                                   skip_bad=args.skip_bad, edges=args.edges, embedder=args.embedder,
+                                   progress=_batch_progress(bar))
+    if bar:
+        bar.close()
+    for issue in report.skipped:
+        print(f"skipped: {issue}", file=sys.stderr)
+    emit(args, report.to_dict(),
+         f"imported {report.imported} gems and {report.edges} entanglements into lattice {report.lattice!r}"
+         + (f"; skipped {len(report.skipped)} bad rows" if report.skipped else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.export(args.lattice, args.out, include_archived=args.include_archived)
+    emit(args, out, f"exported {out['gems']} gems of {args.lattice!r} to {out['path']}"
+         + (f" and {out['entanglements']} entanglements to {out['entanglements_path']}" if out["entanglements"] else ""))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.backup(args.lattice, args.out, SYSTEM)
+    emit(args, out, f"snapshot of {args.lattice!r} ({out['gems']} gems, t={out['t']:.6g}, version {out['version']}) "
+         f"written to {out['path']} (manifest sha256 {out['sha256'][:16]}...)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    with _store() as store:
+        out = store.restore(args.path, SYSTEM, name=args.lattice)
+    emit(args, out, f"restored lattice {out['lattice']!r} ({out['gems']} gems, t={out['t']:.6g}) from {out['path']}; "
+         f"now version {out['version']}")
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        from core.errors import ValidationError
+        raise ValidationError("limit", f"must be >= 0 (0 = all), got {args.limit}")
+    with _store() as store:
+        df = store.transactions(args.lattice, kinds=args.kind, limit=args.limit)
+    records = json.loads(df.to_json(orient="records", date_format="iso"))
+    lines = [f"{r['id']:>6}  t={r['lattice_t']:<10.6g} v{r['lattice_version']:<5} {r['kind']:<14} {r['actor']:<10} "
+             f"{len(r['gem_ids'] or [])} gem(s) {', '.join((r['gem_ids'] or [])[:3])}" for r in records]
+    emit(args, records, "\n".join(lines) or f"no log entries for {args.lattice!r}")
+    return 0
+
+
+def cmd_lattices(args: argparse.Namespace) -> int:
+    with _store() as store:
+        infos = store.list_lattices()
+    emit(args, [i.to_dict() for i in infos],
+         "\n".join(f"{i.name:<24} {i.gems:>7} gems  t={i.t:<10.6g} v{i.version:<6} {i.clock:<6} {i.embedder}"
+                   for i in infos) or "no lattices (run `python -m core demo` or `python -m core import`)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("db", help="database schema (upgrade, current) and whole-database backup")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
+    dsub.required = True
+    up = dsub.add_parser("upgrade", help="apply the migrations (an empty database gets the full schema)")
+    up.add_argument("--revision", default="head", help="target revision (default: head)")
+    add_json_and_handler(up, cmd_db)
+    cur = dsub.add_parser("current", help="show the database's schema revision and the code's")
+    add_json_and_handler(cur, cmd_db)
+    bk = dsub.add_parser("backup", help="copy the whole SQLite database while it is in use (PostgreSQL: pg_dump)")
+    bk.add_argument("--out", required=True, help="backup file, or a folder for lattice-<time>.db")
+    add_json_and_handler(bk, cmd_db_backup)
+
+    p = sub.add_parser("import", help="import gems from a .jsonl/.csv file or a folder of .md/.txt files")
+    p.add_argument("path", metavar="FILE_OR_DIR")
+    p.add_argument("--lattice", required=True, help="lattice name (created if missing)")
+    p.add_argument("--split-headings", action="store_true", help="Markdown: one gem per top-level heading")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad rows (reported) instead of failing the import")
+    p.add_argument("--edges", help="entanglements CSV (source,target,weight); default <stem>.entanglements.csv if present")
+    p.add_argument("--embedder", default="hashing-v1", help="embedder of a new lattice (default: hashing-v1)")
+    add_json_and_handler(p, cmd_import, "the report")
+
+    p = sub.add_parser("export", help="export a lattice's gems (.jsonl or .csv) and entanglements")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--out", required=True, help="output file, .jsonl or .csv")
+    p.add_argument("--include-archived", action="store_true", help="also export archived gems")
+    add_json_and_handler(p, cmd_export)
+
+    p = sub.add_parser("backup", help="write a consistent snapshot with a sha256 manifest")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--out", required=True, help="snapshot file (or a folder to write it into)")
+    add_json_and_handler(p, cmd_backup)
+
+    p = sub.add_parser("restore", help="verify a snapshot and restore it atomically")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--lattice", help="restore under this name (default: the snapshot's lattice)")
+    add_json_and_handler(p, cmd_restore)
+
+    p = sub.add_parser("log", help="show a lattice's transaction log")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--limit", type=int, default=50, help="newest N entries (default 50; 0 = all)")
+    p.add_argument("--kind", action="append", help="only these kinds (evolve, observe, edit, import, ...)")
+    add_json_and_handler(p, cmd_log, "the entries")
+
+    p = sub.add_parser("lattices", help="list the lattices in the database")
+    add_json_and_handler(p, cmd_lattices, "them")
+    register_security(sub)
+
+
+# ------------------------------------------------------------ security and maintenance
+def cmd_keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "generate":
+        from core.store.crypto import generate_key
+        # The only place a key is ever printed: put it first in LATTICE_ENCRYPTION_KEYS.
+        print(generate_key())
+        return 0
+    with _store() as store:
+        if args.keys_command == "status":
+            out = store.encryption_status()
+            emit(args, {**out, "keys_configured": len(store.cipher.keys)},
+                 f"{len(store.cipher.keys)} key(s) configured; {out['gems']} gems: {out['current_key']} under the "
+                 f"newest key, {out['older_key']} under an older key, {out['plaintext']} in plain text")
+            return 0
+        bar = progress_bar(args, "re-encrypting")
+        out = store.rotate_keys(SYSTEM, batch_size=args.batch_size, progress=_batch_progress(bar))
+        if bar:
+            bar.close()
+    emit(args, out, f"re-encrypted {out['rotated']} gems ({out['skipped']} already under the newest key) and "
+         f"{out['log_entries']} log entries; older keys may now be removed from LATTICE_ENCRYPTION_KEYS")
+    return 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    bar = progress_bar(args, "embedding")
+    with _store() as store:
+        info = store.reembed(args.lattice, args.embedder, SYSTEM, batch_size=args.batch_size,
+                             progress=_batch_progress(bar))
+    if bar:
+        bar.close()
+    emit(args, info.to_dict(), f"re-embedded lattice {info.name!r} ({info.gems + info.archived} gems) with "
+         f"{info.embedder} (dimension {info.dim}); now version {info.version}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    with _store() as store:
+        df = store.audit_log(limit=args.limit, action=args.action)
+    records = json.loads(df.to_json(orient="records", date_format="iso"))
+    lines = [f"{r['id']:>5}  {r['wall_time']}  {r['actor']:<12} {r['role']:<10} {r['action']:<16} "
+             f"{r['outcome']:<8} {r['target']}" for r in records]
+    emit(args, records, "\n".join(lines) or "the audit log is empty")
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register_security(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="encryption at rest: generate a key, rotate, status")
+    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION")
+    ksub.required = True
+    g = ksub.add_parser("generate", help="print a new Fernet key (put it first in LATTICE_ENCRYPTION_KEYS)")
+    g.set_defaults(handler=cmd_keys)
+    r = ksub.add_parser("rotate", help="re-encrypt every gem under the newest key (resumable: rerun if interrupted)")
+    r.add_argument("--batch-size", type=_positive, default=500, help="rows per committed batch (default 500)")
+    add_json_and_handler(r, cmd_keys, "the counts")
+    st = ksub.add_parser("status", help="how many gems are under the newest key, an older key, or in plain text")
+    add_json_and_handler(st, cmd_keys, "the counts")
+
+    p = sub.add_parser("reembed", help="re-embed every gem of a lattice with another embedder (all or nothing)")
+    p.add_argument("--lattice", required=True)
+    p.add_argument("--embedder", required=True, help="embedder name, e.g. hashing-v1, hashing-v1-256, all-minilm-l6-v2")
+    p.add_argument("--batch-size", type=_positive, default=256, help="texts per embedding batch (default 256)")
+    add_json_and_handler(p, cmd_reembed, "the lattice info")
+
+    p = sub.add_parser("audit", help="show the audit log of administrative actions (newest first)")
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--action", help="only this action (lattice.restore, keys.rotate, user.create, ...)")
+    add_json_and_handler(p, cmd_audit, "the entries")

@@ -1,0 +1,104 @@
+"""Where the workbench gets its lattices from: the ``LatticeSource`` seam.
+
+The UI never loads or writes a lattice itself; it asks a source. Two things a source
+does:
+
+* ``load(name)`` -> :class:`LoadedLattice` (the lattice, its gem records and a
+  version that changes whenever the state changes, so caches keyed by it are never
+  stale);
+* ``advance(name, dt, actor)`` -> move the lattice clock "for real" (a write: the
+  role check happens here, in core, with :func:`core.access.require`).
+
+:class:`DemoFileSource` serves the shipped demo lattice from ``data/demo`` and keeps
+advances in memory only (shared by every session of the process, gone on restart).
+The store-backed source (``core.store.Store``) implements the same protocol; the UI
+picks the source in ``ui/context.py:lattice_source()``.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+from core.access import Actor, Permission, require
+from core.service.demo import DEMO_DIR, DEMO_NAME, load_demo_lattice
+from core.errors import LatticeError
+from core.engine.lattice import Lattice
+
+
+@dataclass(frozen=True)
+class LoadedLattice:
+    """A lattice as the UI sees it.
+
+    lattice : the state (treat as read-only: copy before evolving it for a preview).
+    gems : one row per gem, in lattice order, with at least ``id`` and ``title``.
+    version : changes with every write (cache key together with ``name``).
+    name : the lattice's name in its source.
+    persistent : False when changes live only in this process's memory.
+    """
+
+    name: str
+    lattice: Lattice
+    gems: pd.DataFrame
+    version: int
+    persistent: bool
+
+
+@runtime_checkable
+class LatticeSource(Protocol):
+    """The seam between the UI and lattice storage."""
+
+    label: str  # one line for the sidebar, e.g. "demo data (in memory)"
+
+    def names(self) -> list[str]: ...
+
+    def load(self, name: str) -> LoadedLattice: ...
+
+    def advance(self, name: str, dt: float, actor: Actor) -> LoadedLattice: ...
+
+
+def gem_titles(gems: pd.DataFrame, ids: list) -> list[str]:
+    """Display titles for ``ids`` (falls back to the id when a gem has no title)."""
+    if "title" in gems.columns and "id" in gems.columns:
+        lookup = dict(zip(gems["id"], gems["title"].fillna("").astype(str)))
+        return [lookup.get(i) or str(i) for i in ids]
+    return [str(i) for i in ids]
+
+
+class DemoFileSource:
+    """The shipped demo lattice, loaded once; ``advance`` evolves it in memory only."""
+
+    label = "demo data (changes stay in memory)"
+
+    def __init__(self, demo_dir: Path = DEMO_DIR, name: str = DEMO_NAME):
+        self._dir = Path(demo_dir)
+        self._name = name
+        self._lock = threading.Lock()
+        self._loaded: LoadedLattice | None = None
+
+    def names(self) -> list[str]:
+        return [self._name]
+
+    def _check(self, name: str) -> None:
+        if name != self._name:
+            raise LatticeError(f"unknown lattice {name!r}; available: {', '.join(self.names())}")
+
+    def load(self, name: str) -> LoadedLattice:
+        self._check(name)
+        with self._lock:
+            if self._loaded is None:
+                lattice, gems = load_demo_lattice(demo_dir=self._dir)
+                self._loaded = LoadedLattice(name, lattice, gems.reset_index(drop=True), 0, persistent=False)
+            return self._loaded
+
+    def advance(self, name: str, dt: float, actor: Actor) -> LoadedLattice:
+        """Evolve the in-memory demo lattice by ``dt`` (needs the ``edit`` permission)."""
+        require(actor, Permission.EDIT, "advance the lattice clock")
+        current = self.load(name)
+        with self._lock:
+            evolved = current.lattice.copy().evolve(dt)  # validates dt; nothing changes on error
+            self._loaded = LoadedLattice(name, evolved, current.gems, current.version + 1, persistent=False)
+            return self._loaded

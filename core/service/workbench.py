@@ -1,0 +1,98 @@
+"""The process-wide services of a front end (or the CLI) over one store.
+
+One :class:`Workbench` per process holds what must outlive a single request: the
+store, the resonance cache, the LLM router with its cooldowns, the per-user rate
+limiter, the conversations and the reflection latency series. A reflection loads the
+lattice at its current version, ranks (through the shared cache, keyed by that
+version), answers, and writes the state change back through :class:`StoreSink`.
+Several processes (nodes) can each hold a Workbench over the same PostgreSQL store:
+their caches are keyed by the shared lattice version, so none serves a stale ranking.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from core.access import Actor
+from core.knowledge.cache import ResonanceCache
+from core.knowledge.embedders import Embedder, get_embedder
+from core.monitoring.prometheus import WorkbenchCollector
+from core.reflection.engine import ConversationStore, Reflection, ReflectionEngine, ReflectionRecord, StateChange
+from core.router import LLMRouter, build_router
+from core.router.health import LatencySeries
+from core.reflection.ratelimit import UserRateLimiter
+from core.store import Store
+
+
+class StoreSink:
+    """Writes one reflection's outcome to the store (the engine's ReflectionSink)."""
+
+    def __init__(self, store: Store, name: str, actor: Actor):
+        self.store, self.name, self.actor = store, name, actor
+        self.applied: dict[str, Any] | None = None  # what apply_reflection reported
+        self.record_id: int | None = None
+
+    def on_state_change(self, change: StateChange) -> None:
+        # Re-applied to the stored state in one transaction (observe + entangle + log),
+        # so a concurrent write between load and answer is never overwritten.
+        self.applied = self.store.apply_reflection(self.name, list(change.used_gem_ids), change.actor,
+                                                   strength=change.eta, increment=change.edge_increment)
+
+    def record(self, rec: ReflectionRecord) -> None:
+        self.record_id = self.store.record_reflection(
+            self.name, self.actor, rec.question, rec.answer, provider_trace=rec.trace, gems_used=rec.gems,
+            latency_ms=rec.latency_s * 1000.0, tokens_in=rec.tokens.get("prompt"),
+            tokens_out=rec.tokens.get("completion"))
+
+
+class Workbench:
+    """Store + shared cache, router, rate limiter, conversations and latency series."""
+
+    def __init__(self, store: Store, *, router: LLMRouter | None = None, cache: ResonanceCache | None = None,
+                 rate_limiter: UserRateLimiter | None = None):
+        self.store = store
+        self.router = router or build_router()
+        self.cache = cache or ResonanceCache()
+        self.rate_limiter = rate_limiter or UserRateLimiter()
+        self.conversations = ConversationStore()
+        self.latency = LatencySeries()
+        self._embedders: dict[str, Embedder] = {}
+        self._lock = threading.Lock()
+
+    def embedder(self, name: str) -> Embedder:
+        with self._lock:
+            if name not in self._embedders:
+                self._embedders[name] = get_embedder(name)
+            return self._embedders[name]
+
+    def engine(self, name: str, actor: Actor) -> tuple[ReflectionEngine, StoreSink]:
+        """A reflection engine on lattice ``name`` at its current version."""
+        loaded = self.store.load(name)
+        texts = loaded.texts()["content"].fillna("").astype(str).tolist()
+        sink = StoreSink(self.store, name, actor)
+        engine = ReflectionEngine(
+            loaded.lattice, texts, loaded.embeddings(), self.embedder(loaded.info.embedder),
+            embedder_name=loaded.info.embedder, router=self.router, params=loaded.info.params,
+            lattice_name=name, version=loaded.version, sink=sink, cache=self.cache,
+            rate_limiter=self.rate_limiter, conversations=self.conversations, latency=self.latency)
+        return engine, sink
+
+    def reflect(self, name: str, question: str, actor: Actor, session_id: str = "default") -> Reflection:
+        """Start a reflection (iterate it to stream; ``.record`` afterwards). Raises at once
+        on permission, rate limit, unknown lattice or an empty question."""
+        engine, _ = self.engine(name, actor)
+        return engine.reflect(question, actor, session_id)
+
+    def metrics(self) -> dict[str, Any]:
+        """Reflection latency p50/p95, cache statistics and per-provider router metrics."""
+        return {"reflection_latency": self.latency.summary(), "cache": self.cache.stats().to_dict(),
+                "router": self.router.metrics_snapshot()}
+
+    def collector(self) -> WorkbenchCollector:
+        """Prometheus collector over this workbench (see core.monitoring.prometheus)."""
+        def lattices() -> dict[str, dict]:
+            out = {}
+            for info in self.store.list_lattices():
+                out[info.name] = self.store.load(info.name).lattice.summary()
+            return out
+        return WorkbenchCollector(lattices, self.cache, self.router, self.latency)
