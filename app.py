@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.monitoring.logs import configure_logging
+from core.monitoring import configure_logging
 from ui.auth import login_gate
 from ui.navigation import build_navigation
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from benchmarks import run_suite, suite_main
 
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
-from core.engine.quantum import QuantumState
+from core.engine import Lattice
+from core.engine import LatticeParams
+from core.engine import QuantumState
 
 
 def best_of(fn: Callable[[], object], repeat: int = 5) -> float:

@@ -34,11 +34,12 @@ from benchmarks import run_suite, suite_main
 
 from benchmarks.engine import best_of
 from core.access import SYSTEM
-from core.knowledge.cache import ResonanceCache, cache_key
-from core.knowledge.embedders import _WORD, HashingEmbedder, embed_in_batches, normalise_rows
-from core.knowledge.processor import resonance
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.knowledge import ResonanceCache, cache_key
+from core.knowledge import HashingEmbedder, embed_in_batches, normalise_rows
+from core.knowledge.embedders import _WORD
+from core.knowledge import resonance
+from core.engine import Lattice
+from core.engine import LatticeParams
 
 DIM = 384
 
@@ -92,7 +93,7 @@ def _percentiles_us(samples: list[float]) -> tuple[float, float]:
 
 
 def bench_cache_hit(quick: bool) -> dict:
-    from core.reflection.engine import ReflectionEngine
+    from core.reflection import ReflectionEngine
     from core.router import build_router
 
     reps = 2_000 if quick else 20_000
@@ -209,8 +210,9 @@ def bench_embed_hashing(quick: bool) -> dict:
 
 
 def bench_reflection_offline(quick: bool) -> dict:
-    from core.reflection.engine import MemorySink, ReflectionEngine
-    from core.router import UserRateLimiter, build_router
+    from core.reflection import MemorySink, ReflectionEngine
+    from core.router import build_router
+    from core.reflection import UserRateLimiter
 
     from .retrieval_eval import load_questions
 

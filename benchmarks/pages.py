@@ -45,7 +45,7 @@ _TAILS = ("", " This is often illustrated with a simple example.", " See the ref
 
 def write_gems(folder: Path, n: int, seed: int = 5) -> tuple[Path, Path]:
     """``n`` gems (demo gems with varied wording and state) as JSONL, plus entanglements CSV."""
-    from core.service.demo import load_demo_records
+    from core.service import load_demo_records
     gems, edges = load_demo_records()
     rng = np.random.default_rng(seed)
     copies = -(-n // len(gems))

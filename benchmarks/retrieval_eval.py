@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.knowledge.embedders import get_embedder
-from core.knowledge.processor import EmbeddingError, embed_queries, resonance
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.knowledge import get_embedder
+from core.knowledge import EmbeddingError, embed_queries, resonance
+from core.engine import Lattice
+from core.engine import LatticeParams
 
 from .retrieval_corpus import DocGem, build_corpus
 

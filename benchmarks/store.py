@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from core.access import SYSTEM
-from core.knowledge.embedders import get_embedder
+from core.knowledge import get_embedder
 from core.store import Store
 from core.store.models import GemRow, GemStateRow, LatticeRow
 

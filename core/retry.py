@@ -15,11 +15,19 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from core.errors import LatticeError
-from core.router.base import ProviderError
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 T = TypeVar("T")
+
+
+class ProviderError(LatticeError):
+    """A provider-level failure the router classifies (e.g. an error event in a stream)."""
+
+    def __init__(self, message: str, status_code: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status_code = status_code
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)

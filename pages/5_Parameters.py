@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import LatticeError
-from core.engine.fitting import fit_decay
-from core.engine.params import PARAM_SPECS, LatticeParams
-from core.engine.sweep import DYNAMIC_PARAMS, METRICS, grid_values, sweep
+from core.engine import fit_decay
+from core.engine import PARAM_SPECS, LatticeParams
+from core.engine import DYNAMIC_PARAMS, METRICS, grid_values, sweep
 from ui import charts
 from ui.compute import trajectory
 from ui.context import page_context

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.access import Permission, PermissionDenied, Role, require
-from core.auth.credentials import DEMO_USERS, add_user_to_file, credentials_path, demo_mode, list_users
+from core.auth import DEMO_USERS, add_user_to_file, credentials_path, demo_mode, list_users
 from core.errors import LatticeError
 from ui import admin as A
 from ui.context import flash, page_context, require_store

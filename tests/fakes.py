@@ -12,9 +12,9 @@ import httpx2
 import numpy as np
 import pytest
 
-from core.knowledge.embedders import HashingEmbedder
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.knowledge import HashingEmbedder
+from core.engine import Lattice
+from core.engine import LatticeParams
 
 
 class FakeClock:

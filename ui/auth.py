@@ -30,9 +30,7 @@ from streamlit_authenticator.controllers import AuthenticationController
 from streamlit_authenticator.utilities import LoginError
 
 from core.access import Actor
-from core.auth.credentials import (COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, LOCKOUT_ENV,
-                       MAX_FAILURES_ENV, AuthConfig, AuthConfigError, LoginLocked, LoginThrottle, credentials_path,
-                       load_auth_config)
+from core.auth import COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, LOCKOUT_ENV, MAX_FAILURES_ENV, AuthConfig, AuthConfigError, LoginLocked, LoginThrottle, credentials_path, load_auth_config
 
 AUTHENTICATOR_KEY = "_lattice_authenticator"
 _AUTH_SESSION_KEYS = ("name", "username", "authentication_status", "email", "roles")

@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
-from core.engine.trajectory import Trajectory, default_recorded, simulate
+from core.engine import Lattice
+from core.engine import LatticeParams
+from core.engine import Trajectory, default_recorded, simulate
 
 MAX_RECORDED = 400  # per-gem series kept for the phasor animation (all gems of the demo)
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.access import Actor, Permission
-from core.service.demo import DEMO_DIR
+from core.service import DEMO_DIR
 from core.errors import LatticeError, ValidationError
-from core.engine.lattice import Lattice
-from core.engine.params import PARAM_SPECS, LatticeParams
-from core.service.sources import DemoFileSource, LatticeSource, LoadedLattice, gem_titles
+from core.engine import Lattice
+from core.engine import PARAM_SPECS, LatticeParams
+from core.service import DemoFileSource, LatticeSource, LatticeView, gem_titles
 
 from .auth import login_gate, logout_button
 
@@ -43,7 +43,7 @@ def _source(kind: str, demo_dir: str, database_url: str) -> LatticeSource:
     if kind == "demo":
         return DemoFileSource(Path(demo_dir))
     if kind == "store":  # the Crystal Lattice DB (LATTICE_DATABASE_URL, default SQLite in data/)
-        from core.store import StoreSource
+        from core.service import StoreSource
 
         from .services import _store
         return StoreSource(_store(database_url))  # the same Store as the Workbench
@@ -60,7 +60,7 @@ def lattice_source() -> LatticeSource:
 class PageContext:
     actor: Actor
     source: LatticeSource
-    loaded: LoadedLattice
+    loaded: LatticeView
     params: LatticeParams
 
     @property
@@ -109,7 +109,7 @@ class PageContext:
     def can(self, permission: Permission | str) -> bool:
         return self.actor.can(permission)
 
-    def advance(self, dt: float) -> LoadedLattice:
+    def advance(self, dt: float) -> LatticeView:
         """Advance the lattice clock for real (the source checks the role)."""
         self.loaded = self.source.advance(self.name, dt, self.actor)
         return self.loaded
@@ -128,7 +128,7 @@ def _show_flash() -> None:
             getattr(st, kind, st.info)(message)
 
 
-def session_params(loaded: LoadedLattice) -> LatticeParams:
+def session_params(loaded: LatticeView) -> LatticeParams:
     """The session's parameters; start from the lattice's own for a newly chosen lattice."""
     if st.session_state.get(PARAMS_FOR_KEY) != loaded.name or not isinstance(
             st.session_state.get(PARAMS_KEY), LatticeParams):

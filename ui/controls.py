@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from core.errors import ValidationError
-from core.engine.params import PARAM_SPECS, LatticeParams, ParamSpec
+from core.engine import PARAM_SPECS, LatticeParams, ParamSpec
 
 from .compute import MAX_GEM_OPTIONS, gem_options
 from .context import PARAMS_KEY, flash, set_params

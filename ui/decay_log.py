@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.store.history import History, lattice_history
+from core.store import History, lattice_history
 
 COLUMNS = ["t", "coherence", "gem", "entry"]
 

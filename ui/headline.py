@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from core.engine.lattice import Lattice
+from core.engine import Lattice
 from core.store import Store
-from core.service.workbench import Workbench
+from core.service import Workbench
 
 
 def ago(when) -> str:

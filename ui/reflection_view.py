@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.access import PermissionDenied
 from core.errors import LatticeError
-from core.router.base import RateLimitExceeded
+from core.router import RateLimitExceeded
 
 from .charts import ACCENT, WARM, _finish
 

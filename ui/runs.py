@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.engine.params import LatticeParams
+from core.engine import LatticeParams
 
 
 def run_label(run_id: int, run_name: str, actor: str) -> str:

@@ -12,11 +12,11 @@ import os
 
 import streamlit as st
 
-from core.cli.engine_commands import ensure_demo
+from core.service import ensure_demo
 from core.errors import LatticeError
-from core.monitoring.prometheus import metrics_port, start_exporter
+from core.monitoring import metrics_port, start_exporter
 from core.store import Store
-from core.service.workbench import Workbench
+from core.service import Workbench
 
 DATABASE_ENV = "LATTICE_DATABASE_URL"
 

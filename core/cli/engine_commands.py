@@ -8,8 +8,9 @@ from pathlib import Path
 
 from core.cli.main import emit
 from core.errors import LatticeError
-from core.engine.params import PARAM_SPECS
+from core.engine import PARAM_SPECS
 from core.progress import ProgressBar
+from core.service import ensure_demo
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, str]:
@@ -34,18 +35,6 @@ def add_json_and_handler(p: argparse.ArgumentParser, handler, what: str = "the r
     p.set_defaults(handler=handler)
 
 
-def ensure_demo(store, rebuild: bool = False) -> bool:
-    """Load the shipped demo into ``store`` as lattice "demo"; False if it was already there."""
-    from core.access import SYSTEM
-    from core.service.demo import DEMO_DIR, DEMO_NAME
-    if store.exists(DEMO_NAME):
-        if not rebuild:
-            return False
-        store.delete_lattice(DEMO_NAME, SYSTEM)
-    store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv")
-    return True
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from core.store import Store
     with Store.open() as store:
@@ -63,7 +52,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from core.access import SYSTEM
-    from core.engine.params import LatticeParams
+    from core.engine import LatticeParams
     from core.store import Store
     settings = parse_settings(args.set)
     LatticeParams.from_dict(settings)  # bad values fail before the database is touched

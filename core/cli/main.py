@@ -13,7 +13,7 @@ import sys
 from typing import Any, Sequence
 
 from core.errors import LatticeError
-from core.monitoring.logs import configure_logging
+from core.monitoring import configure_logging
 
 # Modules that add commands; each defines register(subparsers).
 COMMAND_MODULES = ["core.cli.engine_commands", "core.cli.reflect_commands", "core.cli.store_commands"]

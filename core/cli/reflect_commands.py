@@ -12,8 +12,8 @@ from typing import Any
 
 from core.access import SYSTEM
 from core.cli.main import emit
-from core.cli.engine_commands import ensure_demo
-from core.service.demo import DEMO_NAME
+from core.service import ensure_demo
+from core.service import DEMO_NAME
 from core.router import build_router
 
 
@@ -39,7 +39,7 @@ def record_json(record, store, lattice: str) -> dict[str, Any]:
 
 def cmd_reflect(args: argparse.Namespace) -> int:
     from core.store import Store
-    from core.service.workbench import Workbench
+    from core.service import Workbench
 
     router = build_router(args.providers)  # validates the provider names before the store is opened
     with Store.open() as store:

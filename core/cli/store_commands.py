@@ -172,7 +172,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------ security and maintenance
 def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "generate":
-        from core.store.crypto import generate_key
+        from core.store import generate_key
         # The only place a key is ever printed: put it first in LATTICE_ENCRYPTION_KEYS.
         print(generate_key())
         return 0

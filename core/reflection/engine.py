@@ -47,7 +47,8 @@ from core.errors import LatticeError
 from core.knowledge.processor import RankedGem, Ranking, check_embedder, cosine_matrix, resonance
 from core.engine.lattice import Lattice, Observation
 from core.engine.params import LatticeParams
-from core.router import LLMRequest, LLMRouter, Source, UserRateLimiter, build_router
+from core.reflection.ratelimit import UserRateLimiter
+from core.router import LLMRequest, LLMRouter, Source, build_router
 from core.router.health import LatencySeries
 
 log = logging.getLogger("core.reflection.engine")

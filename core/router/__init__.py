@@ -1,4 +1,4 @@
-"""LLM router: providers (OpenAI, Anthropic, offline), retries, cooldown, rate limits.
+"""LLM Router: providers (OpenAI, then Anthropic, then the offline answerer), retries, cooldown.
 
 Public API::
 
@@ -13,14 +13,11 @@ from core.router.base import (Delta, EmptyAnswerError, LLMRequest, Provider, Pro
 from core.router.health import CooldownState, CooldownTracker, LatencySeries, RouterMetrics, percentile
 from core.router.providers import (DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, AnthropicProvider, OfflineProvider,
                         OpenAIProvider, split_sentences)
-from core.reflection.ratelimit import TokenBucket, UserRateLimiter
-from core.retry import Failure, RetryPolicy, call_with_retry, classify, parse_retry_after
 from core.router.router import DEFAULT_ORDER, Attempt, LLMRouter, RouterStream, build_router, make_provider
 
 __all__ = [
     "Delta", "EmptyAnswerError", "LLMRequest", "Provider", "ProviderError", "RateLimitExceeded", "RouterError",
     "Source", "Usage", "CooldownState", "CooldownTracker", "LatencySeries", "RouterMetrics", "percentile",
     "DEFAULT_ANTHROPIC_MODEL", "DEFAULT_OPENAI_MODEL", "AnthropicProvider", "OfflineProvider", "OpenAIProvider",
-    "split_sentences", "TokenBucket", "UserRateLimiter", "Failure", "RetryPolicy", "call_with_retry", "classify",
-    "parse_retry_after", "DEFAULT_ORDER", "Attempt", "LLMRouter", "RouterStream", "build_router", "make_provider",
+    "split_sentences", "DEFAULT_ORDER", "Attempt", "LLMRouter", "RouterStream", "build_router", "make_provider",
 ]

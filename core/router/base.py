@@ -7,6 +7,7 @@ from typing import Any, Iterator, Protocol, Sequence, Union
 import numpy as np
 
 from core.errors import LatticeError
+from core.retry import ProviderError
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,6 @@ class Provider(Protocol):
 
 class RouterError(LatticeError):
     """No provider could answer (every one skipped, cooling down or failing)."""
-
-
-class ProviderError(LatticeError):
-    """A provider-level failure the router classifies (e.g. an error event in a stream)."""
-
-    def __init__(self, message: str, status_code: int | None = None, retryable: bool = False):
-        super().__init__(message)
-        self.status_code = status_code
-        self.retryable = retryable
 
 
 class EmptyAnswerError(ProviderError):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.access import SYSTEM
+
 from core.errors import LatticeError
 from core.paths import DATA_DIR
 from core.engine.lattice import Lattice
@@ -42,3 +44,13 @@ def load_demo_lattice(params: LatticeParams | None = None, demo_dir: Path = DEMO
     position = {gid: i for i, gid in enumerate(gems["id"])}
     lattice.set_edges(edges["source"].map(position), edges["target"].map(position), edges["weight"])
     return lattice, gems
+
+
+def ensure_demo(store, rebuild: bool = False) -> bool:
+    """Load the shipped demo into ``store`` as lattice "demo"; False if it was already there."""
+    if store.exists(DEMO_NAME):
+        if not rebuild:
+            return False
+        store.delete_lattice(DEMO_NAME, SYSTEM)
+    store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv")
+    return True

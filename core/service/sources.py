@@ -3,7 +3,7 @@
 The UI never loads or writes a lattice itself; it asks a source. Two things a source
 does:
 
-* ``load(name)`` -> :class:`LoadedLattice` (the lattice, its gem records and a
+* ``load(name)`` -> :class:`LatticeView` (the lattice, its gem records and a
   version that changes whenever the state changes, so caches keyed by it are never
   stale);
 * ``advance(name, dt, actor)`` -> move the lattice clock "for real" (a write: the
@@ -11,8 +11,9 @@ does:
 
 :class:`DemoFileSource` serves the shipped demo lattice from ``data/demo`` and keeps
 advances in memory only (shared by every session of the process, gone on restart).
-The store-backed source (``core.store.Store``) implements the same protocol; the UI
-picks the source in ``ui/context.py:lattice_source()``.
+:class:`StoreSource` serves them from the database (``core.store.Store``): loads are
+cached per (lattice, version), a cheap version check first, so a write by another
+process is never served stale. The UI picks the source in ``ui/context.py:lattice_source()``.
 """
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ from core.access import Actor, Permission, require
 from core.service.demo import DEMO_DIR, DEMO_NAME, load_demo_lattice
 from core.errors import LatticeError
 from core.engine.lattice import Lattice
+from core.store import Store
 
 
 @dataclass(frozen=True)
-class LoadedLattice:
+class LatticeView:
     """A lattice as the UI sees it.
 
     lattice : the state (treat as read-only: copy before evolving it for a preview).
@@ -55,9 +57,9 @@ class LatticeSource(Protocol):
 
     def names(self) -> list[str]: ...
 
-    def load(self, name: str) -> LoadedLattice: ...
+    def load(self, name: str) -> LatticeView: ...
 
-    def advance(self, name: str, dt: float, actor: Actor) -> LoadedLattice: ...
+    def advance(self, name: str, dt: float, actor: Actor) -> LatticeView: ...
 
 
 def gem_titles(gems: pd.DataFrame, ids: list) -> list[str]:
@@ -77,7 +79,7 @@ class DemoFileSource:
         self._dir = Path(demo_dir)
         self._name = name
         self._lock = threading.Lock()
-        self._loaded: LoadedLattice | None = None
+        self._loaded: LatticeView | None = None
 
     def names(self) -> list[str]:
         return [self._name]
@@ -86,19 +88,52 @@ class DemoFileSource:
         if name != self._name:
             raise LatticeError(f"unknown lattice {name!r}; available: {', '.join(self.names())}")
 
-    def load(self, name: str) -> LoadedLattice:
+    def load(self, name: str) -> LatticeView:
         self._check(name)
         with self._lock:
             if self._loaded is None:
                 lattice, gems = load_demo_lattice(demo_dir=self._dir)
-                self._loaded = LoadedLattice(name, lattice, gems.reset_index(drop=True), 0, persistent=False)
+                self._loaded = LatticeView(name, lattice, gems.reset_index(drop=True), 0, persistent=False)
             return self._loaded
 
-    def advance(self, name: str, dt: float, actor: Actor) -> LoadedLattice:
+    def advance(self, name: str, dt: float, actor: Actor) -> LatticeView:
         """Evolve the in-memory demo lattice by ``dt`` (needs the ``edit`` permission)."""
         require(actor, Permission.EDIT, "advance the lattice clock")
         current = self.load(name)
         with self._lock:
             evolved = current.lattice.copy().evolve(dt)  # validates dt; nothing changes on error
-            self._loaded = LoadedLattice(name, evolved, current.gems, current.version + 1, persistent=False)
+            self._loaded = LatticeView(name, evolved, current.gems, current.version + 1, persistent=False)
             return self._loaded
+
+
+class StoreSource:
+    """core.service.sources.LatticeSource over a :class:`Store` (changes are persistent)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._cache: dict[str, LatticeView] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"database {self.store.url} (changes are saved)"
+
+    def names(self) -> list[str]:
+        return [info.name for info in self.store.list_lattices()]
+
+    def load(self, name: str) -> LatticeView:
+        version = self.store.version(name)  # evolves a wall-clock lattice to now first
+        with self._lock:
+            hit = self._cache.get(name)
+            if hit is not None and hit.version == version:
+                return hit
+        stored = self.store.load(name)
+        loaded = LatticeView(name, stored.lattice, stored.texts(), stored.version, persistent=True)
+        with self._lock:
+            self._cache[name] = loaded
+        return loaded
+
+    def advance(self, name: str, dt: float, actor: Actor) -> LatticeView:
+        """Evolve by ``dt`` in the database (role checked by the store), then reload."""
+        self.store.advance(name, dt, actor)
+        return self.load(name)

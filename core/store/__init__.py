@@ -51,8 +51,6 @@ snapshots written to a temporary file and renamed), so a process killed at any p
 leaves nothing partial; a database that cannot be reached raises DatabaseUnavailable
 (nothing written; the store reconnects by itself when it returns).
 
-    StoreSource(store)   # core.service.sources.LatticeSource for the UI: label, names(), load(name), advance(...)
-
 In Streamlit, open one Store per process (``st.cache_resource``); it is thread-safe (no
 state besides the engine). State changes are also logged as JSON lines on the
 ``core.store.txlog`` logger (INFO); configure a handler to collect them.
@@ -61,8 +59,9 @@ from core.store.db import SchemaError, database_url
 from core.store.errors import (ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue, NotFoundError,
                      SnapshotError)
 from core.store.manager import ImportReport, LatticeInfo, LoadedLattice, Store
-from core.service.store_source import StoreSource
+from core.store.crypto import generate_key
+from core.store.history import History, lattice_history
 
-__all__ = ["Store", "StoreSource", "LoadedLattice", "LatticeInfo", "ImportReport", "ImportIssue", "ConflictError",
+__all__ = ["Store", "History", "lattice_history", "generate_key", "LoadedLattice", "LatticeInfo", "ImportReport", "ImportIssue", "ConflictError",
            "ImportFailed", "NotFoundError", "SnapshotError", "SchemaError", "DatabaseUnavailable", "EncryptionError",
            "database_url"]

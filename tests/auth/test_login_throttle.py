@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.access import Actor, PermissionDenied
-from core.auth.credentials import AuthConfigError, LoginLocked, LoginThrottle
+from core.auth import AuthConfigError, LoginLocked, LoginThrottle
 
 
 class Clock:
@@ -66,7 +66,7 @@ def test_configuration_from_environment_and_bad_values():
 
 
 def test_user_management_is_admin_only_and_refused_in_demo_mode(tmp_path, monkeypatch):
-    from core.auth.credentials import add_user_to_file, list_users, load_credentials_file
+    from core.auth import add_user_to_file, list_users, load_credentials_file
     path = tmp_path / "credentials.yaml"
     monkeypatch.delenv("LATTICE_DEMO", raising=False)
     with pytest.raises(PermissionDenied):

@@ -2,7 +2,7 @@
 import pytest
 
 from core.access import Actor, PermissionDenied, Role
-from core.auth.credentials import add_user_to_file, list_users
+from core.auth import add_user_to_file, list_users
 
 ADMIN = Actor("ada", Role.ADMIN)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli.engine_commands import ensure_demo
+from core.service import ensure_demo
 from core.store import Store
 # browser, browser_available and shots are this folder's conftest fixtures (one
 # Playwright instance per session: a second sync_playwright() in the same run fails)

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import ValidationError
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.engine import Lattice
+from core.engine import LatticeParams
 
 
 def random_lattice(n, seed=0, **params):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.engine.lattice import Lattice
+from core.engine import Lattice
 
 
 def lattice_from(seed, n, coherence=None, phases=None):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from core.errors import LatticeError, ValidationError
-from core.engine.lattice import Lattice
-from core.engine.params import PARAM_SPECS, LatticeParams
+from core.engine import Lattice
+from core.engine import PARAM_SPECS, LatticeParams
 
 
 def test_defaults_reproduce_the_seed_and_every_spec_is_complete():

@@ -5,9 +5,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
-from core.engine.quantum import QuantumState, calculate_interference
+from core.engine import Lattice
+from core.engine import LatticeParams
+from core.engine import QuantumState, calculate_interference
 
 energy = st.floats(0.05, 20.0)
 phase = st.floats(-50.0, 50.0)

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from core.errors import FitError, ValidationError
-from core.engine.fitting import fit_decay
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
-from core.engine.trajectory import simulate, time_grid
+from core.engine import fit_decay
+from core.engine import Lattice
+from core.engine import LatticeParams
+from core.engine import simulate, time_grid
 
 
 def test_trajectory_tables_are_tidy_and_match_the_lattice():

@@ -6,9 +6,9 @@ import threading
 import numpy as np
 import pytest
 
-from core.knowledge.cache import ResonanceCache, cache_key
+from core.knowledge import ResonanceCache, cache_key
 from core.errors import LatticeError
-from core.engine.params import LatticeParams
+from core.engine import LatticeParams
 
 from tests.fakes import FakeClock
 

@@ -8,9 +8,9 @@ import httpx2
 import numpy as np
 import pytest
 
-from core.knowledge.embedders import get_embedder
-from core.knowledge.processor import EmbeddingError, MiniLMEmbedder, OpenAIEmbedder, reembed
-from core.router import RetryPolicy
+from core.knowledge import get_embedder
+from core.knowledge import EmbeddingError, MiniLMEmbedder, OpenAIEmbedder, reembed
+from core.retry import RetryPolicy
 
 from tests.fakes import Endpoint, openai_client
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.knowledge import hashing_v1_reference
-from core.knowledge.embedders import HashingEmbedder, embed_in_batches
+from core.knowledge import HashingEmbedder, embed_in_batches
 from core.errors import LatticeError
 
 

@@ -9,12 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.knowledge.embedders import HashingEmbedder, get_embedder
-from core.knowledge.processor import (EmbedderMismatchError, RankedGem, batch_resonance, check_embedder, embed_queries,
-                            rankings_frame, reembed, resonance, resonance_matrix)
+from core.knowledge import HashingEmbedder, get_embedder
+from core.knowledge import EmbedderMismatchError, RankedGem, batch_resonance, check_embedder, embed_queries, rankings_frame, reembed, resonance, resonance_matrix
 from core.errors import LatticeError
-from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.engine import Lattice
+from core.engine import LatticeParams
 
 from tests.fakes import random_world
 
@@ -150,7 +149,7 @@ def test_reembed_reports_progress_and_matches_embedder():
 
 
 def test_registry_knows_the_extra_embedders():
-    from core.knowledge.embedders import available_embedders
+    from core.knowledge import available_embedders
 
     names = available_embedders()
     assert "hashing-v1" in names and "openai:text-embedding-3-small" in names and "all-minilm-l6-v2" in names

@@ -6,14 +6,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.access import Actor, Role
-from core.knowledge.cache import ResonanceCache
-from core.knowledge.embedders import HashingEmbedder
+from core.knowledge import ResonanceCache
+from core.knowledge import HashingEmbedder
 from core.errors import LatticeError
-from core.engine.lattice import Lattice
-from core.monitoring.prometheus import WorkbenchCollector, metrics_port, start_exporter
-from core.reflection.engine import ReflectionEngine
+from core.engine import Lattice
+from core.monitoring import WorkbenchCollector, metrics_port, start_exporter
+from core.reflection import ReflectionEngine
 from core.router import build_router
-from core.router.health import LatencySeries
+from core.router import LatencySeries
 
 
 def free_port() -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from core.errors import LatticeError
-from core.router import LLMRequest, OfflineProvider, RateLimitExceeded, Source, TokenBucket, UserRateLimiter
-from core.router.providers import split_sentences
+from core.router import LLMRequest, OfflineProvider, RateLimitExceeded, Source
+from core.reflection import TokenBucket, UserRateLimiter
+from core.router import split_sentences
 
 from tests.fakes import FakeClock
 

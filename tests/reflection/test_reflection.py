@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from core.access import Actor, PermissionDenied
-from core.knowledge.cache import ResonanceCache
-from core.knowledge.embedders import HashingEmbedder
+from core.knowledge import ResonanceCache
+from core.knowledge import HashingEmbedder
 from core.errors import LatticeError
-from core.knowledge.processor import EmbedderMismatchError, resonance
-from core.engine.params import LatticeParams
-from core.reflection.engine import (APPROX_COUNTER, SYSTEM_PROMPT, Conversation, MemorySink, PromptBudget,
-                             ReflectionEngine, build_prompt, get_token_counter)
-from core.router import (Delta, LLMRouter, OfflineProvider, OpenAIProvider, RateLimitExceeded, RetryPolicy, Usage,
-                         UserRateLimiter)
+from core.knowledge import EmbedderMismatchError, resonance
+from core.engine import LatticeParams
+from core.reflection import APPROX_COUNTER, SYSTEM_PROMPT, Conversation, MemorySink, PromptBudget, ReflectionEngine, build_prompt, get_token_counter
+from core.router import Delta, LLMRouter, OfflineProvider, OpenAIProvider, RateLimitExceeded, Usage
+from core.retry import RetryPolicy
+from core.reflection import UserRateLimiter
 
 from tests.fakes import Endpoint, FakeClock, openai_client, openai_events, stream_response
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from core.access import SYSTEM, Actor, Role
-from core.cli.engine_commands import ensure_demo
+from core.service import ensure_demo
 from core.router import build_router
 from core.store import DatabaseUnavailable, Store
-from core.service.workbench import Workbench
+from core.service import Workbench
 
 from .tcpproxy import TcpProxy
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from core.cli.main import main
 from core.errors import LatticeError, ValidationError
-from core.engine.fitting import fit_decay
-from core.engine.lattice import Lattice
-from core.engine.params import PARAM_SPECS, LatticeParams
+from core.engine import fit_decay
+from core.engine import Lattice
+from core.engine import PARAM_SPECS, LatticeParams
 
 CASES = {"params": 0, "state": 0, "fit": 0, "cli": 0}
 

@@ -20,9 +20,9 @@ from core.access import SYSTEM, Actor, Role
 from core.cli.main import main
 from core.errors import LatticeError
 from core.router import build_router
-from core.reflection.ratelimit import UserRateLimiter
+from core.reflection import UserRateLimiter
 from core.store import Store
-from core.service.workbench import Workbench
+from core.service import Workbench
 
 CASES = {"import": 0, "list_gems": 0, "reflect": 0, "store_cli": 0}
 RESEARCHER = Actor("ria", Role.RESEARCHER)

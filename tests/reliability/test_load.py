@@ -23,12 +23,12 @@ import pytest
 from sqlalchemy import text
 
 from core.access import SYSTEM, Actor, Role
-from core.cli.engine_commands import ensure_demo
+from core.service import ensure_demo
 from core.router import build_router
-from core.router.base import RateLimitExceeded
-from core.reflection.ratelimit import UserRateLimiter
+from core.router import RateLimitExceeded
+from core.reflection import UserRateLimiter
 from core.store import ConflictError, Store
-from core.service.workbench import Workbench
+from core.service import Workbench
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 WORKERS, NODES, DURATION, DT = 50, 3, 20.0, 0.125

@@ -11,10 +11,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import MetaData
 
 from core.access import SYSTEM, Actor, Role
-from core.cli.engine_commands import ensure_demo
+from core.service import ensure_demo
 from core.router import build_router
 from core.store import Store
-from core.service.workbench import Workbench
+from core.service import Workbench
 
 RESEARCHER = Actor("ria", Role.RESEARCHER)
 

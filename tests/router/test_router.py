@@ -11,9 +11,9 @@ import random
 import httpx2
 import pytest
 
-from core.router import (AnthropicProvider, LLMRequest, LLMRouter, OfflineProvider, OpenAIProvider, RetryPolicy,
-                         RouterError, Source, build_router, classify, parse_retry_after)
-from core.router.health import CooldownTracker
+from core.router import AnthropicProvider, LLMRequest, LLMRouter, OfflineProvider, OpenAIProvider, RouterError, Source, build_router
+from core.retry import RetryPolicy, classify, parse_retry_after
+from core.router import CooldownTracker
 
 from tests.fakes import (Endpoint, anthropic_client, anthropic_events, broken_stream_response, openai_client,
                        openai_events, stream_response)

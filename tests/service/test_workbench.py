@@ -3,9 +3,9 @@ PostgreSQL; two nodes (two Workbenches on one store) never serve a stale ranking
 import pytest
 
 from core.access import SYSTEM, Actor, PermissionDenied, Role
-from core.cli.engine_commands import ensure_demo
+from core.service import ensure_demo
 from core.router import build_router
-from core.service.workbench import Workbench
+from core.service import Workbench
 
 RESEARCHER = Actor("ria", Role.RESEARCHER)
 VIEWER = Actor("vic", Role.VIEWER)

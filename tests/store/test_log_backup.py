@@ -11,7 +11,7 @@ import pytest
 
 from core.access import SYSTEM, Actor, Role
 from core.errors import LatticeError
-from core.engine.params import LatticeParams
+from core.engine import LatticeParams
 from core.store import SnapshotError
 from tests.store.conftest import RESEARCHER
 

@@ -8,7 +8,7 @@ import pytest
 
 from core.access import PermissionDenied
 from core.errors import LatticeError, ValidationError
-from core.engine.params import LatticeParams
+from core.engine import LatticeParams
 from core.store import ConflictError, NotFoundError
 from tests.store.conftest import RESEARCHER, VIEWER, sample_rows
 
@@ -231,8 +231,8 @@ def test_bad_lattice_names_are_refused(store, sample_file):
 
 
 def test_store_source_serves_the_ui_seam(filled):
-    from core.service.sources import LatticeSource
-    from core.store import StoreSource
+    from core.service import LatticeSource
+    from core.service import StoreSource
     src = StoreSource(filled)
     assert isinstance(src, LatticeSource) and "database" in src.label
     assert src.names() == ["lab"]

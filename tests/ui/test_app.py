@@ -59,7 +59,7 @@ def test_refuses_to_start_outside_demo_mode_with_the_example_key(monkeypatch, tm
 
 
 def test_refuses_to_start_with_demo_users_outside_demo_mode(monkeypatch, tmp_path):
-    from core.auth.credentials import demo_credentials, save_credentials_file
+    from core.auth import demo_credentials, save_credentials_file
     path = tmp_path / "credentials.yaml"
     save_credentials_file(path, demo_credentials())
     monkeypatch.delenv("LATTICE_DEMO")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.service.demo import load_demo_lattice
-from core.engine.fitting import fit_decay
-from core.engine.lattice import Lattice
-from core.engine.sweep import sweep
-from core.engine.trajectory import simulate
+from core.service import load_demo_lattice
+from core.engine import fit_decay
+from core.engine import Lattice
+from core.engine import sweep
+from core.engine import simulate
 from ui import charts
 
 

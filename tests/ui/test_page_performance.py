@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from core.engine.lattice import Lattice
+from core.engine import Lattice
 from ui import charts
 from ui.compute import gem_options
 

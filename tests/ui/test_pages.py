@@ -84,7 +84,7 @@ def test_interference_reacts_to_the_number_of_gems_and_pairs():
 
 # -------------------------------------------------------------- parameters
 def test_parameters_has_a_control_for_every_parameter():
-    from core.engine.params import PARAM_SPECS
+    from core.engine import PARAM_SPECS
     at = app_as("researcher", PARAMETERS)
     assert not at.exception
     keys = {w.key for w in list(at.number_input) + list(at.selectbox)}
@@ -128,7 +128,7 @@ def test_decay_fit_from_csv_and_bad_csv_is_an_error():
 
 def test_pages_run_on_the_store_source(tmp_path, monkeypatch):
     """The same pages over the Crystal Lattice DB (LATTICE_SOURCE=store): writes persist."""
-    from core.cli.engine_commands import ensure_demo
+    from core.service import ensure_demo
     from core.store import Store
     url = f"sqlite:///{tmp_path / 'ui.db'}"
     with Store.open(url) as store:

@@ -9,8 +9,8 @@ import pytest
 
 from core.access import Actor, PermissionDenied
 from core.errors import LatticeError, ValidationError
-from core.service.sources import DemoFileSource, LatticeSource
-from core.engine.sweep import METRICS, grid_values, sweep
+from core.service import DemoFileSource, LatticeSource
+from core.engine import METRICS, grid_values, sweep
 from ui.tables import read_observations_csv
 
 

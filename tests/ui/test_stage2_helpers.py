@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from core.access import SYSTEM
-from core.cli.engine_commands import ensure_demo
+from core.service import ensure_demo
 from core.errors import LatticeError
-from core.store.history import lattice_history
+from core.store import lattice_history
 from core.store import Store
 from ui.admin import log_table
 from ui.gems import parse_tags, stage_uploads

@@ -33,7 +33,7 @@ def metric(at, label: str) -> str:
 
 @pytest.fixture
 def db(fresh_database):
-    from core.cli.engine_commands import ensure_demo
+    from core.service import ensure_demo
     s = Store.open(fresh_database)
     ensure_demo(s)
     yield s
@@ -229,7 +229,7 @@ def test_reflection_nothing_resonates_is_a_clear_warning(db):
 
 
 def test_reflection_rate_limit_is_a_warning_and_changes_nothing(fresh_database):
-    from core.reflection.ratelimit import UserRateLimiter
+    from core.reflection import UserRateLimiter
     from ui.services import _workbench
     at = app_as("researcher", REFLECTION)
     _workbench(fresh_database).rate_limiter = UserRateLimiter(capacity=1, period=3600)
@@ -384,7 +384,7 @@ def test_saved_runs_persist_in_the_store_and_are_compared(db):
 
 
 def test_admin_adds_a_user_outside_demo_mode(tmp_path, monkeypatch):
-    from core.auth.credentials import hash_password, load_credentials_file, save_credentials_file
+    from core.auth import hash_password, load_credentials_file, save_credentials_file
     path = tmp_path / "credentials.yaml"
     save_credentials_file(path, {"usernames": {"root": {"name": "Root", "email": "root@x", "roles": ["admin"],
                                                          "password": hash_password("root-pass-123", rounds=4)}}})
@@ -417,8 +417,8 @@ def test_admin_adds_a_user_outside_demo_mode(tmp_path, monkeypatch):
 def test_decay_fit_from_the_lattices_own_log(db):
     import numpy as np
 
-    from core.engine.fitting import fit_decay
-    from core.store.history import lattice_history
+    from core.engine import fit_decay
+    from core.store import lattice_history
     from tests.ui.helpers import values
     for _ in range(3):
         db.advance("demo", 2.0, SYSTEM)
