@@ -19,10 +19,10 @@ bench: setup
 setup: $(VENV)/.runtime-installed
 setup-dev: $(VENV)/.dev-installed
 
-$(VENV)/.runtime-installed: requirements.txt
+$(VENV)/.runtime-installed: requirements.txt pyproject.toml
 	bash scripts/ensure-venv.sh $(VENV) requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt pyproject.toml
 	bash scripts/ensure-venv.sh $(VENV) requirements-dev.txt
 	touch $(VENV)/.runtime-installed $@

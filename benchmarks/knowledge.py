@@ -4,7 +4,7 @@ Run with ``python -m benchmarks.knowledge`` (``--quick`` for smaller sizes, ``--
 ``--only NAME``). Same style as :mod:`benchmarks.engine`: each result is a dict, and
 where a target is a ratio the reference is measured in the same run.
 
-* ``resonance_top10``: :func:`core.knowledge.processor.resonance` (k = 10) over N gems of
+* ``resonance_top10``: :func:`core.knowledge.resonance.resonance` (k = 10) over N gems of
   dimension 384, float32, against a bare ``E @ q`` + ``argpartition`` + sort of the 10;
   target: within 1.5x.
 * ``cache_hit``: :meth:`ResonanceCache.get` of a present key, and
@@ -36,7 +36,7 @@ from benchmarks.engine import best_of
 from core.access import SYSTEM
 from core.knowledge import ResonanceCache, cache_key
 from core.knowledge import HashingEmbedder, embed_in_batches, normalise_rows
-from core.knowledge.embedders import _WORD
+from core.knowledge.hashing import _WORD
 from core.knowledge import resonance
 from core.engine import Lattice
 from core.engine import LatticeParams
@@ -93,7 +93,7 @@ def _percentiles_us(samples: list[float]) -> tuple[float, float]:
 
 
 def bench_cache_hit(quick: bool) -> dict:
-    from core.reflection import ReflectionEngine
+    from core.reflection import ReflectionEngine, ReflectionServices
     from core.router import build_router
 
     reps = 2_000 if quick else 20_000
@@ -109,7 +109,7 @@ def bench_cache_hit(quick: bool) -> dict:
     texts = [f"gem {i} about topic {i % 97} and subject {i % 13}" for i in range(n)]
     embedder = HashingEmbedder()
     vecs = embed_in_batches(embedder, texts)
-    engine = ReflectionEngine(random_lattice(n), texts, vecs, embedder, router=build_router("offline"))
+    engine = ReflectionEngine(random_lattice(n), texts, vecs, embedder, ReflectionServices(router=build_router("offline")))
     question = "Which gem is about topic 42 and subject 3?"
     engine.rank(question)  # fills the cache
     hits_before = engine.cache.stats().hits
@@ -210,7 +210,7 @@ def bench_embed_hashing(quick: bool) -> dict:
 
 
 def bench_reflection_offline(quick: bool) -> dict:
-    from core.reflection import MemorySink, ReflectionEngine
+    from core.reflection import MemorySink, ReflectionEngine, ReflectionServices
     from core.router import build_router
     from core.reflection import UserRateLimiter
 
@@ -226,8 +226,9 @@ def bench_reflection_offline(quick: bool) -> dict:
     t_embed = time.perf_counter() - t0
     lat = random_lattice(n, k=5, min_score=0.02)
     sink = MemorySink()
-    engine = ReflectionEngine(lat, texts, vecs, embedder, router=build_router("offline"), sink=sink,
-                              rate_limiter=UserRateLimiter(capacity=10**6, period=1.0), lattice_name="bench")
+    services = ReflectionServices(router=build_router("offline"), sink=sink,
+                                  rate_limiter=UserRateLimiter(capacity=10**6, period=1.0))
+    engine = ReflectionEngine(lat, texts, vecs, embedder, services, lattice_name="bench")
     questions = [q["question"] for q in load_questions()]
     engine.reflect("warm up the router and token counter", SYSTEM).result()
     samples = []

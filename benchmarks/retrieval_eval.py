@@ -4,7 +4,7 @@ Corpus: first docstring paragraphs of ~900 public numpy/scipy/pandas functions
 (:mod:`benchmarks.retrieval_corpus`, id = qualified name). Questions: the hand-written
 ``benchmarks/retrieval_questions.json`` (question + every acceptable gem id). Each
 shipped embedder that can run here embeds corpus and questions; gems are ranked with
-:func:`core.knowledge.processor.resonance` on a lattice with coherence 1 everywhere (so resonance =
+:func:`core.knowledge.resonance.resonance` on a lattice with coherence 1 everywhere (so resonance =
 similarity), beta = 0 and min_score = 0. Reported: recall@5 (an acceptable gem in the
 top 5) and MRR over the top 10 (1/rank of the first acceptable gem, 0 if none).
 

@@ -1,5 +1,6 @@
 import sys
 
-from core.cli.main import main
+from core.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``Lattice`` at its contract path (DESIGN.md section 4: ``from core.lattice import Lattice``).
+"""``Lattice`` at its contract path (``from core.lattice import Lattice``; docs/architecture.md, section 1).
 
 The implementation lives in :mod:`core.engine.lattice`. Project code imports
 ``core.engine``; only that promise imports this module.

@@ -5,26 +5,18 @@ import streamlit as st
 
 from core.access import Permission
 from core.errors import LatticeError
-from core.store import ImportFailed
 from ui import gems as G
-from ui.context import flash, page_context, require_store
+from ui.context import PageContext, flash, page_context, require_store
 from ui.headline import headline_metrics
 from ui.services import get_workbench
 from ui.tables import download_csv, table_height
 
-ctx = page_context()
-store = require_store(ctx)
-name, actor = ctx.name, ctx.actor
-can_edit = ctx.can(Permission.EDIT)
-
-st.title("Lattice")
-st.caption(f"The gems of lattice **{name}**: search, filter, open one to read or edit it; import and export files.")
-headline_metrics(store, get_workbench(), name, ctx.lattice)
-if not can_edit:
-    st.info(f"You are a **{actor.role.value}**: the lattice is read-only for you (the engine refuses edits).",
-            icon=":material/visibility:")
-
-tab_browse, tab_add, tab_import, tab_export = st.tabs(["Browse & edit", "Add a gem", "Import", "Export"])
+GEM_COLUMNS = {
+    "coherence": st.column_config.ProgressColumn("coherence", min_value=0.0, max_value=1.0, format="%.3f"),
+    "uncertainty": st.column_config.NumberColumn(format="%.3f"),
+    "energy": st.column_config.NumberColumn(format="%.3f"),
+    "phase": st.column_config.NumberColumn("phase (rad)", format="%.3f"),
+    "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm")}
 
 
 def _reset_page() -> None:
@@ -45,7 +37,8 @@ def _open_from_choice() -> None:
 
 
 # -------------------------------------------------------------------- browse
-with tab_browse:
+def tab_browse(ctx: PageContext) -> None:
+    store, name = ctx.store, ctx.name
     f1, f2, f3, f4 = st.columns([2.2, 1.3, 1.6, 1])
     text = f1.text_input("Search title and content", key="lat_text", on_change=_reset_page,
                          placeholder="e.g. decay", help="Case-insensitive substring of the title or content.")
@@ -57,52 +50,15 @@ with tab_browse:
     tag = f2.selectbox("Tag", ["(any)"] + tags, key="lat_tag", on_change=_reset_page)
     coh = f3.slider("Coherence between", 0.0, 1.0, (0.0, 1.0), step=0.01, key="lat_coh", on_change=_reset_page)
     status = f4.selectbox("Status", ["Active", "Archived", "All"], key="lat_status", on_change=_reset_page)
-    archived = {"Active": False, "Archived": True, "All": None}[status]
-    page_size = 25
-    page = int(st.session_state.setdefault("lat_page", 1))
+    asked = int(st.session_state.setdefault("lat_page", 1))
     try:
-        df, total = store.list_gems(name, tag=None if tag == "(any)" else tag, text=text.strip() or None,
-                                    coherence_min=coh[0] if coh[0] > 0 else None,
-                                    coherence_max=coh[1] if coh[1] < 1 else None,
-                                    archived=archived, page=page, page_size=page_size)
-        if df.empty and page > 1:  # the filter shrank the result below this page
-            page = st.session_state["lat_page"] = 1
-            df, total = store.list_gems(name, tag=None if tag == "(any)" else tag, text=text.strip() or None,
-                                        coherence_min=coh[0] if coh[0] > 0 else None,
-                                        coherence_max=coh[1] if coh[1] < 1 else None,
-                                        archived=archived, page=1, page_size=page_size)
+        df, total, page = G.find_gems(store, name, tag, text, coh, status, asked)
     except LatticeError as exc:
         st.error(str(exc))
-        df, total = None, 0
-    if df is not None:
-        pages = max(1, -(-total // page_size))
-        ids = df["id"].tolist()
-        st.session_state["lat_page_ids"] = ids
-        view = df.assign(tags=df["tags"].map(lambda t: ", ".join(t) if isinstance(t, (list, tuple)) else "")
-                         )[["id", "title", "tags", "coherence", "uncertainty", "energy", "phase", "archived",
-                            "updated_at"]]
-        st.dataframe(view, hide_index=True, key="lat_table", on_select=_open_from_table,
-                     selection_mode="single-row", height=table_height(len(view), 420),
-                     column_config={
-                         "coherence": st.column_config.ProgressColumn("coherence", min_value=0.0, max_value=1.0,
-                                                                      format="%.3f"),
-                         "uncertainty": st.column_config.NumberColumn(format="%.3f"),
-                         "energy": st.column_config.NumberColumn(format="%.3f"),
-                         "phase": st.column_config.NumberColumn("phase (rad)", format="%.3f"),
-                         "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm")})
-        p1, p2, p3 = st.columns([1, 1, 3])
-        if st.session_state["lat_page"] > pages:
-            st.session_state["lat_page"] = pages
-        p1.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="lat_page")
-        first = (page - 1) * page_size + 1 if total else 0
-        p3.caption(f"{total} gem(s) match; showing {first}–{min(page * page_size, total)}. "
-                   "Click a row (or choose below) to open a gem.")
-        if st.session_state.get("lat_open_choice") not in ids:
-            st.session_state.pop("lat_open_choice", None)
-        st.selectbox("Open a gem", ids, index=None, key="lat_open_choice", on_change=_open_from_choice,
-                     placeholder="Choose a gem on this page…",
-                     format_func=lambda i: f"{i} — {df.set_index('id').at[i, 'title'] or '(no title)'}")
-
+    else:
+        if page != asked:  # the filter shrank the result below this page
+            st.session_state["lat_page"] = page
+        gem_table(df, total, page)
     gem_id = st.session_state.get("lat_open_id")
     if gem_id:
         try:
@@ -112,165 +68,177 @@ with tab_browse:
             gem = None
         if gem is not None:
             with st.container(border=True):
-                h1, h2 = st.columns([4, 1])
-                h1.subheader(gem["title"] or gem["id"])
-                h1.caption(f"`{gem['id']}` · tags: {', '.join(gem['tags']) or 'none'} · source: "
-                           f"{gem['source'] or '—'} · version {gem['version']} (state {gem['state_version']})"
-                           + (" · **archived**" if gem["archived"] else ""))
-                h2.button("Close", key="lat_close", icon=":material/close:",
-                          on_click=lambda: st.session_state.pop("lat_open_id", None))
-                m = st.columns(4)
-                m[0].metric("Coherence", f"{gem['coherence']:.3f}")
-                m[1].metric("Uncertainty", f"{gem['uncertainty']:.3f}")
-                m[2].metric("Energy", f"{gem['energy']:.3f}")
-                m[3].metric("Phase (rad)", f"{gem['phase']:.3f}")
-                if not can_edit:
-                    st.markdown(gem["content"])
-                else:
-                    # a new content or state version (an edit, an evolution) resets the form
-                    ek = f"lat_e_{gem['id']}_{gem['version']}_{gem['state_version']}"
-                    with st.form("lat_edit_form"):
-                        e_title = st.text_input("Title", gem["title"], key=f"{ek}_title")
-                        e_content = st.text_area("Content", gem["content"], height=140, key=f"{ek}_content")
-                        c1, c2 = st.columns(2)
-                        e_tags = c1.text_input("Tags (comma-separated)", ", ".join(gem["tags"]), key=f"{ek}_tags")
-                        e_source = c2.text_input("Source", gem["source"], key=f"{ek}_source")
-                        s1, s2, s3, s4 = st.columns(4)
-                        e_energy = s1.number_input("Energy", value=float(gem["energy"]), format="%.4f", step=0.1,
-                                                   key=f"{ek}_energy")
-                        e_phase = s2.number_input("Phase (rad)", value=float(gem["phase"]), format="%.4f", step=0.1,
-                                                  key=f"{ek}_phase")
-                        e_coh = s3.number_input("Coherence", value=float(gem["coherence"]), format="%.4f",
-                                                step=0.05, key=f"{ek}_coherence")
-                        e_unc = s4.number_input("Uncertainty", value=float(gem["uncertainty"]), format="%.4f",
-                                                step=0.05, key=f"{ek}_uncertainty")
-                        save = st.form_submit_button("Save changes", type="primary", icon=":material/save:", key="lat_save")
-                    if save:
-                        new = {"title": e_title, "content": e_content, "tags": G.parse_tags(e_tags),
-                               "source": e_source, "energy": e_energy, "phase": e_phase, "coherence": e_coh,
-                               "uncertainty": e_unc}
-                        changes = {k: v for k, v in new.items() if v != gem[k]}
-                        if not changes:
-                            st.info("Nothing changed.")
-                        else:
-                            try:
-                                # state values are checked against the state version shown in the form
-                                state_edit = bool(set(changes) & {"energy", "phase", "coherence", "uncertainty"})
-                                store.update_gem(name, gem["id"], actor, expected_version=gem["version"],
-                                                 expected_state_version=gem["state_version"] if state_edit else None,
-                                                 **changes)
-                            except LatticeError as exc:
-                                st.error(f"Not saved: {exc}")
-                            else:
-                                flash("success", f"Saved {', '.join(changes)} of gem {gem['id']!r}.")
-                                st.rerun()
-                    a1, a2, a3 = st.columns([1, 1.4, 1])
-                    verb = "Restore" if gem["archived"] else "Archive"
-                    if a1.button(verb, key="lat_archive", icon=":material/unarchive:" if gem["archived"]
-                                 else ":material/archive:"):
-                        try:
-                            (store.restore_gem if gem["archived"] else store.archive_gem)(name, gem["id"], actor)
-                        except LatticeError as exc:
-                            st.error(f"Not done: {exc}")
-                        else:
-                            flash("success", f"{verb}d gem {gem['id']!r}.")
-                            st.rerun()
-                    sure = a2.checkbox("Delete for good (cannot be undone)", key="lat_delete_sure")
-                    if a3.button("Delete", key="lat_delete", icon=":material/delete_forever:", disabled=not sure):
-                        try:
-                            store.delete_gem(name, gem["id"], actor)
-                        except LatticeError as exc:
-                            st.error(f"Not deleted: {exc}")
-                        else:
-                            st.session_state.pop("lat_open_id", None)
-                            flash("success", f"Deleted gem {gem['id']!r} and its entanglements.")
-                            st.rerun()
+                gem_card(ctx, gem)
+
+
+def gem_table(df, total: int, page: int) -> None:
+    """The page of matching gems, the pager and the "Open a gem" choice."""
+    pages = G.page_count(total)
+    ids = df["id"].tolist()
+    st.session_state["lat_page_ids"] = ids
+    view = G.browse_table(df)
+    st.dataframe(view, hide_index=True, key="lat_table", on_select=_open_from_table,
+                 selection_mode="single-row", height=table_height(len(view), 420), column_config=GEM_COLUMNS)
+    p1, p2, p3 = st.columns([1, 1, 3])
+    if st.session_state["lat_page"] > pages:
+        st.session_state["lat_page"] = pages
+    p1.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="lat_page")
+    first, last = G.page_span(total, page)
+    p3.caption(f"{total} gem(s) match; showing {first}–{last}. "
+               "Click a row (or choose below) to open a gem.")
+    if st.session_state.get("lat_open_choice") not in ids:
+        st.session_state.pop("lat_open_choice", None)
+    st.selectbox("Open a gem", ids, index=None, key="lat_open_choice", on_change=_open_from_choice,
+                 placeholder="Choose a gem on this page…",
+                 format_func=lambda i: f"{i} — {df.set_index('id').at[i, 'title'] or '(no title)'}")
+
+
+def gem_card(ctx: PageContext, gem: dict) -> None:
+    """The open gem: its figures, and for an editor the edit form and the archive/delete buttons."""
+    h1, h2 = st.columns([4, 1])
+    h1.subheader(gem["title"] or gem["id"])
+    h1.caption(f"`{gem['id']}` · tags: {', '.join(gem['tags']) or 'none'} · source: "
+               f"{gem['source'] or '—'} · version {gem['version']} (state {gem['state_version']})"
+               + (" · **archived**" if gem["archived"] else ""))
+    h2.button("Close", key="lat_close", icon=":material/close:",
+              on_click=lambda: st.session_state.pop("lat_open_id", None))
+    m = st.columns(4)
+    m[0].metric("Coherence", f"{gem['coherence']:.3f}")
+    m[1].metric("Uncertainty", f"{gem['uncertainty']:.3f}")
+    m[2].metric("Energy", f"{gem['energy']:.3f}")
+    m[3].metric("Phase (rad)", f"{gem['phase']:.3f}")
+    if not ctx.can(Permission.EDIT):
+        st.markdown(gem["content"])
+        return
+    edit_form(ctx, gem)
+    archive_and_delete(ctx, gem)
+
+
+def edit_form(ctx: PageContext, gem: dict) -> None:
+    # a new content or state version (an edit, an evolution) resets the form
+    ek = f"lat_e_{gem['id']}_{gem['version']}_{gem['state_version']}"
+    with st.form("lat_edit_form"):
+        e_title = st.text_input("Title", gem["title"], key=f"{ek}_title")
+        e_content = st.text_area("Content", gem["content"], height=140, key=f"{ek}_content")
+        c1, c2 = st.columns(2)
+        e_tags = c1.text_input("Tags (comma-separated)", ", ".join(gem["tags"]), key=f"{ek}_tags")
+        e_source = c2.text_input("Source", gem["source"], key=f"{ek}_source")
+        s1, s2, s3, s4 = st.columns(4)
+        e_energy = s1.number_input("Energy", value=float(gem["energy"]), format="%.4f", step=0.1,
+                                   key=f"{ek}_energy")
+        e_phase = s2.number_input("Phase (rad)", value=float(gem["phase"]), format="%.4f", step=0.1,
+                                  key=f"{ek}_phase")
+        e_coh = s3.number_input("Coherence", value=float(gem["coherence"]), format="%.4f",
+                                step=0.05, key=f"{ek}_coherence")
+        e_unc = s4.number_input("Uncertainty", value=float(gem["uncertainty"]), format="%.4f",
+                                step=0.05, key=f"{ek}_uncertainty")
+        save = st.form_submit_button("Save changes", type="primary", icon=":material/save:", key="lat_save")
+    if not save:
+        return
+    new = {"title": e_title, "content": e_content, "tags": G.parse_tags(e_tags), "source": e_source,
+           "energy": e_energy, "phase": e_phase, "coherence": e_coh, "uncertainty": e_unc}
+    try:
+        changed = G.save_edit(ctx.store, ctx.name, gem, ctx.actor, new)
+    except LatticeError as exc:
+        st.error(f"Not saved: {exc}")
+        return
+    if not changed:
+        st.info("Nothing changed.")
+    else:
+        flash("success", f"Saved {', '.join(changed)} of gem {gem['id']!r}.")
+        st.rerun()
+
+
+def archive_and_delete(ctx: PageContext, gem: dict) -> None:
+    store, name, actor = ctx.store, ctx.name, ctx.actor
+    a1, a2, a3 = st.columns([1, 1.4, 1])
+    verb = "Restore" if gem["archived"] else "Archive"
+    if a1.button(verb, key="lat_archive", icon=":material/unarchive:" if gem["archived"]
+                 else ":material/archive:"):
+        try:
+            (store.restore_gem if gem["archived"] else store.archive_gem)(name, gem["id"], actor)
+        except LatticeError as exc:
+            st.error(f"Not done: {exc}")
+        else:
+            flash("success", f"{verb}d gem {gem['id']!r}.")
+            st.rerun()
+    sure = a2.checkbox("Delete for good (cannot be undone)", key="lat_delete_sure")
+    if a3.button("Delete", key="lat_delete", icon=":material/delete_forever:", disabled=not sure):
+        try:
+            store.delete_gem(name, gem["id"], actor)
+        except LatticeError as exc:
+            st.error(f"Not deleted: {exc}")
+        else:
+            st.session_state.pop("lat_open_id", None)
+            flash("success", f"Deleted gem {gem['id']!r} and its entanglements.")
+            st.rerun()
+
 
 # ----------------------------------------------------------------------- add
-with tab_add:
-    if not can_edit:
+def tab_add(ctx: PageContext) -> None:
+    if not ctx.can(Permission.EDIT):
         st.info("Adding gems needs the researcher or admin role.")
+        return
+    with st.form("lat_add_form", clear_on_submit=True):
+        a_content = st.text_area("Content (required)", height=120, key="lat_a_content",
+                                 placeholder="One short unit of knowledge: a note, a fact, a paragraph.")
+        c1, c2, c3 = st.columns(3)
+        a_title = c1.text_input("Title", key="lat_a_title")
+        a_tags = c2.text_input("Tags (comma-separated)", key="lat_a_tags")
+        a_id = c3.text_input("Id (optional)", help="Left empty, the store assigns one.", key="lat_a_id")
+        s1, s2, s3, s4 = st.columns(4)
+        a_energy = s1.number_input("Energy", value=1.0, min_value=0.0001, format="%.4f", step=0.1)
+        a_phase = s2.number_input("Phase (rad)", value=0.0, format="%.4f", step=0.1)
+        a_coh = s3.number_input("Coherence", value=1.0, min_value=0.0, max_value=1.0, format="%.4f", step=0.05)
+        a_unc = s4.number_input("Uncertainty", value=0.1, min_value=0.0, max_value=1.0, format="%.4f", step=0.05)
+        add = st.form_submit_button("Add gem", type="primary", icon=":material/add:", key="lat_add")
+    if not add:
+        return
+    try:
+        new_id = ctx.store.add_gem(ctx.name, ctx.actor, a_content, id=a_id.strip() or None, title=a_title,
+                                   tags=G.parse_tags(a_tags), energy=a_energy, phase=a_phase, coherence=a_coh,
+                                   uncertainty=a_unc)
+    except LatticeError as exc:
+        st.error(f"Not added: {exc}")
     else:
-        with st.form("lat_add_form", clear_on_submit=True):
-            a_content = st.text_area("Content (required)", height=120, key="lat_a_content",
-                                     placeholder="One short unit of knowledge: a note, a fact, a paragraph.")
-            c1, c2, c3 = st.columns(3)
-            a_title = c1.text_input("Title", key="lat_a_title")
-            a_tags = c2.text_input("Tags (comma-separated)", key="lat_a_tags")
-            a_id = c3.text_input("Id (optional)", help="Left empty, the store assigns one.", key="lat_a_id")
-            s1, s2, s3, s4 = st.columns(4)
-            a_energy = s1.number_input("Energy", value=1.0, min_value=0.0001, format="%.4f", step=0.1)
-            a_phase = s2.number_input("Phase (rad)", value=0.0, format="%.4f", step=0.1)
-            a_coh = s3.number_input("Coherence", value=1.0, min_value=0.0, max_value=1.0, format="%.4f", step=0.05)
-            a_unc = s4.number_input("Uncertainty", value=0.1, min_value=0.0, max_value=1.0, format="%.4f", step=0.05)
-            add = st.form_submit_button("Add gem", type="primary", icon=":material/add:", key="lat_add")
-        if add:
-            try:
-                new_id = store.add_gem(name, actor, a_content, id=a_id.strip() or None, title=a_title,
-                                       tags=G.parse_tags(a_tags), energy=a_energy, phase=a_phase, coherence=a_coh,
-                                       uncertainty=a_unc)
-            except LatticeError as exc:
-                st.error(f"Not added: {exc}")
-            else:
-                st.session_state["lat_open_id"] = new_id
-                flash("success", f"Added gem {new_id!r} (open below on *Browse & edit*).")
-                st.rerun()
+        st.session_state["lat_open_id"] = new_id
+        flash("success", f"Added gem {new_id!r} (open below on *Browse & edit*).")
+        st.rerun()
+
 
 # -------------------------------------------------------------------- import
-with tab_import:
+def tab_import(ctx: PageContext) -> None:
     report = st.session_state.get("lat_import_report")
     if report:
         getattr(st, report["kind"])(report["message"])
         if report["issues"] is not None and len(report["issues"]):
             st.dataframe(report["issues"], hide_index=True, height=table_height(len(report["issues"]), 300))
             download_csv(report["issues"], "rejected-rows.csv", key="lat_issues_csv", label="Rejected rows (CSV)")
-    if not can_edit:
+    if not ctx.can(Permission.EDIT):
         st.info("Importing needs the researcher or admin role.")
-    else:
-        st.markdown("Upload **one JSONL or CSV file** (optionally with its `<name>.entanglements.csv`), "
-                    "**Markdown/text files**, or a **zip** of them. Fields: `content` (required), `id`, `title`, "
-                    "`tags`, `source`, `energy`, `phase`, `coherence`, `uncertainty`.")
-        files = st.file_uploader("Files to import", type=G.UPLOAD_TYPES, accept_multiple_files=True,
-                                 key="lat_import_files")
-        i1, i2, i3 = st.columns([1.5, 1.5, 1.5])
-        target = i1.text_input("Into lattice", value=name, key="lat_import_target",
-                               help="An existing lattice, or a new name to create one.")
-        skip_bad = i2.checkbox("Skip bad rows (import the rest)", key="lat_import_skip",
-                               help="Off: all or nothing - one bad row and nothing is written.")
-        split = i3.checkbox("Split Markdown at headings", key="lat_import_split")
-        if st.button("Import", key="lat_import_run", type="primary", icon=":material/upload:", disabled=not files):
-            bar = st.progress(0.0, text="Reading the files…")
-            staged = None
-            try:
-                staged = G.stage_uploads(files)
-                rep = store.import_path(
-                    target.strip(), staged.path, actor, split_headings=split, skip_bad=skip_bad, edges=staged.edges,
-                    progress=lambda done, n: bar.progress(min(1.0, done / max(n, 1)),
-                                                          text=f"Embedding {done}/{n} gems…"))
-            except ImportFailed as exc:
-                st.session_state["lat_import_report"] = {
-                    "kind": "error", "issues": G.issues_frame(exc.issues, staged.path if staged else None),
-                    "message": f"**Import refused, nothing was written**: {len(exc.issues)} problem(s) in "
-                               f"{staged.description if staged else 'the upload'}. Fix them, or tick *Skip bad "
-                               f"rows* to import the rest."}
-            except LatticeError as exc:
-                st.session_state["lat_import_report"] = {"kind": "error", "issues": None,
-                                                         "message": f"Import refused, nothing was written: {exc}"}
-            else:
-                msg = (f"Imported **{rep.imported}** gem(s) and {rep.edges} entanglement(s) from "
-                       f"{staged.description} into lattice **{rep.lattice}** (version {rep.version}).")
-                if rep.skipped:
-                    msg += f" **{len(rep.skipped)} bad row(s) were skipped** (listed below)."
-                st.session_state["lat_import_report"] = {
-                    "kind": "warning" if rep.skipped else "success", "message": msg,
-                    "issues": G.issues_frame(rep.skipped, staged.path) if rep.skipped else None}
-            finally:
-                if staged is not None:
-                    staged.cleanup()
-            st.rerun()
+        return
+    st.markdown("Upload **one JSONL or CSV file** (optionally with its `<name>.entanglements.csv`), "
+                "**Markdown/text files**, or a **zip** of them. Fields: `content` (required), `id`, `title`, "
+                "`tags`, `source`, `energy`, `phase`, `coherence`, `uncertainty`.")
+    files = st.file_uploader("Files to import", type=G.UPLOAD_TYPES, accept_multiple_files=True,
+                             key="lat_import_files")
+    i1, i2, i3 = st.columns([1.5, 1.5, 1.5])
+    target = i1.text_input("Into lattice", value=ctx.name, key="lat_import_target",
+                           help="An existing lattice, or a new name to create one.")
+    skip_bad = i2.checkbox("Skip bad rows (import the rest)", key="lat_import_skip",
+                           help="Off: all or nothing - one bad row and nothing is written.")
+    split = i3.checkbox("Split Markdown at headings", key="lat_import_split")
+    if st.button("Import", key="lat_import_run", type="primary", icon=":material/upload:", disabled=not files):
+        bar = st.progress(0.0, text="Reading the files…")
+        st.session_state["lat_import_report"] = G.import_uploads(
+            ctx.store, files, target.strip(), ctx.actor, split_headings=split, skip_bad=skip_bad,
+            progress=lambda done, n: bar.progress(min(1.0, done / max(n, 1)), text=f"Embedding {done}/{n} gems…"))
+        st.rerun()
+
 
 # -------------------------------------------------------------------- export
-with tab_export:
+def tab_export(ctx: PageContext) -> None:
+    name = ctx.name
     st.markdown("Download the lattice's gems (with their state) as JSONL or CSV, and its entanglements as CSV: "
                 "together they re-import the same lattice.")
     x1, x2, x3 = st.columns([1, 1.4, 1.6])
@@ -278,22 +246,46 @@ with tab_export:
     include_archived = x2.checkbox("Include archived gems", key="lat_export_archived")
     if x3.button("Prepare export", key="lat_export_run", icon=":material/inventory_2:"):
         try:
-            data, edges, info = G.export_bytes(store, name, fmt, include_archived)
+            data, edges, info = G.export_bytes(ctx.store, name, fmt, include_archived)
         except LatticeError as exc:
             st.error(f"No export: {exc}")
         else:
             st.session_state["lat_export"] = {"fmt": fmt, "data": data, "edges": edges, "info": info,
                                               "version": ctx.loaded.version}
     exp = st.session_state.get("lat_export")
-    if exp:
-        info = exp["info"]
-        st.success(f"{info['gems']} gem(s) and {info['entanglements']} entanglement(s) of **{name}** "
-                   f"(version {exp['version']}) ready.")
-        d1, d2, _ = st.columns([1, 1, 2])
-        d1.download_button(f"Download {name}.{exp['fmt']}", exp["data"], file_name=f"{name}.{exp['fmt']}",
-                           mime="application/jsonl" if exp["fmt"] == "jsonl" else "text/csv", key="lat_dl_gems",
+    if not exp:
+        return
+    info = exp["info"]
+    st.success(f"{info['gems']} gem(s) and {info['entanglements']} entanglement(s) of **{name}** "
+               f"(version {exp['version']}) ready.")
+    d1, d2, _ = st.columns([1, 1, 2])
+    d1.download_button(f"Download {name}.{exp['fmt']}", exp["data"], file_name=f"{name}.{exp['fmt']}",
+                       mime="application/jsonl" if exp["fmt"] == "jsonl" else "text/csv", key="lat_dl_gems",
+                       icon=":material/download:")
+    if exp["edges"]:
+        d2.download_button(f"Download {name}.entanglements.csv", exp["edges"],
+                           file_name=f"{name}.entanglements.csv", mime="text/csv", key="lat_dl_edges",
                            icon=":material/download:")
-        if exp["edges"]:
-            d2.download_button(f"Download {name}.entanglements.csv", exp["edges"],
-                               file_name=f"{name}.entanglements.csv", mime="text/csv", key="lat_dl_edges",
-                               icon=":material/download:")
+
+
+# ---------------------------------------------------------------------- page
+ctx = page_context()
+require_store(ctx)  # this page works on the database only
+
+st.title("Lattice")
+st.caption(f"The gems of lattice **{ctx.name}**: search, filter, open one to read or edit it; import and export "
+           "files.")
+headline_metrics(ctx.store, get_workbench(), ctx.name, ctx.lattice)
+if not ctx.can(Permission.EDIT):
+    st.info(f"You are a **{ctx.actor.role.value}**: the lattice is read-only for you (the engine refuses edits).",
+            icon=":material/visibility:")
+
+tabs = st.tabs(["Browse & edit", "Add a gem", "Import", "Export"])
+with tabs[0]:
+    tab_browse(ctx)
+with tabs[1]:
+    tab_add(ctx)
+with tabs[2]:
+    tab_import(ctx)
+with tabs[3]:
+    tab_export(ctx)

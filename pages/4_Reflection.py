@@ -8,42 +8,36 @@ import streamlit as st
 
 from core.access import Permission
 from core.errors import LatticeError
-from ui.context import page_context, require_store
+from core.service import Workbench
+from ui.context import PageContext, page_context, require_store
 from ui.reflection_view import error_turn, render_answer, render_details, summary_line
 from ui.services import get_workbench
 
-ctx = page_context()
-store = require_store(ctx)
-wb = get_workbench()
-name, actor = ctx.name, ctx.actor
-session_id = st.session_state.setdefault("refl_session", uuid.uuid4().hex)
-turns: list = st.session_state.setdefault("refl_turns", {}).setdefault(name, [])
-titles = ctx.titles()
 
-head, reset = st.columns([5, 1])
-head.title("Reflection")
-head.caption(f"Ask lattice **{name}** a question. The most resonant gems go to the LLM (router: "
-             f"{' → '.join(wb.router.metrics_snapshot())}), the answer cites them by id, and the gems used are "
-             "observed: they re-cohere and become entangled.")
-
-
-def _new_conversation() -> None:
+def _new_conversation(wb: Workbench, name: str, actor_name: str, session_id: str) -> None:
     st.session_state["refl_turns"][name] = []
-    wb.conversations.reset(actor.name, session_id)
+    wb.conversations.reset(actor_name, session_id)
 
 
-reset.button("New conversation", key="refl_reset", icon=":material/restart_alt:", on_click=_new_conversation,
-             disabled=not turns)
-if not ctx.can(Permission.REFLECT):
-    st.info(f"You are a **{actor.role.value}**: a reflection changes the lattice (it observes the gems it "
-            "uses), so the engine refuses it for viewers. You can still browse the lattice and earlier answers.",
-            icon=":material/visibility:")
-elif not turns:
-    st.info("Try: *What is decoherence?*, *How does a Kuramoto model synchronise?* or *What is BM25?*",
-            icon=":material/lightbulb:")
+def header(ctx: PageContext, wb: Workbench, turns: list, session_id: str) -> None:
+    """Title, the router order, "New conversation", and a hint (or the viewer's notice)."""
+    head, reset = st.columns([5, 1])
+    head.title("Reflection")
+    head.caption(f"Ask lattice **{ctx.name}** a question. The most resonant gems go to the LLM (router: "
+                 f"{' → '.join(wb.router.metrics_snapshot())}), the answer cites them by id, and the gems used are "
+                 "observed: they re-cohere and become entangled.")
+    reset.button("New conversation", key="refl_reset", icon=":material/restart_alt:", on_click=_new_conversation,
+                 args=(wb, ctx.name, ctx.actor.name, session_id), disabled=not turns)
+    if not ctx.can(Permission.REFLECT):
+        st.info(f"You are a **{ctx.actor.role.value}**: a reflection changes the lattice (it observes the gems it "
+                "uses), so the engine refuses it for viewers. You can still browse the lattice and earlier "
+                "answers.", icon=":material/visibility:")
+    elif not turns:
+        st.info("Try: *What is decoherence?*, *How does a Kuramoto model synchronise?* or *What is BM25?*",
+                icon=":material/lightbulb:")
 
 
-def show_turn(turn: dict, index: int, latest: bool) -> None:
+def show_turn(turn: dict, index: int, latest: bool, titles: dict) -> None:
     with st.chat_message("user"):
         st.markdown(turn["question"])
     with st.chat_message("assistant"):
@@ -58,17 +52,14 @@ def show_turn(turn: dict, index: int, latest: bool) -> None:
             render_details(rec, titles, key=f"refl_{index}")
 
 
-for k, turn in enumerate(turns):
-    show_turn(turn, k, latest=k == len(turns) - 1)
-
-question = st.chat_input("Ask the lattice a question…", key="refl_input", max_chars=2000)
-if question:
+def ask(ctx: PageContext, wb: Workbench, question: str, turns: list, session_id: str) -> None:
+    """Stream the answer to ``question`` and add the turn (or the refusal) to the history."""
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
         try:
             with st.spinner("Ranking the gems…"):
-                reflection = wb.reflect(name, question, actor, session_id)  # role, rate limit, input checked here
+                reflection = wb.reflect(ctx.name, question, ctx.actor, session_id)  # role, rate limit, input
             st.write_stream(reflection)
             if reflection.record is None:
                 raise LatticeError("the answer did not complete; ask again")
@@ -76,4 +67,20 @@ if question:
             turns.append(error_turn(question, exc))
         else:
             turns.append({"question": question, "record": reflection.record.to_dict()})
+
+
+# ---------------------------------------------------------------------- page
+ctx = page_context()
+require_store(ctx)  # reflections are stored with the lattice
+wb = get_workbench()
+session_id = st.session_state.setdefault("refl_session", uuid.uuid4().hex)
+turns: list = st.session_state.setdefault("refl_turns", {}).setdefault(ctx.name, [])
+titles = ctx.titles()
+
+header(ctx, wb, turns, session_id)
+for k, turn in enumerate(turns):
+    show_turn(turn, k, latest=k == len(turns) - 1, titles=titles)
+question = st.chat_input("Ask the lattice a question…", key="refl_input", max_chars=2000)
+if question:
+    ask(ctx, wb, question, turns, session_id)
     st.rerun()  # redraw the history (with the details) and the sidebar's new coherence

@@ -5,30 +5,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.engine import DYNAMIC_PARAMS, METRICS, PARAM_SPECS, LatticeParams, Trajectory, fit_decay
 from core.errors import LatticeError
-from core.engine import fit_decay
-from core.engine import PARAM_SPECS, LatticeParams
-from core.engine import DYNAMIC_PARAMS, METRICS, grid_values, sweep
 from ui import charts
+from ui import experiments as X
 from ui.compute import trajectory
-from ui.context import page_context
-from ui.controls import label_for, param_controls, reset_params
+from ui.context import PageContext, page_context
+from ui.controls import param_controls, param_labels, reset_params
 from ui.decay_log import log_observations
-from ui.runs import run_detail, run_label, save_preview_run, stored_runs
+from ui.runs import compare_runs, run_label, save_preview_run, stored_runs
 from ui.tables import download_csv, read_observations_csv
 
-ctx = page_context()
-unit = ctx.time_unit
-lat = ctx.lattice
-
-st.title("Parameters & experiments")
-st.caption("Every model parameter, with its range and meaning (hover the ? icons). Changes apply to this "
-           "session's simulations at once; the stored lattice is not changed.")
-
-tab_tune, tab_sweep, tab_fit = st.tabs(["Tune", "Sweep", "Fit decay"])
 
 # ---------------------------------------------------------------------- tune
-with tab_tune:
+def tab_tune(ctx: PageContext) -> None:
+    lat, unit = ctx.lattice, ctx.time_unit
     param_controls(ctx.params)
     r1, r2, _ = st.columns([1, 1, 3])
     r1.button("Reset to defaults", key="par_reset_defaults", on_click=reset_params, args=(LatticeParams(),),
@@ -38,8 +29,7 @@ with tab_tune:
     p1, p2 = st.columns([1, 4])
     preview_h = p1.number_input(f"Preview horizon ({unit}s)", min_value=0.5, max_value=1000.0, value=12.0,
                                 step=1.0, key="par_preview_h")
-    dt = ctx.params.dt if ctx.params.dt > 0 else 0.1
-    dt = max(dt, float(preview_h) / 400)  # at most ~400 points: the preview must stay instant
+    dt = X.preview_step(ctx.params, preview_h)
     try:
         current = trajectory(lat, ctx.cache_key, ctx.params.to_dict(), float(preview_h), dt, ())
         baseline = trajectory(lat, ctx.cache_key, LatticeParams(time_unit=ctx.params.time_unit).to_dict(),
@@ -47,85 +37,75 @@ with tab_tune:
     except LatticeError as exc:
         st.error(str(exc))
     else:
-        end, end0 = current.series.iloc[-1], baseline.series.iloc[-1]
-        m = p1.container()
-        def vs_defaults(diff: float) -> str | None:
-            return None if abs(diff) < 5e-4 else f"{diff:+.3f} vs defaults"
-
-        m.metric(f"Mean coherence at +{preview_h:g}", f"{end.mean_coherence:.3f}",
-                 vs_defaults(end.mean_coherence - end0.mean_coherence))
-        m.metric(f"R at +{preview_h:g}", f"{end.R:.3f}", vs_defaults(end.R - end0.R))
-        m.metric(f"Mean uncertainty at +{preview_h:g}", f"{end.mean_uncertainty:.3f}",
-                 vs_defaults(end.mean_uncertainty - end0.mean_uncertainty), delta_color="inverse")
-        with p2:
-            st.plotly_chart(charts.preview_chart(current.series, baseline.series, unit), key="par_preview")
-        # Saved runs live in the store: they persist and every user of the lattice sees them.
-        sv1, sv2 = st.columns([1, 3])
-        changed = {n: v for n, v in ctx.params.to_dict().items() if v != PARAM_SPECS[n].default}
-        sv2.caption("Saved runs are stored in the database with their parameters and preview trajectory, "
-                    "shared with everyone working on this lattice. Named after the parameters that differ from "
-                    "the defaults.")
-        if sv1.button("Save this run", key="par_save_run", icon=":material/bookmark_add:", width="stretch"):
-            run_name = ", ".join(f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}"
-                                 for n, v in changed.items()) or "defaults"
-            try:
-                run_id = save_preview_run(ctx, run_name, current.series, float(preview_h))
-            except LatticeError as exc:
-                st.error(f"Not saved: {exc}")
-            else:
-                label = run_label(run_id, run_name, ctx.actor.name)
-                kept = [n for n in st.session_state.get("par_compare", []) if n != label]
-                st.session_state["par_compare_next"] = kept[-2:] + [label]  # the new run next to the last ones
-                st.toast(f"Saved run {label!r}")
-                st.rerun()
-        try:
-            runs = stored_runs(ctx)
-        except LatticeError as exc:
-            st.error(f"Saved runs unavailable: {exc}")
-            runs = {}
-        if "par_compare_next" in st.session_state:
-            st.session_state["par_compare"] = [n for n in st.session_state.pop("par_compare_next") if n in runs]
-        elif "par_compare" in st.session_state:
-            st.session_state["par_compare"] = [n for n in st.session_state["par_compare"] if n in runs]
-        else:
-            st.session_state["par_compare"] = list(runs)[:3][::-1]
-        if runs:
-            chosen_runs = st.multiselect("Compare saved runs", list(runs), key="par_compare",
-                                         help="Newest first; saved by anyone on this lattice.")
-            if chosen_runs:
-                loaded_runs = {n: run_detail(runs[n]) for n in chosen_runs}
-                st.plotly_chart(charts.compare_runs_chart(
-                    [(n, r["series"].assign(time=r["series"]["time"] - r["t0"])) for n, r in loaded_runs.items()],
-                    unit), key="par_compare_chart")
-                diff = pd.DataFrame({n: r["params"] for n, r in loaded_runs.items()})
-                diff = diff[diff.nunique(axis=1) > 1] if len(chosen_runs) > 1 else diff
-                table = diff.rename_axis("parameter").reset_index().astype(str)
-                st.caption("Parameters that differ between the chosen runs:" if len(chosen_runs) > 1
-                           else "Parameters of the run:")
-                st.dataframe(table, hide_index=True)
-                download_csv(table, "saved-runs-parameters.csv", key="par_compare_csv")
-    params_table = pd.DataFrame([{"parameter": n, "label": s.label, "value": getattr(ctx.params, n),
-                                  "default": s.default, "unit": s.unit, "meaning": s.help}
-                                 for n, s in PARAM_SPECS.items()]).astype({"value": str, "default": str})
+        preview(ctx, current, baseline, float(preview_h), p1, p2)
+        saved_runs(ctx, current, float(preview_h))
+    params_table = X.params_table(ctx.params)
     with st.expander("Parameters as a table"):
         st.dataframe(params_table, hide_index=True)
         download_csv(params_table, f"{ctx.name}-parameters.csv", key="par_params_csv")
 
+
+def preview(ctx: PageContext, current: Trajectory, baseline: Trajectory, preview_h: float, p1, p2) -> None:
+    """End-of-horizon figures (vs. the defaults) in ``p1``, the preview chart in ``p2``."""
+    end, end0 = current.series.iloc[-1], baseline.series.iloc[-1]
+    m = p1.container()
+    m.metric(f"Mean coherence at +{preview_h:g}", f"{end.mean_coherence:.3f}",
+             X.vs_defaults(end.mean_coherence - end0.mean_coherence))
+    m.metric(f"R at +{preview_h:g}", f"{end.R:.3f}", X.vs_defaults(end.R - end0.R))
+    m.metric(f"Mean uncertainty at +{preview_h:g}", f"{end.mean_uncertainty:.3f}",
+             X.vs_defaults(end.mean_uncertainty - end0.mean_uncertainty), delta_color="inverse")
+    with p2:
+        st.plotly_chart(charts.preview_chart(current.series, baseline.series, ctx.time_unit), key="par_preview")
+
+
+def saved_runs(ctx: PageContext, current: Trajectory, preview_h: float) -> None:
+    """Save the preview as a run; compare saved runs. Runs live in the store: they persist and
+    every user of the lattice sees them."""
+    sv1, sv2 = st.columns([1, 3])
+    sv2.caption("Saved runs are stored in the database with their parameters and preview trajectory, "
+                "shared with everyone working on this lattice. Named after the parameters that differ from "
+                "the defaults.")
+    if sv1.button("Save this run", key="par_save_run", icon=":material/bookmark_add:", width="stretch"):
+        run_name = X.run_name(ctx.params)
+        try:
+            run_id = save_preview_run(ctx, run_name, current.series, preview_h)
+        except LatticeError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            label = run_label(run_id, run_name, ctx.actor.name)
+            kept = [n for n in st.session_state.get("par_compare", []) if n != label]
+            st.session_state["par_compare_next"] = kept[-2:] + [label]  # the new run next to the last ones
+            st.toast(f"Saved run {label!r}")
+            st.rerun()
+    try:
+        runs = stored_runs(ctx)
+    except LatticeError as exc:
+        st.error(f"Saved runs unavailable: {exc}")
+        runs = {}
+    if "par_compare_next" in st.session_state:
+        st.session_state["par_compare"] = [n for n in st.session_state.pop("par_compare_next") if n in runs]
+    elif "par_compare" in st.session_state:
+        st.session_state["par_compare"] = [n for n in st.session_state["par_compare"] if n in runs]
+    else:
+        st.session_state["par_compare"] = list(runs)[:3][::-1]
+    if not runs:
+        return
+    chosen_runs = st.multiselect("Compare saved runs", list(runs), key="par_compare",
+                                 help="Newest first; saved by anyone on this lattice.")
+    if chosen_runs:
+        series, table = compare_runs(runs, chosen_runs)
+        st.plotly_chart(charts.compare_runs_chart(series, ctx.time_unit), key="par_compare_chart")
+        st.caption("Parameters that differ between the chosen runs:" if len(chosen_runs) > 1
+                   else "Parameters of the run:")
+        st.dataframe(table, hide_index=True)
+        download_csv(table, "saved-runs-parameters.csv", key="par_compare_csv")
+
+
 # --------------------------------------------------------------------- sweep
-numeric = list(DYNAMIC_PARAMS)  # the parameters that change evolution
-labels = {n: label_for(PARAM_SPECS[n]) for n in numeric}
-
-
-def _default_range(name: str) -> tuple[float, float]:
-    spec = PARAM_SPECS[name]
-    lo, hi = float(spec.minimum), float(spec.maximum)
-    d = float(spec.default)
-    if d > 0:
-        return max(lo, d / 4), min(hi, d * 3)
-    return max(lo, -1.0), min(hi, 1.0) if hi > 0 else hi
-
-
-with tab_sweep:
+def tab_sweep(ctx: PageContext) -> None:
+    unit = ctx.time_unit
+    numeric = list(DYNAMIC_PARAMS)  # the parameters that change evolution
+    labels = param_labels(numeric)
     st.markdown("Evolve a copy of the lattice over a grid of one or two parameters (the others as set under "
                 "*Tune*) and measure an outcome at the horizon.")
     s1, s2, s3 = st.columns([2, 1.2, 1])
@@ -137,7 +117,7 @@ with tab_sweep:
     grid = {}
     for name in swept:
         spec = PARAM_SPECS[name]
-        lo, hi = _default_range(name)
+        lo, hi = X.default_range(name)
         g1, g2, g3 = st.columns(3)
         step = float(spec.step or 0.01)
         start = g1.number_input(f"{labels[name]}: from", value=lo, step=step, key=f"sw_{name}_from")
@@ -148,9 +128,8 @@ with tab_sweep:
     if st.button("Run sweep", key="sw_run", type="primary", icon=":material/play_arrow:", disabled=not swept):
         bar = st.progress(0.0, text="Sweeping…")
         try:
-            values = {name: grid_values(name, *grid[name]) for name in swept}
-            result = sweep(lat, ctx.params, values, float(horizon),
-                           progress=lambda f: bar.progress(min(1.0, f), text=f"Sweeping… {f:.0%}"))
+            result = X.run_sweep(ctx.lattice, ctx.params, grid, float(horizon),
+                                 progress=lambda f: bar.progress(min(1.0, f), text=f"Sweeping… {f:.0%}"))
         except LatticeError as exc:
             bar.empty()
             st.error(f"Sweep not run: {exc}")
@@ -166,9 +145,11 @@ with tab_sweep:
         st.dataframe(res["df"], hide_index=True, height=220)
         download_csv(res["df"], f"{ctx.name}-sweep-{'-'.join(res['params'])}.csv", key="sw_csv")
 
+
 # ----------------------------------------------------------------------- fit
-def show_fit(obs: pd.DataFrame, groups, fit_amplitude: bool, fit_offset: bool, key: str) -> None:
+def show_fit(ctx: PageContext, obs: pd.DataFrame, groups, fit_amplitude: bool, fit_offset: bool, key: str) -> None:
     """Fit τ to ``obs`` (t, coherence) and show the estimate, the chart and the tables."""
+    unit = ctx.time_unit
     try:
         fit = fit_decay(obs["t"], obs["coherence"], groups=groups, fit_amplitude=fit_amplitude,
                         fit_offset=fit_offset)
@@ -181,11 +162,7 @@ def show_fit(obs: pd.DataFrame, groups, fit_amplitude: bool, fit_offset: bool, k
     k3.metric("λ implied for E = 1", f"{fit.lambda_for_energy(1.0):.4g}", help="λ = E/τ.")
     k4.metric("residual std", f"{fit.residual_std:.3g}", help=f"{fit.n_points} observations")
     st.plotly_chart(charts.decay_fit_chart(obs["t"], obs["coherence"], groups, fit, unit), key=f"{key}_chart")
-    table = pd.DataFrame([{"group": "all" if g is None else g, "amplitude A": a,
-                           "A standard error": fit.amplitude_se[g]} for g, a in fit.amplitude.items()])
-    summary = pd.DataFrame([{"tau": fit.tau, "tau_se": fit.tau_se, "offset": fit.offset,
-                             "offset_se": fit.offset_se, "residual_std": fit.residual_std,
-                             "n_points": fit.n_points}])
+    summary, table = X.fit_tables(fit)
     t1, t2 = st.columns(2)
     with t1:
         st.dataframe(summary, hide_index=True)
@@ -193,62 +170,77 @@ def show_fit(obs: pd.DataFrame, groups, fit_amplitude: bool, fit_offset: bool, k
     with t2:
         st.dataframe(table, hide_index=True)
         download_csv(table, "decay-fit-amplitudes.csv", key=f"{key}_amp_csv")
-    lam = fit.lambda_for_energy(1.0)
-    if PARAM_SPECS["lambda_"].minimum <= lam <= PARAM_SPECS["lambda_"].maximum:
+    lam = X.suggested_lambda(fit)
+    if lam is not None:
         st.button(f"Use λ = {lam:.4g} (for E = 1) in this session", key=f"{key}_apply", on_click=reset_params,
                   args=(ctx.params.replace(lambda_=float(lam)),))
 
 
-with tab_fit:
+def tab_fit(ctx: PageContext) -> None:
     source = st.radio("Observations", ["Uploaded CSV", "This lattice's log"], horizontal=True, key="fit_source",
                       help="A CSV of your own observations, or the lattice's own history replayed from its "
                            "transaction log.")
     if source == "Uploaded CSV":
-        st.markdown("Upload coherence observations as CSV with columns **t** (lattice time units), **coherence** "
-                    "(0-1) and optionally **gem** (one decay curve per gem, shared τ). The model is "
-                    "c(t) = A·exp(−(t − t0)/τ) + C; for a gem of energy E, τ = E/λ.")
-        f1, f2 = st.columns([2, 1])
-        upload = f1.file_uploader("Observations CSV", type=["csv"], key="fit_upload")
-        with f2:
-            fit_amplitude = st.checkbox("Fit amplitude A per gem", value=True, key="fit_amp")
-            fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_off")
-            # A sample to try the fit with: three demo gems under the current parameters, with noise.
-            rng = np.random.default_rng(7)
-            idx = np.argsort(-lat.coherence, kind="stable")[:3]
-            sample_t = np.linspace(0, 12, 13)
-            rows = [{"t": t, "gem": lat.ids[i],
-                     "coherence": float(np.clip(lat.coherence[i] * np.exp(-ctx.params.lambda_ * t / lat.energy[i])
-                                                + rng.normal(0, 0.01), 0, 1))}
-                    for i in idx for t in sample_t]
-            download_csv(pd.DataFrame(rows)[["t", "coherence", "gem"]], "sample-observations.csv",
-                         key="fit_sample", label="Sample CSV")
-        if upload is None:
-            st.info("No file yet: download the sample CSV to try it.")
-        else:
-            try:
-                obs = read_observations_csv(upload.getvalue())
-            except LatticeError as exc:  # ValidationError (bad CSV)
-                st.error(f"No fit: {exc}")
-            else:
-                show_fit(obs, obs["gem"] if "gem" in obs.columns else None, fit_amplitude, fit_offset, "fit")
+        fit_uploaded(ctx)
     else:
-        st.markdown("The lattice's **mean coherence** replayed from its transaction log. Between two "
-                    "observations (or edits, imports, parameter changes) only clock advances change coherence "
-                    "(c ← c·exp(−λ·dt/E) for every gem), so each stretch *a state, then clock advances only* is "
-                    "a decay curve: one amplitude per stretch, a shared τ. With gems of different energies the "
-                    "mean decays as a mix of exponentials; τ is its effective time constant "
-                    "(τ = E/λ for E ≈ the energies that still carry coherence).")
-        fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_log_off")
-        try:
-            obs, replayed, stopped = log_observations(ctx.store, ctx.store.url, ctx.name, ctx.loaded.version)
-        except LatticeError as exc:
-            st.error(f"No observations from the log: {exc}")
-        else:
-            stretches = obs["gem"].nunique()
-            st.caption(f"{replayed} log entries replayed: {len(obs)} points in {stretches} decay stretch(es)."
-                       + (f" The replay stops early: {stopped}." if stopped else ""))
-            if obs.empty:
-                st.info("The log has no decay yet: a stretch needs a state followed by at least one clock "
-                        "advance (*Advance the lattice clock* on the Evolution page, or a wall-clock lattice).")
-            else:
-                show_fit(obs, obs["gem"], True, fit_offset, "fit_log")
+        fit_log(ctx)
+
+
+def fit_uploaded(ctx: PageContext) -> None:
+    st.markdown("Upload coherence observations as CSV with columns **t** (lattice time units), **coherence** "
+                "(0-1) and optionally **gem** (one decay curve per gem, shared τ). The model is "
+                "c(t) = A·exp(−(t − t0)/τ) + C; for a gem of energy E, τ = E/λ.")
+    f1, f2 = st.columns([2, 1])
+    upload = f1.file_uploader("Observations CSV", type=["csv"], key="fit_upload")
+    with f2:
+        fit_amplitude = st.checkbox("Fit amplitude A per gem", value=True, key="fit_amp")
+        fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_off")
+        # A sample to try the fit with: three demo gems under the current parameters, with noise.
+        download_csv(X.sample_observations(ctx.lattice, ctx.params), "sample-observations.csv",
+                     key="fit_sample", label="Sample CSV")
+    if upload is None:
+        st.info("No file yet: download the sample CSV to try it.")
+        return
+    try:
+        obs = read_observations_csv(upload.getvalue())
+    except LatticeError as exc:  # ValidationError (bad CSV)
+        st.error(f"No fit: {exc}")
+    else:
+        show_fit(ctx, obs, obs["gem"] if "gem" in obs.columns else None, fit_amplitude, fit_offset, "fit")
+
+
+def fit_log(ctx: PageContext) -> None:
+    st.markdown("The lattice's **mean coherence** replayed from its transaction log. Between two "
+                "observations (or edits, imports, parameter changes) only clock advances change coherence "
+                "(c ← c·exp(−λ·dt/E) for every gem), so each stretch *a state, then clock advances only* is "
+                "a decay curve: one amplitude per stretch, a shared τ. With gems of different energies the "
+                "mean decays as a mix of exponentials; τ is its effective time constant "
+                "(τ = E/λ for E ≈ the energies that still carry coherence).")
+    fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_log_off")
+    try:
+        obs, replayed, stopped = log_observations(ctx.store, ctx.store.url, ctx.name, ctx.loaded.version)
+    except LatticeError as exc:
+        st.error(f"No observations from the log: {exc}")
+        return
+    stretches = obs["gem"].nunique()
+    st.caption(f"{replayed} log entries replayed: {len(obs)} points in {stretches} decay stretch(es)."
+               + (f" The replay stops early: {stopped}." if stopped else ""))
+    if obs.empty:
+        st.info("The log has no decay yet: a stretch needs a state followed by at least one clock "
+                "advance (*Advance the lattice clock* on the Evolution page, or a wall-clock lattice).")
+    else:
+        show_fit(ctx, obs, obs["gem"], True, fit_offset, "fit_log")
+
+
+# ---------------------------------------------------------------------- page
+ctx = page_context()
+st.title("Parameters & experiments")
+st.caption("Every model parameter, with its range and meaning (hover the ? icons). Changes apply to this "
+           "session's simulations at once; the stored lattice is not changed.")
+tabs = st.tabs(["Tune", "Sweep", "Fit decay"])
+with tabs[0]:
+    tab_tune(ctx)
+with tabs[1]:
+    tab_sweep(ctx)
+with tabs[2]:
+    tab_fit(ctx)

@@ -1,18 +1,37 @@
 """Helpers of the Admin page: snapshot bytes to download, an uploaded snapshot to verify and restore,
-and the transaction log as a display table (the store checks the admin role on each call)."""
+the transaction log as a display table, and the users table (the store checks the admin role on
+each call)."""
 from __future__ import annotations
 
 import json
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from core.access import Actor
+from core.auth import DEMO_USERS
 from core.errors import LatticeError
 from core.store import Store
 
 MAX_SNAPSHOT_BYTES = 500 * 1024 * 1024
+LOG_KINDS = ["create_lattice", "import", "create", "edit", "observe", "evolve", "entangle", "archive", "unarchive",
+             "delete", "params", "clock", "restore"]
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def snapshot_filename(name: str, version: int) -> str:
+    """``<lattice>-<UTC time>-v<version>.zip``: the download name of a snapshot."""
+    return f"{name}-{_stamp()}-v{version}.zip"
+
+
+def database_copy_filename() -> str:
+    """``lattice-<UTC time>.db``: the download name of a whole-database copy."""
+    return f"lattice-{_stamp()}.db"
 
 
 def backup_bytes(store: Store, name: str, actor: Actor) -> tuple[bytes, dict]:
@@ -111,3 +130,20 @@ def log_csv_frame(log: pd.DataFrame) -> pd.DataFrame:
     for col in ("gem_ids", "before", "after"):
         df[col] = df[col].map(lambda v: json.dumps(v, default=str) if v is not None else "")
     return df
+
+
+def filter_actor(log: pd.DataFrame, who: str) -> pd.DataFrame:
+    """The entries whose actor contains ``who`` (case-insensitive; all when blank)."""
+    if not who.strip():
+        return log
+    return log[log["actor"].str.contains(who.strip(), case=False, regex=False)]
+
+
+def snapshots_table(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Recorded backups and restores, newest first, without the server-side temporary paths."""
+    return snapshots.iloc[::-1].drop(columns=["path"], errors="ignore")
+
+
+def demo_users_table() -> pd.DataFrame:
+    """The fixed users of demo mode with their roles."""
+    return pd.DataFrame([{"username": u, "role": r.value} for u, r in DEMO_USERS.items()])

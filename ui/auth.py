@@ -1,7 +1,7 @@
-"""The login gate and logout button (streamlit-authenticator 0.4.x on core.auth.credentials).
+"""The login gate and logout button (streamlit-authenticator 0.4.x on core.auth).
 
 Configuration, hashing, demo users, role lookup and the refuse-to-start check live
-in :mod:`core.auth.credentials`; this module only renders. The authenticator checks the bcrypt
+in :mod:`core.auth`; this module only renders. The authenticator checks the bcrypt
 password and signs the re-login cookie (JWT in a cookie named ``gem_lattice_auth``).
 
 Why the login page renders no streamlit-authenticator ``Authenticate`` object:
@@ -30,7 +30,9 @@ from streamlit_authenticator.controllers import AuthenticationController
 from streamlit_authenticator.utilities import LoginError
 
 from core.access import Actor
-from core.auth import COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, LOCKOUT_ENV, MAX_FAILURES_ENV, AuthConfig, AuthConfigError, LoginLocked, LoginThrottle, credentials_path, load_auth_config
+from core.auth import (COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, LOCKOUT_ENV,
+                       MAX_FAILURES_ENV, AuthConfig, AuthConfigError, LoginLocked, LoginThrottle, credentials_path,
+                       load_auth_config)
 
 AUTHENTICATOR_KEY = "_lattice_authenticator"
 _AUTH_SESSION_KEYS = ("name", "username", "authentication_status", "email", "roles")
@@ -137,7 +139,7 @@ def _login_page() -> None:  # the only page before login; the form is drawn by l
 def login_gate(hide_navigation: bool = False) -> Actor:
     """Return the logged-in :class:`Actor`, or show the login form and stop the script.
 
-    Refuses to go on (``st.error`` + ``st.stop``) when :func:`core.auth.credentials.load_auth_config`
+    Refuses to go on (``st.error`` + ``st.stop``) when :func:`core.auth.load_auth_config`
     finds the configuration unsafe. Cheap when the session is already logged in, so
     both ``app.py`` and every page (via ``ui.context``) call it. ``hide_navigation``
     (app.py only): register a single hidden "Log in" page so that the ``pages/``
@@ -211,7 +213,8 @@ def login_gate(hide_navigation: bool = False) -> Actor:
         else:
             left = throttle.failures_left(username, sid)
             message.error("Username or password is incorrect."
-                          + (f" {left} attempt(s) left before a {throttle.lockout_s:g} s lock-out." if left <= 2 else ""))
+                          + (f" {left} attempt(s) left before a {throttle.lockout_s:g} s lock-out." if left <= 2
+                             else ""))
     st.stop()
 
 

@@ -11,11 +11,15 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from core.engine import Lattice
-from core.engine import LatticeParams
-from core.engine import Trajectory, default_recorded, simulate
+from core.engine import Lattice, LatticeParams, Trajectory, default_recorded, simulate
 
 MAX_RECORDED = 400  # per-gem series kept for the phasor animation (all gems of the demo)
+
+
+def gem_indices(lattice: Lattice, ids: Sequence) -> list[int]:
+    """Positions of the gems ``ids`` in the lattice's arrays."""
+    position = {gid: i for i, gid in enumerate(lattice.ids)}
+    return [position[g] for g in ids]
 
 
 def recorded_indices(lattice: Lattice, chosen: Sequence[int] = ()) -> tuple[int, ...]:
@@ -27,7 +31,7 @@ def recorded_indices(lattice: Lattice, chosen: Sequence[int] = ()) -> tuple[int,
 @st.cache_data(max_entries=48, show_spinner="Simulating…")
 def trajectory(_lattice: Lattice, key: tuple, params: dict, horizon: float, dt: float,
                record: tuple[int, ...] | None = None) -> Trajectory:
-    """``core.engine.trajectory.simulate`` of a copy of the lattice under ``params``."""
+    """``core.engine.simulate`` of a copy of the lattice under ``params``."""
     lat = _lattice.copy()
     lat.params = LatticeParams.from_dict(params)
     return simulate(lat, float(horizon), dt=float(dt), record=record)

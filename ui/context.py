@@ -1,8 +1,8 @@
 """What every page needs, in one call: ``ctx = page_context()``.
 
 The page gets the logged-in :class:`~core.access.Actor`, the lattice (from the
-:class:`~core.service.sources.LatticeSource` seam), the session's validated
-:class:`~core.engine.params.LatticeParams`, and the shared sidebar is drawn. Each page calls
+:class:`~core.service.LatticeSource` seam), the session's validated
+:class:`~core.engine.LatticeParams`, and the shared sidebar is drawn. Each page calls
 it itself, so a page also works when it is opened on its own (AppTest, direct run):
 the login gate is repeated there (a no-op when already logged in).
 
@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.access import Actor, Permission
-from core.service import DEMO_DIR
+from core.engine import PARAM_SPECS, Lattice, LatticeParams
 from core.errors import LatticeError, ValidationError
-from core.engine import Lattice
-from core.engine import PARAM_SPECS, LatticeParams
-from core.service import DemoFileSource, LatticeSource, LatticeView, gem_titles
-
-from .auth import login_gate, logout_button
+from core.service import DEMO_DIR, DemoFileSource, LatticeSource, LatticeView, gem_titles
+from ui.auth import login_gate, logout_button
+from ui.experiments import changed_params
 
 if TYPE_CHECKING:  # for the annotation only: _source() imports core.store when it is needed
     from core.store import Store
@@ -45,7 +43,7 @@ def _source(kind: str, demo_dir: str, database_url: str) -> LatticeSource:
     if kind == "store":  # the Crystal Lattice DB (LATTICE_DATABASE_URL, default SQLite in data/)
         from core.service import StoreSource
 
-        from .services import _store
+        from ui.services import _store
         return StoreSource(_store(database_url))  # the same Store as the Workbench
     raise LatticeError(f"{SOURCE_ENV}={kind!r} is not a known lattice source; use 'demo' or 'store'")
 
@@ -65,7 +63,7 @@ class PageContext:
 
     @property
     def lattice(self) -> Lattice:
-        """The stored state: read-only for pages (use :meth:`working_lattice` to evolve)."""
+        """The stored state: read-only for pages (simulations evolve a copy, ``ui.compute``)."""
         return self.loaded.lattice
 
     @property
@@ -88,12 +86,6 @@ class PageContext:
     def titles(self) -> dict:
         ids = list(self.lattice.ids)
         return dict(zip(ids, gem_titles(self.gems, ids)))
-
-    def working_lattice(self, params: LatticeParams | None = None) -> Lattice:
-        """A copy of the lattice carrying the session's (or the given) parameters."""
-        lat = self.lattice.copy()
-        lat.params = params or self.params
-        return lat
 
     @property
     def store(self) -> Store:
@@ -141,13 +133,6 @@ def set_params(params: LatticeParams) -> None:
     st.session_state[PARAMS_KEY] = params
 
 
-def update_params(**changes) -> LatticeParams:
-    """Validated update of the session parameters; raises ValidationError, changes nothing then."""
-    new = st.session_state[PARAMS_KEY].replace(**changes)
-    st.session_state[PARAMS_KEY] = new
-    return new
-
-
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -165,7 +150,7 @@ def render_sidebar(ctx: PageContext) -> None:
         c2.metric("Links", f"{s['entanglements']}")
         c1.metric("Mean c", f"{s['mean_coherence']:.3f}", help="Mean coherence of all gems (0-1).")
         c2.metric("R", f"{s['R']:.3f}", help="Kuramoto order parameter |mean(c·e^{iφ})| (0-1).")
-        changed = {n: v for n, v in ctx.params.to_dict().items() if v != PARAM_SPECS[n].default}
+        changed = changed_params(ctx.params)
         with st.expander(f"Active parameters ({len(changed)} changed)", expanded=bool(changed)):
             lines = []
             for name, value in ctx.params.to_dict().items():

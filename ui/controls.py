@@ -1,7 +1,7 @@
-"""Controls built from the parameter metadata (``core.engine.params.PARAM_SPECS``), and the gem picker.
+"""Controls built from the parameter metadata (``core.engine.PARAM_SPECS``), and the gem picker.
 
-Each control writes through :func:`ui.context.update_params` in an ``on_change``
-callback, so the new value is validated by ``LatticeParams`` and already active when
+Each control writes the session's parameters in an ``on_change`` callback
+(``LatticeParams.replace``), so the new value is validated and already active when
 the page (and the sidebar summary) reruns. An invalid value changes nothing and is
 reported with ``st.error``.
 """
@@ -12,11 +12,10 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from core.errors import ValidationError
 from core.engine import PARAM_SPECS, LatticeParams, ParamSpec
-
-from .compute import MAX_GEM_OPTIONS, gem_options
-from .context import PARAMS_KEY, flash, set_params
+from core.errors import ValidationError
+from ui.compute import MAX_GEM_OPTIONS, gem_options
+from ui.context import PARAMS_KEY, flash, set_params
 
 KEY_PREFIX = "param_"
 
@@ -27,6 +26,11 @@ def widget_key(name: str) -> str:
 
 def label_for(spec: ParamSpec) -> str:
     return f"{spec.label} ({spec.unit})" if spec.unit else spec.label
+
+
+def param_labels(names) -> dict[str, str]:
+    """``{name: label (unit)}`` of the parameters ``names``."""
+    return {n: label_for(PARAM_SPECS[n]) for n in names}
 
 
 def _on_change(name: str) -> None:

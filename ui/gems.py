@@ -1,4 +1,5 @@
-"""Helpers of the Lattice page: uploads to import, exports to download, tags (no widgets here).
+"""Helpers of the Lattice page: the filtered gem list, edits, uploads to import, exports to
+download, tags (no widgets here).
 
 Uploads are written to a private temporary folder and handed to
 ``Store.import_path`` (which validates every row; all or nothing unless skip_bad). A
@@ -16,8 +17,9 @@ from typing import Iterable, Protocol
 import pandas as pd
 import streamlit as st
 
+from core.access import Actor
 from core.errors import LatticeError
-from core.store import ImportIssue, Store
+from core.store import ImportFailed, ImportIssue, Store
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
@@ -25,6 +27,10 @@ UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv", "md", "markdown", "txt"
 MAX_ZIP_FILES = 5000
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 EDGES_SUFFIX = ".entanglements.csv"
+PAGE_SIZE = 25  # gems per page of the Browse table
+ARCHIVED = {"Active": False, "Archived": True, "All": None}  # the Status filter -> list_gems(archived=)
+STATE_FIELDS = {"energy", "phase", "coherence", "uncertainty"}
+TABLE_COLUMNS = ["id", "title", "tags", "coherence", "uncertainty", "energy", "phase", "archived", "updated_at"]
 
 
 class Upload(Protocol):  # streamlit's UploadedFile, or anything with a name and bytes
@@ -169,5 +175,81 @@ def parse_tags(text: str) -> list[str]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def cached_tags(url: str, name: str, version: int) -> list[str]:
     """``Store.list_tags`` of the process's store, cached per lattice version."""
-    from .services import get_store
+    from ui.services import get_store
     return get_store().list_tags(name)
+
+
+def find_gems(store: Store, name: str, tag: str, text: str, coherence: tuple[float, float], status: str,
+              page: int, page_size: int = PAGE_SIZE) -> tuple[pd.DataFrame, int, int]:
+    """One page of the gems matching the Browse filters (``tag`` "(any)": every tag; ``coherence``
+    (min, max) on [0, 1]; ``status`` a key of :data:`ARCHIVED`). When the filter shrank the result
+    below ``page``, page 1 instead. Returns ``(gems, total matches, page shown)``."""
+    query = dict(tag=None if tag == "(any)" else tag, text=text.strip() or None,
+                 coherence_min=coherence[0] if coherence[0] > 0 else None,
+                 coherence_max=coherence[1] if coherence[1] < 1 else None,
+                 archived=ARCHIVED[status], page_size=page_size)
+    df, total = store.list_gems(name, page=page, **query)
+    if df.empty and page > 1:
+        page = 1
+        df, total = store.list_gems(name, page=page, **query)
+    return df, total, page
+
+
+def page_count(total: int, page_size: int = PAGE_SIZE) -> int:
+    """Pages of ``page_size`` for ``total`` gems (at least 1)."""
+    return max(1, -(-total // page_size))
+
+
+def page_span(total: int, page: int, page_size: int = PAGE_SIZE) -> tuple[int, int]:
+    """``(first, last)`` 1-based positions of the gems on ``page`` among ``total`` ((0, 0): none)."""
+    first = (page - 1) * page_size + 1 if total else 0
+    return first, min(page * page_size, total)
+
+
+def browse_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The Browse table: the listed gems with their tags joined by commas."""
+    tags = df["tags"].map(lambda t: ", ".join(t) if isinstance(t, (list, tuple)) else "")
+    return df.assign(tags=tags)[TABLE_COLUMNS]
+
+
+def save_edit(store: Store, name: str, gem: dict, actor: Actor, new: dict) -> list[str]:
+    """Write the fields of ``new`` that differ from ``gem``; the content is checked against the
+    version shown, state values against the state version shown. Returns the changed field
+    names ([]: nothing changed, nothing written)."""
+    changes = {k: v for k, v in new.items() if v != gem[k]}
+    if changes:
+        state_edit = bool(set(changes) & STATE_FIELDS)
+        store.update_gem(name, gem["id"], actor, expected_version=gem["version"],
+                         expected_state_version=gem["state_version"] if state_edit else None, **changes)
+    return list(changes)
+
+
+def import_uploads(store: Store, files: Iterable[Upload], target: str, actor: Actor, split_headings: bool,
+                   skip_bad: bool, progress=None) -> dict:
+    """Stage the uploads and import them into lattice ``target`` (``Store.import_path``).
+
+    Returns the report the Import tab shows: ``kind`` (success, warning or error), ``message``
+    and ``issues`` (the rejected rows as a table, or None). A refused import wrote nothing.
+    """
+    staged = None
+    try:
+        staged = stage_uploads(files)
+        rep = store.import_path(target, staged.path, actor, split_headings=split_headings, skip_bad=skip_bad,
+                                edges=staged.edges, progress=progress)
+    except ImportFailed as exc:
+        return {"kind": "error", "issues": issues_frame(exc.issues, staged.path if staged else None),
+                "message": f"**Import refused, nothing was written**: {len(exc.issues)} problem(s) in "
+                           f"{staged.description if staged else 'the upload'}. Fix them, or tick *Skip bad "
+                           f"rows* to import the rest."}
+    except LatticeError as exc:
+        return {"kind": "error", "issues": None, "message": f"Import refused, nothing was written: {exc}"}
+    else:
+        msg = (f"Imported **{rep.imported}** gem(s) and {rep.edges} entanglement(s) from "
+               f"{staged.description} into lattice **{rep.lattice}** (version {rep.version}).")
+        if rep.skipped:
+            msg += f" **{len(rep.skipped)} bad row(s) were skipped** (listed below)."
+        return {"kind": "warning" if rep.skipped else "success", "message": msg,
+                "issues": issues_frame(rep.skipped, staged.path) if rep.skipped else None}
+    finally:
+        if staged is not None:
+            staged.cleanup()

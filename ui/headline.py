@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.engine import Lattice
-from core.store import Store
 from core.service import Workbench
+from core.store import Store
 
 
 def ago(when) -> str:

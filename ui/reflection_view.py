@@ -11,9 +11,8 @@ import streamlit as st
 
 from core.access import PermissionDenied
 from core.errors import LatticeError
-from core.router import RateLimitExceeded
-
-from .charts import ACCENT, WARM, _finish
+from core.reflection import RateLimitExceeded
+from ui.charts.theme import ACCENT, WARM, finish
 
 _CITATION = re.compile(r"\[([A-Za-z0-9_.:@/-]+)\]")
 
@@ -76,7 +75,7 @@ def score_chart(ranked: pd.DataFrame) -> go.Figure:
     ])
     fig.update_layout(barmode="relative", xaxis_title="score (dimensionless)", yaxis_title=None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
-    fig = _finish(fig, "Score of each ranked gem = resonance + interference term", 110 + 30 * len(d))
+    fig = finish(fig, "Score of each ranked gem = resonance + interference term", 110 + 30 * len(d))
     fig.update_layout(margin=dict(l=10, r=20, t=70, b=50))
     return fig
 

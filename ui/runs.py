@@ -37,3 +37,14 @@ def run_detail(run_id: int) -> dict:
     """Parameters, trajectory and start time of a saved run (runs never change: cached)."""
     from ui.services import get_store
     return _run(get_store().url, int(run_id))
+
+
+def compare_runs(runs: dict[str, int], chosen: list[str]) -> tuple[list[tuple[str, pd.DataFrame]], pd.DataFrame]:
+    """The chosen saved runs for the comparison chart (each series' time counted from the
+    lattice clock at save time) and their parameters as a table: only those that differ
+    between the runs when more than one is chosen."""
+    loaded = {n: run_detail(runs[n]) for n in chosen}
+    series = [(n, r["series"].assign(time=r["series"]["time"] - r["t0"])) for n, r in loaded.items()]
+    diff = pd.DataFrame({n: r["params"] for n, r in loaded.items()})
+    diff = diff[diff.nunique(axis=1) > 1] if len(chosen) > 1 else diff
+    return series, diff.rename_axis("parameter").reset_index().astype(str)

@@ -4,7 +4,7 @@ Both are ``st.cache_resource`` singletons keyed by the database URL
 (``LATTICE_DATABASE_URL``; default SQLite in data/), so every session of the server
 shares one connection pool, one resonance cache, one LLM router (with its cooldowns),
 one rate limiter and one latency series. On first use of an empty database the shipped
-demo lattice is loaded (``core.cli.engine_commands.ensure_demo``), so a fresh checkout shows data.
+demo lattice is loaded (``core.service.ensure_demo``), so a fresh checkout shows data.
 """
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ import os
 
 import streamlit as st
 
-from core.service import ensure_demo
 from core.errors import LatticeError
 from core.monitoring import metrics_port, start_exporter
+from core.service import Workbench, ensure_demo
 from core.store import Store
-from core.service import Workbench
 
 DATABASE_ENV = "LATTICE_DATABASE_URL"
 

@@ -1,14 +1,14 @@
-"""The lattice model (DESIGN.md section 2): gem state, time evolution, interference, sweeps, fits.
+"""The lattice model (docs/architecture.md, section 3): gem state, time evolution, interference, sweeps, fits.
 
 numpy/scipy only, no I/O; imports nothing from other ``core`` packages but ``core.errors``.
 """
-from core.engine.params import PARAM_SPECS, LatticeParams, ParamSpec
+from core.engine.params import PARAM_SPECS, STATE_DEFAULTS, STATE_SPECS, LatticeParams, ParamSpec, StateSpec
 from core.engine.lattice import Lattice, Observation
 from core.engine.quantum import QuantumState, calculate_interference
 from core.engine.trajectory import Trajectory, default_recorded, simulate, time_grid
 from core.engine.sweep import DYNAMIC_PARAMS, METRICS, grid_values, measure, sweep
 from core.engine.fitting import DecayFit, fit_decay
 
-__all__ = ["PARAM_SPECS", "LatticeParams", "ParamSpec", "Lattice", "Observation", "QuantumState",
+__all__ = ["PARAM_SPECS", "STATE_DEFAULTS", "STATE_SPECS", "LatticeParams", "ParamSpec", "StateSpec", "Lattice", "Observation", "QuantumState",
            "calculate_interference", "Trajectory", "default_recorded", "simulate", "time_grid", "DYNAMIC_PARAMS",
            "METRICS", "grid_values", "measure", "sweep", "DecayFit", "fit_decay"]

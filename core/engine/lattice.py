@@ -1,4 +1,6 @@
-"""Struct-of-arrays lattice of N gems (DESIGN.md sections 2 and 4).
+"""Struct-of-arrays lattice of N gems (docs/architecture.md, section 3; the contract path is core.lattice).
+
+Long file: one cohesive class whose methods share the state arrays and their caches.
 
 State lives in four float64 arrays (energy, phase, coherence, uncertainty); every
 operation is vectorized numpy over them. Phase is stored *unwrapped* (as the seed's
@@ -17,9 +19,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from core.errors import ValidationError
-from core.engine.params import LatticeParams
-
-_DEFAULTS = {"energy": 1.0, "phase": 0.0, "coherence": 1.0, "uncertainty": 0.1}
+from core.engine.params import STATE_SPECS, LatticeParams
 
 # Block sizes of top_interference: 256 x 8192 float64 = 16 MB per block, so the
 # scan's extra memory stays bounded whatever N is.
@@ -37,21 +37,6 @@ class Observation:
     coherence_after: np.ndarray
     uncertainty_before: np.ndarray
     uncertainty_after: np.ndarray
-
-
-def _check_finite(name: str, values: np.ndarray) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValidationError(name, f"value {values[i]!r} at gem {i} is not a finite number")
-
-
-def _check_range(name: str, values: np.ndarray, lo: float, hi: float, lo_open: bool = False) -> None:
-    bad = (values <= lo if lo_open else values < lo) | (values > hi)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        bracket = "(" if lo_open else "["
-        raise ValidationError(name, f"value {values[i]!r} at gem {i} is outside the allowed range {bracket}{lo}, {hi}]")
 
 
 def _check_dt(dt: float) -> float:
@@ -112,13 +97,8 @@ class Lattice:
         if len(set(lengths.values())) > 1:
             raise ValidationError("state", f"arrays must have equal length, got {lengths}")
         size = next(iter(lengths.values()), 0)
-        for name, default in _DEFAULTS.items():
-            arrays.setdefault(name, np.full(size, default))
-        for name, arr in arrays.items():
-            _check_finite(name, arr)
-        _check_range("energy", arrays["energy"], 0.0, math.inf, lo_open=True)
-        _check_range("coherence", arrays["coherence"], 0.0, 1.0)
-        _check_range("uncertainty", arrays["uncertainty"], 0.0, 1.0)
+        for name, spec in STATE_SPECS.items():
+            spec.check(arrays.setdefault(name, np.full(size, spec.default)))
 
         self._E = arrays["energy"]
         self._phi = arrays["phase"]
@@ -168,18 +148,16 @@ class Lattice:
     def set_state(self, index: int, **values: float) -> None:
         """Set one gem's energy/phase/coherence/uncertainty, validated (user edits)."""
         index = self._check_index(index)
-        new = {name: np.array([float(getattr(self, name)[index])]) for name in _DEFAULTS}
+        new = {name: np.array([float(getattr(self, name)[index])]) for name in STATE_SPECS}
         for name, value in values.items():
-            if name not in _DEFAULTS:
-                raise ValidationError(name, f"unknown state field; known: {', '.join(_DEFAULTS)}")
+            if name not in STATE_SPECS:
+                raise ValidationError(name, f"unknown state field; known: {', '.join(STATE_SPECS)}")
             try:
                 new[name] = np.array([float(value)])
             except (TypeError, ValueError):
                 raise ValidationError(name, f"got {value!r}, which is not a number") from None
-            _check_finite(name, new[name])
-        _check_range("energy", new["energy"], 0.0, math.inf, lo_open=True)
-        _check_range("coherence", new["coherence"], 0.0, 1.0)
-        _check_range("uncertainty", new["uncertainty"], 0.0, 1.0)
+        for name, spec in STATE_SPECS.items():
+            spec.check(new[name])
         if new["energy"][0] != self._E[index]:
             self._energy_version += 1
         self._E[index], self._phi[index] = new["energy"][0], new["phase"][0]

@@ -1,4 +1,4 @@
-"""One validated parameter object for the whole model (DESIGN.md section 2).
+"""One validated parameter object for the whole model (docs/architecture.md, section 3).
 
 Each parameter has a :class:`ParamSpec` with its default, allowed range, unit and a
 one-line meaning; the UI builds its controls from :data:`PARAM_SPECS`, the CLI its
@@ -138,6 +138,54 @@ class LatticeParams:
     @property
     def time_unit_seconds(self) -> float:
         return TIME_UNITS[self.time_unit]
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One field of a gem's state: default, allowed range and meaning, written once.
+
+    The engine validates arrays against it, imports take their defaults from it and the
+    edit forms build their inputs from it.
+    """
+
+    name: str
+    label: str
+    default: float
+    minimum: float = -math.inf
+    maximum: float = math.inf
+    minimum_open: bool = False  # energy must be > 0, not >= 0
+    unit: str = ""
+    help: str = ""
+
+    def range_text(self) -> str:
+        return f"{'(' if self.minimum_open else '['}{self.minimum}, {self.maximum}]"
+
+    def check(self, values: np.ndarray) -> None:
+        """Raise ValidationError naming the first gem whose value is not finite or out of range."""
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValidationError(self.name, f"value {values[i]!r} at gem {i} is not a finite number")
+        bad = (values <= self.minimum if self.minimum_open else values < self.minimum) | (values > self.maximum)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValidationError(self.name, f"value {values[i]!r} at gem {i} is outside the allowed range "
+                                             f"{self.range_text()}")
+
+
+_STATE = [
+    StateSpec("energy", "Energy E", 1.0, 0.0, math.inf, minimum_open=True,
+              help="Stability: decay slows as exp(-λ·dt/E) and the phase turns at f·E."),
+    StateSpec("phase", "Phase φ", 0.0, unit="rad",
+              help="Position on the circle; gems in phase interfere constructively (stored unwrapped)."),
+    StateSpec("coherence", "Coherence c", 1.0, 0.0, 1.0,
+              help="How present the gem is: decays with time, restored by observation."),
+    StateSpec("uncertainty", "Uncertainty u", 0.1, 0.0, 1.0,
+              help="Grows with time (capped at 1), shrinks when the gem is observed."),
+]
+STATE_SPECS: dict[str, StateSpec] = {s.name: s for s in _STATE}
+STATE_DEFAULTS: dict[str, float] = {s.name: s.default for s in _STATE}
 
 
 # Consistency guard: the dataclass and the spec table must list the same parameters.

@@ -1,7 +1,7 @@
 """The seed's scalar API: ``QuantumState`` and ``calculate_interference``.
 
-Kept exactly as SEED-ARCHITECTURE.md defines them (same attributes, defaults and
-in-place ``evolve``), plus the optional model parameters of DESIGN.md section 2 whose
+Kept exactly as the seed defines them (same attributes, defaults and in-place
+``evolve``), plus the optional model parameters (docs/architecture.md, section 3) whose
 defaults reproduce the seed bit for bit. For many gems use :class:`core.engine.lattice.Lattice`,
 which vectorizes the same arithmetic.
 """

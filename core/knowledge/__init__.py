@@ -1,12 +1,16 @@
-"""Knowledge Processor: embedders, resonance ranking and the resonance cache."""
-from core.knowledge.embedders import (DEFAULT_EMBEDDER, Embedder, HashingEmbedder, available_embedders,
-                                      embed_in_batches, get_embedder, normalise_rows)
-from core.knowledge.processor import (EmbedderMismatchError, EmbeddingError, RankedGem, Ranking, batch_resonance,
-                                      MiniLMEmbedder, OpenAIEmbedder, check_embedder, cosine_matrix, embed_queries, rankings_frame, reembed,
-                                      resonance, resonance_matrix)
+"""Knowledge Processor: embedders (one per module, found by name in the registry), resonance
+ranking and the resonance cache."""
+from core.knowledge.base import (EmbedderMismatchError, Embedder, EmbeddingError, check_embedder, embed_in_batches,
+                                 normalise_rows, reembed)
 from core.knowledge.cache import CacheStats, ResonanceCache, cache_key
+from core.knowledge.hashing import HashingEmbedder
+from core.knowledge.minilm import MiniLMEmbedder
+from core.knowledge.openai_embedder import OpenAIEmbedder
+from core.knowledge.registry import DEFAULT_EMBEDDER, available_embedders, get_embedder
+from core.knowledge.resonance import (RankedGem, Ranking, batch_resonance, cosine_matrix, embed_queries,
+                                      rankings_frame, resonance, resonance_matrix)
 
 __all__ = ["DEFAULT_EMBEDDER", "Embedder", "HashingEmbedder", "available_embedders", "embed_in_batches",
            "get_embedder", "normalise_rows", "EmbedderMismatchError", "EmbeddingError", "RankedGem", "Ranking",
-           "batch_resonance", "MiniLMEmbedder", "OpenAIEmbedder", "check_embedder", "cosine_matrix", "embed_queries", "rankings_frame", "reembed",
-           "resonance", "resonance_matrix", "CacheStats", "ResonanceCache", "cache_key"]
+           "batch_resonance", "MiniLMEmbedder", "OpenAIEmbedder", "check_embedder", "cosine_matrix", "embed_queries",
+           "rankings_frame", "reembed", "resonance", "resonance_matrix", "CacheStats", "ResonanceCache", "cache_key"]

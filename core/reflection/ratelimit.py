@@ -6,7 +6,17 @@ import time
 from typing import Callable
 
 from core.errors import LatticeError
-from core.router.base import RateLimitExceeded
+
+
+class RateLimitExceeded(LatticeError):
+    """A user asked for more reflections than the per-user limit allows."""
+
+    def __init__(self, user: str, retry_after: float, capacity: int, period: float):
+        super().__init__(
+            f"rate limit reached for user {user!r}: at most {capacity} reflections per {period:g} s; "
+            f"try again in {retry_after:.1f} s")
+        self.user = user
+        self.retry_after = retry_after
 
 
 class TokenBucket:

@@ -78,16 +78,5 @@ class EmptyAnswerError(ProviderError):
     """A provider finished its stream without producing any text."""
 
 
-class RateLimitExceeded(LatticeError):
-    """A user asked for more reflections than the per-user limit allows."""
-
-    def __init__(self, user: str, retry_after: float, capacity: int, period: float):
-        super().__init__(
-            f"rate limit reached for user {user!r}: at most {capacity} reflections per {period:g} s; "
-            f"try again in {retry_after:.1f} s")
-        self.user = user
-        self.retry_after = retry_after
-
-
 def as_messages(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]

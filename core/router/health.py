@@ -1,15 +1,13 @@
-"""Provider cooldown (a simple circuit breaker) and router / reflection metrics."""
+"""Provider cooldown (a simple circuit breaker) and the router's per-provider metrics."""
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
 from core.errors import LatticeError
+from core.monitoring.latency import LatencySeries
 
 
 @dataclass(frozen=True)
@@ -93,32 +91,6 @@ class CooldownTracker:
             return CooldownState(provider, self._fails.get(provider, 0), until is not None, until,
                                  max(0.0, until - self._clock()) if until is not None else 0.0,
                                  self._last.get(provider, ""))
-
-
-def percentile(samples: "list[float] | np.ndarray", q: float) -> float | None:
-    """The q-th percentile (0..100) of ``samples``, None when empty."""
-    arr = np.asarray(samples, dtype=np.float64)
-    return float(np.percentile(arr, q)) if arr.size else None
-
-
-class LatencySeries:
-    """Bounded, thread-safe series of (time, latency seconds) samples with p50/p95."""
-
-    def __init__(self, maxlen: int = 2000):
-        self._samples: deque[tuple[float, float]] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
-
-    def add(self, when: float, seconds: float) -> None:
-        with self._lock:
-            self._samples.append((float(when), float(seconds)))
-
-    def samples(self) -> list[tuple[float, float]]:
-        with self._lock:
-            return list(self._samples)
-
-    def summary(self) -> dict[str, float | int | None]:
-        values = [s for _, s in self.samples()]
-        return {"count": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95)}
 
 
 @dataclass

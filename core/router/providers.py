@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from core.knowledge.embedders import HashingEmbedder
+from core.knowledge.hashing import HashingEmbedder
 from core.router.base import Delta, LLMRequest, ProviderError, Source, StreamItem, Usage, as_messages
 
 DEFAULT_OPENAI_MODEL = "gpt-5.5"

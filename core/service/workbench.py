@@ -14,13 +14,17 @@ import threading
 from typing import Any
 
 from core.access import Actor
+from core.knowledge.base import Embedder
 from core.knowledge.cache import ResonanceCache
-from core.knowledge.embedders import Embedder, get_embedder
+from core.knowledge.registry import get_embedder
+from core.monitoring.latency import LatencySeries
 from core.monitoring.prometheus import WorkbenchCollector
-from core.reflection.engine import ConversationStore, Reflection, ReflectionEngine, ReflectionRecord, StateChange
-from core.router import LLMRouter, build_router
-from core.router.health import LatencySeries
+from core.reflection.conversation import ConversationStore
+from core.reflection.engine import Reflection, ReflectionEngine
 from core.reflection.ratelimit import UserRateLimiter
+from core.reflection.records import ReflectionRecord, StateChange
+from core.reflection.services import ReflectionServices
+from core.router import LLMRouter, build_router
 from core.store import Store
 
 
@@ -65,6 +69,11 @@ class Workbench:
                 self._embedders[name] = get_embedder(name)
             return self._embedders[name]
 
+    def services(self, sink: StoreSink) -> ReflectionServices:
+        """This process's shared services (as the attributes are now) with one engine's sink."""
+        return ReflectionServices(router=self.router, sink=sink, cache=self.cache, rate_limiter=self.rate_limiter,
+                                  conversations=self.conversations, latency=self.latency)
+
     def engine(self, name: str, actor: Actor) -> tuple[ReflectionEngine, StoreSink]:
         """A reflection engine on lattice ``name`` at its current version."""
         loaded = self.store.load(name)
@@ -72,9 +81,8 @@ class Workbench:
         sink = StoreSink(self.store, name, actor)
         engine = ReflectionEngine(
             loaded.lattice, texts, loaded.embeddings(), self.embedder(loaded.info.embedder),
-            embedder_name=loaded.info.embedder, router=self.router, params=loaded.info.params,
-            lattice_name=name, version=loaded.version, sink=sink, cache=self.cache,
-            rate_limiter=self.rate_limiter, conversations=self.conversations, latency=self.latency)
+            self.services(sink), embedder_name=loaded.info.embedder, params=loaded.info.params,
+            lattice_name=name, version=loaded.version)
         return engine, sink
 
     def reflect(self, name: str, question: str, actor: Actor, session_id: str = "default") -> Reflection:

@@ -1,12 +1,10 @@
-"""Import parsers (JSONL, CSV, a folder of Markdown/text files) and exporters.
+"""Gem files: import parsers (JSONL, CSV, a folder of Markdown/text files) and exporters.
 
-Parsers turn a file into validated :class:`GemRecord` s and a list of
-:class:`ImportIssue` s (file, line, field, message); they never touch the database. The
-store decides: all-or-nothing (any issue fails the import) or skip bad rows.
+Parsers turn a file into validated :class:`~core.store.gem_records.GemRecord` s and a
+list of :class:`ImportIssue` s (file, line, field, message); they never touch the
+database. The store decides: all-or-nothing (any issue fails the import) or skip bad rows.
 
-Import fields: ``content`` (required), optional ``id``, ``title``, ``tags``, ``source``,
-``energy``, ``phase``, ``coherence``, ``uncertainty``. Unknown fields are an error (a
-typo must not be silently dropped). In CSV, ``tags`` is ``a;b`` (or a JSON list).
+The fields are those of :mod:`core.store.gem_records`. In CSV, ``tags`` is ``a;b`` (or a JSON list).
 Entanglements travel in a side file ``source,target,weight`` (``<stem>.entanglements.csv``).
 """
 from __future__ import annotations
@@ -14,172 +12,16 @@ from __future__ import annotations
 import csv
 import io as _io
 import json
-import math
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from core.errors import LatticeError
 from core.store.errors import ImportIssue
+from core.store.gem_records import FIELDS, STATE_DEFAULTS, BadField, EdgeRecord, GemRecord, as_number, validate_record
 
-FIELDS = ("id", "title", "content", "tags", "source", "energy", "phase", "coherence", "uncertainty")
-_FIELD_SET = frozenset(FIELDS)
-STATE_DEFAULTS = {"energy": 1.0, "phase": 0.0, "coherence": 1.0, "uncertainty": 0.1}
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
-MAX_ID = 200
-MAX_TITLE = 500
-
-
-@dataclass
-class GemRecord:
-    """A validated gem ready to insert (``id`` None: the store assigns one)."""
-
-    content: str
-    id: str | None = None
-    title: str = ""
-    tags: list[str] = field(default_factory=list)
-    source: str = ""
-    energy: float = 1.0
-    phase: float = 0.0
-    coherence: float = 1.0
-    uncertainty: float = 0.1
-    file: str = ""
-    line: int = 0
-
-
-@dataclass
-class EdgeRecord:
-    source: str
-    target: str
-    weight: float
-    file: str = ""
-    line: int = 0
-
-
-class _Bad(Exception):
-    def __init__(self, field_name: str, message: str):
-        super().__init__(message)
-        self.field, self.message = field_name, message
-
-
-def _number(name: str, value: Any, from_text: bool) -> float:
-    if type(value) is float and math.isfinite(value):  # the common case, first
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _Bad(name, f"expected a number, got {type(value).__name__} {value!r}")
-    if isinstance(value, str):
-        if not from_text:
-            raise _Bad(name, f"expected a number, got the string {value!r}")
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise _Bad(name, f"expected a number, got {value!r}") from None
-    try:
-        value = float(value)
-    except OverflowError:
-        raise _Bad(name, "number too large") from None
-    if not math.isfinite(value):
-        raise _Bad(name, f"got {value!r}; must be a finite number")
-    return value
-
-
-def _check_state(values: dict[str, float]) -> None:
-    if values["energy"] <= 0:
-        raise _Bad("energy", f"got {values['energy']!r}; energy must be > 0")
-    for name in ("coherence", "uncertainty"):
-        if not 0.0 <= values[name] <= 1.0:
-            raise _Bad(name, f"got {values[name]!r}; must be in [0, 1]")
-
-
-def _text(name: str, value: Any, limit: int | None = None) -> str:
-    if not isinstance(value, str):
-        raise _Bad(name, f"expected text, got {type(value).__name__} {value!r}")
-    if "\x00" in value:
-        raise _Bad(name, "contains a NUL character")
-    if not value.isascii():  # only non-ASCII text can hold a lone surrogate
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _Bad(name, "contains an invalid Unicode escape (a lone surrogate)") from None
-    if limit and len(value) > limit:
-        raise _Bad(name, f"longer than {limit} characters")
-    return value
-
-
-def _tags(value: Any, from_text: bool) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if from_text and text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                raise _Bad("tags", f"not a valid JSON list: {text!r}") from None
-        else:
-            return [t.strip() for t in re.split(r"[;,]", text) if t.strip()]
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise _Bad("tags", f"expected a list of strings (or 'a;b'), got {value!r}")
-    return [_text("tags", t, 200).strip() for t in value if t.strip()]
-
-
-def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str = "", line: int = 0) -> GemRecord:
-    """Validate one raw row (a dict of import fields) into a :class:`GemRecord`.
-
-    ``from_text``: values came from CSV cells (numbers as text, empty cell = missing).
-    Raises ``_Bad(field, message)``; :func:`_add_record` turns it into an ImportIssue.
-    """
-    unknown = sorted(raw.keys() - _FIELD_SET)
-    if unknown:
-        raise _Bad(str(unknown[0]), f"unknown field; known fields are {', '.join(FIELDS)}")
-    if from_text:
-        raw = {k: v for k, v in raw.items() if v is not None and (not isinstance(v, str) or v.strip() != "")}
-    else:
-        raw = {k: v for k, v in raw.items() if v is not None}
-    if "content" not in raw:
-        raise _Bad("content", "missing (every gem needs its text in 'content')")
-    content = _text("content", raw["content"]).strip()
-    if not content:
-        raise _Bad("content", "is empty")
-    gid = raw.get("id")
-    if gid is not None:
-        if isinstance(gid, int) and not isinstance(gid, bool):
-            gid = str(gid)
-        gid = _text("id", gid, MAX_ID).strip()
-        if not gid:
-            raise _Bad("id", "is empty")
-    title = _text("title", raw.get("title", ""), MAX_TITLE).strip()
-    if not title:
-        title = content.splitlines()[0].strip().lstrip("#").strip()[:80]
-    state = {k: _number(k, raw[k], from_text) if k in raw else d for k, d in STATE_DEFAULTS.items()}
-    _check_state(state)
-    return GemRecord(content=content, id=gid, title=title, tags=_tags(raw.get("tags"), from_text),
-                     source=_text("source", raw.get("source", ""), 500).strip(), file=file, line=line, **state)
-
-
-def check_state_values(values: dict[str, Any]) -> dict[str, float]:
-    """Validate a partial state edit (numbers only); raise ValidationError naming the field."""
-    from core.errors import ValidationError
-    out = {}
-    try:
-        for k, v in values.items():
-            out[k] = _number(k, v, from_text=False)
-        merged = {**STATE_DEFAULTS, **out}
-        _check_state(merged)
-    except _Bad as bad:
-        raise ValidationError(bad.field, bad.message) from None
-    return out
-
-
-def record_or_error(raw: dict[str, Any]) -> GemRecord:
-    """Validate a record given through the API; raise ValidationError naming the field."""
-    from core.errors import ValidationError
-    try:
-        return validate_record(raw)
-    except _Bad as bad:
-        raise ValidationError(bad.field, bad.message) from None
 
 
 def _add_record(raw: dict[str, Any], path: Path, line: int, out: list[GemRecord], issues: list[ImportIssue],
@@ -187,7 +29,7 @@ def _add_record(raw: dict[str, Any], path: Path, line: int, out: list[GemRecord]
     """Validate one parsed row: a good one goes to ``out``, a bad one becomes an issue at its file and line."""
     try:
         out.append(validate_record(raw, from_text=from_text, file=str(path), line=line))
-    except _Bad as bad:
+    except BadField as bad:
         issues.append(ImportIssue(str(path), line, bad.field, bad.message))
 
 
@@ -373,16 +215,16 @@ def parse_edges(path: str | os.PathLike) -> tuple[list[EdgeRecord], list[ImportI
         for row in reader:
             this, line = line, reader.line_num + 1
             try:
-                w = _number("weight", row["weight"], True)
+                w = as_number("weight", row["weight"], True)
                 if not 0.0 < w <= 1.0:
-                    raise _Bad("weight", f"got {w!r}; must be in (0, 1]")
+                    raise BadField("weight", f"got {w!r}; must be in (0, 1]")
                 src, dst = (row["source"] or "").strip(), (row["target"] or "").strip()
                 if not src or not dst:
-                    raise _Bad("source" if not src else "target", "is empty")
+                    raise BadField("source" if not src else "target", "is empty")
                 if src == dst:
-                    raise _Bad("target", f"a gem cannot be entangled with itself ({src!r})")
+                    raise BadField("target", f"a gem cannot be entangled with itself ({src!r})")
                 out.append(EdgeRecord(src, dst, w, str(p), this))
-            except _Bad as bad:
+            except BadField as bad:
                 issues.append(ImportIssue(str(p), this, bad.field, bad.message))
     except csv.Error as exc:
         issues.append(ImportIssue(str(p), reader.line_num, "-", f"malformed CSV ({exc})"))

@@ -1,26 +1,68 @@
-"""A lattice's history reconstructed from its transaction log (for the Metrics page).
+"""A lattice's history: its transaction log, and the series reconstructed from it.
 
 The log records every state change from the lattice's creation (imports carry the new
 gems' state, ``evolve`` entries are deterministic and recomputed, observations and
 edits carry their new values), so replaying it from an empty lattice gives the exact
 state after every entry. :func:`lattice_history` returns mean coherence and the order
-parameter R after each entry: a truthful series of what the lattice went through, not
-a simulation. A ``restore`` replaces the state with a snapshot that is not in the log;
-the series continues from the restored snapshot if its file is still readable, else it
-stops there (``stopped_at`` says why).
+parameter R after each entry (for the Metrics page): a truthful series of what the
+lattice went through, not a simulation. A ``restore`` replaces the state with a
+snapshot that is not in the log; the series continues from the restored snapshot if its
+file is still readable, else it stops there (``stopped_at`` says why).
+
+:func:`decay_segments` cuts that series into decay observations (Parameters page, *Fit
+decay*). Between two observations (or edits, imports, parameter changes...) the only
+thing that changes coherence is the clock: an ``evolve`` entry applies
+``c <- c·exp(-λ·dt/E)`` to every gem. So each stretch "a state, then only clock
+advances" is a genuine decay curve of the lattice's mean coherence, and the stretches
+together are observations for ``core.engine.fitting.fit_decay`` with one amplitude per
+stretch and a shared τ. The mean over gems of different energies decays as a mixture of
+exponentials; the fitted τ is the effective time constant of the mean coherence.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from core.errors import LatticeError
+from core.store import snapshot_file, txlog
+from core.store.kernel import StoreKernel
+from core.store.tables import TRANSACTIONS
+
+LOG_COLUMNS = ["id", "kind", "gem_ids", "before", "after", "actor", "lattice_t", "lattice_version", "wall_time"]
+DECAY_COLUMNS = ["t", "coherence", "gem", "entry"]
+
+
+class HistoryMixin(StoreKernel):
+    """The transaction log as a table."""
+
+    def transactions(self, name: str, *, since_id: int | None = None, kinds: Sequence[str] | None = None,
+                     limit: int | None = None) -> pd.DataFrame:
+        """The lattice's log, oldest first: id, kind, gem_ids, before, after, actor, lattice_t,
+        lattice_version, wall_time."""
+        with self._read() as conn:
+            lid = self._lattice_row(conn, name)["id"]
+            q = select(*(TRANSACTIONS.c[k] for k in LOG_COLUMNS)).where(TRANSACTIONS.c.lattice_id == lid)
+            if since_id is not None:
+                q = q.where(TRANSACTIONS.c.id > since_id)
+            if kinds:
+                q = q.where(TRANSACTIONS.c.kind.in_(list(kinds)))
+            if limit:
+                q = q.order_by(TRANSACTIONS.c.id.desc()).limit(limit)
+                rows = conn.execute(q).all()[::-1]
+            else:
+                rows = conn.execute(q.order_by(TRANSACTIONS.c.id)).all()
+        rows = [(*r[:3], txlog.unpack(r[3]), txlog.unpack(r[4]), *r[5:]) for r in rows]
+        return pd.DataFrame(rows, columns=LOG_COLUMNS)
 
 
 @dataclass
 class History:
+    """A lattice's mean coherence and R after each log entry (see :func:`lattice_history`)."""
+
     frame: pd.DataFrame  # entry, kind, actor, wall_time, lattice_t, gems, mean_coherence, R
     entries: int  # log entries replayed
     stopped_at: str | None = None  # why the series ends early, if it does
@@ -30,20 +72,17 @@ class History:
     log_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
 
-def _from_snapshot(path: str):
+def _from_snapshot(path: str) -> txlog.ReplayState:
     """Replay state of a snapshot (the store's own conversion, so the two never diverge)."""
-    from core.store import snapshot_file as snap
-    from core.store.manager import Store
-    return Store._replay_state(snap.read_snapshot(path))
+    return txlog.replay_state(snapshot_file.read_snapshot(path))
 
 
 def lattice_history(store, name: str, max_points: int = 1000) -> History:
     """Mean coherence and R of lattice ``name`` after each logged change (at most ``max_points``,
     evenly thinned; the last entry is always kept)."""
-    from core.store.txlog import ReplayState
     log = store.transactions(name)
     params = store.info(name).params
-    rs = ReplayState(params, 0.0)
+    rs = txlog.ReplayState(params, 0.0)
     n = len(log)
     keep = set(np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int)).tolist()) if n else set()
     rows, stopped = [], None
@@ -67,3 +106,43 @@ def lattice_history(store, name: str, max_points: int = 1000) -> History:
     frame = pd.DataFrame(rows, columns=["entry", "kind", "actor", "wall_time", "lattice_t", "gems",
                                         "mean_coherence", "R"])
     return History(frame, n, stopped, log["id"].to_numpy(dtype=np.int64), log["kind"].to_numpy(dtype=object))
+
+
+def decay_segments(frame: pd.DataFrame, log_ids: np.ndarray, log_kinds: np.ndarray) -> pd.DataFrame:
+    """Observations ``t, coherence, gem (= stretch label), entry`` from a history frame.
+
+    ``frame`` is ``History.frame`` (possibly thinned); ``log_ids``/``log_kinds`` are the
+    whole log (ids ascending), so a stretch never spans a dropped non-evolve entry.
+    Only stretches with at least two points at different times are kept.
+    """
+    order = np.argsort(log_ids)
+    ids, kinds = np.asarray(log_ids)[order], np.asarray(log_kinds, dtype=object)[order]
+    # entries up to an id, and non-evolve entries among them: prefix counts, so each row
+    # asks "only clock advances since the previous row?" in O(log n), not a scan of the log
+    non_evolve = np.concatenate([[0], np.cumsum(kinds != "evolve")])
+    rows, current, prev_id = [], [], None
+
+    def close() -> None:
+        if len(current) >= 2 and np.ptp([r["t"] for r in current]) > 0:
+            rows.extend(current)
+
+    for r in frame.itertuples(index=False):
+        entry = int(r.entry)
+        pure_clock = False
+        if prev_id is not None:
+            lo, hi = np.searchsorted(ids, [prev_id, entry], side="right")
+            pure_clock = hi > lo and non_evolve[hi] == non_evolve[lo]
+        finite = bool(np.isfinite(r.mean_coherence))
+        if not (pure_clock and finite and current):
+            close()
+            current = []
+            if finite:
+                label = f"from entry {entry} ({r.kind}, t = {float(r.lattice_t):.4g})"
+                current = [{"t": float(r.lattice_t), "coherence": float(r.mean_coherence), "gem": label,
+                            "entry": entry}]
+        else:
+            current.append({"t": float(r.lattice_t), "coherence": float(r.mean_coherence),
+                            "gem": current[0]["gem"], "entry": entry})
+        prev_id = entry
+    close()
+    return pd.DataFrame(rows, columns=DECAY_COLUMNS)

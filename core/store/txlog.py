@@ -38,11 +38,11 @@ from core.errors import LatticeError
 from core.engine.lattice import Lattice
 from core.engine.params import LatticeParams
 from core.engine.trajectory import time_grid
-from core.store.models import TransactionRow
+from core.store.snapshot_file import Snapshot
+from core.store.tables import STATE, TRANSACTIONS
 
 logger = logging.getLogger("core.store.txlog")
 _MAX_GEM_LINES = 50  # per entry: keeps the log compact for big observations/imports
-STATE = ("energy", "phase", "coherence", "uncertainty")
 PACK_MIN = 256
 _PACKED = {"f8": "<f8", "i8": "<i8"}
 
@@ -91,7 +91,7 @@ def append(conn: Connection, lattice_id: int, lattice_name: str, kind: str, acto
     ``energy``: the gems' energies, for the log lines only (not stored when unchanged).
     """
     now = datetime.now(timezone.utc)
-    conn.execute(insert(TransactionRow.__table__).values(
+    conn.execute(insert(TRANSACTIONS).values(
         lattice_id=lattice_id, kind=kind, gem_ids=list(gem_ids), before=pack(before), after=pack(after),
         actor=actor.name, lattice_t=float(t), lattice_version=int(version), wall_time=now))
     if not logger.isEnabledFor(logging.INFO):
@@ -203,3 +203,16 @@ class ReplayState:
         else:
             raise LatticeError(f"unknown transaction kind {kind!r} in the log; is this code older than the database?")
         self.t = t if kind != "evolve" else self.t
+
+
+def replay_state(snapshot: Snapshot) -> ReplayState:
+    """The state a snapshot holds, as the start of a replay (restore verification,
+    point-in-time recovery and the history series all start from it)."""
+    rs = ReplayState(LatticeParams.from_dict(snapshot.lattice["params"]), float(snapshot.lattice["t"]))
+    for g in snapshot.gems:
+        rs.seq[g["id"]] = int(g["seq"])
+        rs.state[g["id"]] = [float(g[k]) for k in STATE]
+        rs.active[g["id"]] = not g["archived"]
+    for e in snapshot.edges:
+        rs.edges[tuple(sorted((e["source"], e["target"])))] = float(e["weight"])
+    return rs

@@ -1,4 +1,4 @@
-"""core.auth.credentials.LoginThrottle: failures per user and per session, lock-out, injectable clock."""
+"""core.auth.throttle.LoginThrottle: failures per user and per session, lock-out, injectable clock."""
 from __future__ import annotations
 
 import pytest

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from core.cli.main import main
+from core.cli import main
 
 
 def test_reflect_json_offline(capsys):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from core.cli.main import main
+from core.cli import main
 from core.store import db
 from tests.conftest import ROOT
 

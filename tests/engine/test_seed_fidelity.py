@@ -16,7 +16,7 @@ dt = st.floats(0.0, 30.0)
 
 
 def seed_evolve(E, phi, c, u, dt):
-    """SEED-ARCHITECTURE.md's QuantumState.evolve, verbatim arithmetic."""
+    """The seed's QuantumState.evolve, verbatim arithmetic."""
     c = c * np.exp(-dt / E)
     phi = phi + E * dt
     u = min(1.0, u + dt / 10)

@@ -19,7 +19,7 @@ from tests.fakes import random_world
 
 
 def naive_ranking(q, vecs, lat: Lattice, p: LatticeParams):
-    """DESIGN.md's formula, written the slow obvious way (scalar loops)."""
+    """The formula of docs/architecture.md, written the slow obvious way (scalar loops)."""
     qn = q / np.linalg.norm(q)
     rows = []
     for i in range(len(lat)):

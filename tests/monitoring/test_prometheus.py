@@ -11,9 +11,9 @@ from core.knowledge import HashingEmbedder
 from core.errors import LatticeError
 from core.engine import Lattice
 from core.monitoring import WorkbenchCollector, metrics_port, start_exporter
-from core.reflection import ReflectionEngine
+from core.reflection import ReflectionEngine, ReflectionServices
 from core.router import build_router
-from core.router import LatencySeries
+from core.monitoring import LatencySeries
 
 
 def free_port() -> int:
@@ -29,7 +29,8 @@ def test_scrape_reflects_live_metrics():
     lattice = Lattice(coherence=[0.9, 0.6, 0.3], phase=[0.0, 0.5, 3.0])
     cache, latency = ResonanceCache(maxsize=10), LatencySeries()
     router = build_router(order="openai,offline", env={})  # no key: openai skipped, offline answers
-    engine = ReflectionEngine(lattice, texts, emb.embed(texts), emb, router=router, cache=cache, latency=latency)
+    engine = ReflectionEngine(lattice, texts, emb.embed(texts), emb,
+                              ReflectionServices(router=router, cache=cache, latency=latency))
     user = Actor("ada", Role.RESEARCHER)
     for q in ["How do oscillators synchronize?", "What is forgetting?", "Why use a write-ahead log?"]:
         engine.reflect(q, user, "s1").result()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import LatticeError
-from core.router import LLMRequest, OfflineProvider, RateLimitExceeded, Source
-from core.reflection import TokenBucket, UserRateLimiter
+from core.router import LLMRequest, OfflineProvider, Source
+from core.reflection import RateLimitExceeded, TokenBucket, UserRateLimiter
 from core.router import split_sentences
 
 from tests.fakes import FakeClock

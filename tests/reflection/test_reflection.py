@@ -10,8 +10,8 @@ from core.knowledge import HashingEmbedder
 from core.errors import LatticeError
 from core.knowledge import EmbedderMismatchError, resonance
 from core.engine import LatticeParams
-from core.reflection import APPROX_COUNTER, SYSTEM_PROMPT, Conversation, MemorySink, PromptBudget, ReflectionEngine, build_prompt, get_token_counter
-from core.router import Delta, LLMRouter, OfflineProvider, OpenAIProvider, RateLimitExceeded, Usage
+from core.reflection import APPROX_COUNTER, SYSTEM_PROMPT, Conversation, MemorySink, PromptBudget, RateLimitExceeded, ReflectionEngine, ReflectionServices, build_prompt, get_token_counter
+from core.router import Delta, LLMRouter, OfflineProvider, OpenAIProvider, Usage
 from core.retry import RetryPolicy
 from core.reflection import UserRateLimiter
 
@@ -20,12 +20,12 @@ from tests.fakes import Endpoint, FakeClock, openai_client, openai_events, strea
 ANN = Actor("ann", "researcher")
 
 
-def engine_for(world, router=None, **kw):
+def engine_for(world, router=None, version=0, **kw):
     lat, texts, vecs, emb = world
     clock = kw.pop("clock", FakeClock())
     router = router or LLMRouter([OfflineProvider()], clock=clock, sleep=clock.sleep)
-    return ReflectionEngine(lat, texts, vecs, emb, router=router, lattice_name="small", clock=clock,
-                            wall=lambda: 1_700_000_000.0, **kw)
+    services = ReflectionServices(router=router, clock=clock, wall=lambda: 1_700_000_000.0, **kw)
+    return ReflectionEngine(lat, texts, vecs, emb, services, lattice_name="small", version=version)
 
 
 class ExplodingProvider:
@@ -260,12 +260,12 @@ def test_permission_rate_limit_and_bad_input(small_world):
 def test_engine_refuses_another_embedder(small_world):
     lat, texts, vecs, _ = small_world
     with pytest.raises(EmbedderMismatchError, match="hashing-v1"):
-        ReflectionEngine(lat, texts, vecs, HashingEmbedder(64), router=LLMRouter([OfflineProvider()]))
+        ReflectionEngine(lat, texts, vecs, HashingEmbedder(64), ReflectionServices(router=LLMRouter([OfflineProvider()])))
     with pytest.raises(EmbedderMismatchError, match="openai:text-embedding-3-small"):
-        ReflectionEngine(lat, texts, vecs, HashingEmbedder(), embedder_name="openai:text-embedding-3-small",
-                         router=LLMRouter([OfflineProvider()]))
+        ReflectionEngine(lat, texts, vecs, HashingEmbedder(), ReflectionServices(router=LLMRouter([OfflineProvider()])),
+                         embedder_name="openai:text-embedding-3-small")
     with pytest.raises(LatticeError, match="one to one"):
-        ReflectionEngine(lat, texts[:3], vecs, HashingEmbedder(), router=LLMRouter([OfflineProvider()]))
+        ReflectionEngine(lat, texts[:3], vecs, HashingEmbedder(), ReflectionServices(router=LLMRouter([OfflineProvider()])))
 
 
 def test_metrics_for_the_ui(small_world):

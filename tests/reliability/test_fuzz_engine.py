@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.cli.main import main
+from core.cli import main
 from core.errors import LatticeError, ValidationError
 from core.engine import fit_decay
 from core.engine import Lattice

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.access import SYSTEM, Actor, Role
-from core.cli.main import main
+from core.cli import main
 from core.errors import LatticeError
 from core.router import build_router
 from core.reflection import UserRateLimiter

@@ -25,8 +25,7 @@ from sqlalchemy import text
 from core.access import SYSTEM, Actor, Role
 from core.service import ensure_demo
 from core.router import build_router
-from core.router import RateLimitExceeded
-from core.reflection import UserRateLimiter
+from core.reflection import RateLimitExceeded, UserRateLimiter
 from core.store import ConflictError, Store
 from core.service import Workbench
 

@@ -186,18 +186,18 @@ def test_valid_checksums_but_invalid_content_is_refused(filled, tmp_path):
 
 def test_failure_inside_the_write_rolls_everything_back(filled, tmp_path, monkeypatch):
     """Fault injection at the last statement of a restore and an import: nothing stays written."""
-    from core.store import manager
+    from core.store import txlog
     snap = filled.backup("lab", tmp_path / "s.zip", SYSTEM)["path"]
     filled.advance("lab", 1.0, SYSTEM)
     before = filled.load("lab")
-    real_append = manager.txlog.append
+    real_append = txlog.append
 
     def failing_append(conn, lattice_id, name, kind, *args, **kwargs):
         if kind in ("restore", "import"):
             raise RuntimeError("disk full (injected)")
         return real_append(conn, lattice_id, name, kind, *args, **kwargs)
 
-    monkeypatch.setattr(manager.txlog, "append", failing_append)
+    monkeypatch.setattr(txlog, "append", failing_append)
     with pytest.raises(RuntimeError):
         filled.restore(snap, SYSTEM)
     more = tmp_path / "more.jsonl"

@@ -207,7 +207,7 @@ def test_reembed_switches_embedder_all_or_nothing(filled, small_embedder, monkey
 
 
 def test_reembed_cli_with_progress(sqlite_url, sample_file, monkeypatch, capsys):
-    from core.cli.main import main
+    from core.cli import main
     monkeypatch.setenv("LATTICE_DATABASE_URL", sqlite_url)
     assert main(["import", str(sample_file), "--lattice", "lab"]) == 0
     capsys.readouterr()

@@ -1,5 +1,7 @@
 """Stage 2 pages on the store: Lattice, Reflection, Cache & metrics, Admin, saved runs.
 
+Long file: one AppTest per page journey, all on the same store fixtures.
+
 Each test has its own SQLite database (tests/ui/conftest.py: fresh_database); the
 workbench loads the demo lattice into it on first use.
 """

@@ -3,41 +3,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
-from pathlib import Path
 
-from core.cli.main import emit
+from core.access import SYSTEM
+from core.cli.common import add_json_and_handler, emit, open_store, parse_settings, progress_bar
+from core.engine import LatticeParams
 from core.errors import LatticeError
-from core.engine import PARAM_SPECS
-from core.progress import ProgressBar
+from core.paths import ROOT
 from core.service import ensure_demo
 
 
-def parse_settings(pairs: list[str] | None) -> dict[str, str]:
-    """``["K=0.5", "lambda_=2"]`` -> dict; the parameter object validates the values."""
-    out = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise LatticeError(f"--set expects name=value, got {pair!r} (parameters: {', '.join(PARAM_SPECS)})")
-        out[name.strip()] = value.strip()
-    return out
-
-
-def progress_bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
-    """A progress bar on stderr; none with --json, so that the output is the JSON alone."""
-    return None if getattr(args, "json", False) else ProgressBar(label, stream=sys.stderr)
-
-
-def add_json_and_handler(p: argparse.ArgumentParser, handler, what: str = "the result") -> None:
-    """Every command's options end alike: ``--json`` (print ``what`` as JSON), then its handler."""
-    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
-    p.set_defaults(handler=handler)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from core.store import Store
-    with Store.open() as store:
+    with open_store() as store:
         created = ensure_demo(store, rebuild=not args.if_missing)
         loaded = store.load("demo")
         tags = store.gem_texts("demo")["tags"]
@@ -51,12 +27,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from core.access import SYSTEM
-    from core.engine import LatticeParams
-    from core.store import Store
     settings = parse_settings(args.set)
     LatticeParams.from_dict(settings)  # bad values fail before the database is touched
-    with Store.open() as store:
+    with open_store() as store:
         if args.lattice == "demo":
             ensure_demo(store)  # the demo works out of the box
         params = store.info(args.lattice).params.replace(**settings) if settings else None
@@ -81,13 +54,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    root = Path(__file__).resolve().parent.parent
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
+    try:  # the package benchmarks is installed with core (pyproject.toml), so this works from any directory
         bench = importlib.import_module(f"benchmarks.{args.suite}")
     except ModuleNotFoundError:
-        raise LatticeError(f"benchmarks not found under {root / 'benchmarks'}; run from a full checkout") from None
+        raise LatticeError(f"benchmarks not found under {ROOT / 'benchmarks'}; run from a full checkout") from None
     results = bench.run_all(quick=args.quick, only=args.only, log=None if args.json else print)
     emit(args, results, "")
     return 0
@@ -102,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lattice", default="demo", help="lattice name (default: demo)")
     p.add_argument("--t", type=float, required=True, help="time span to advance, in lattice time units")
     p.add_argument("--dt", type=float, default=None, help="step in lattice time units (default: the dt parameter)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter for this run (logged), e.g. --set K=0.5")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a parameter for this run (logged), e.g. --set K=0.5")
     add_json_and_handler(p, cmd_simulate)
 
     p = sub.add_parser("bench", help="run the benchmarks (engine by default; --suite store|knowledge)")

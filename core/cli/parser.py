@@ -1,30 +1,17 @@
-"""``python -m core``: the command line of the workbench.
+"""The command line's parser and entry point: every command module's ``register`` is called here.
 
-Each command module exposes ``register(subparsers)``; a command's handler takes the
-parsed args and returns an exit code. User errors (``LatticeError``) print one line
-to stderr and exit 2; ``--json`` prints data as JSON on stdout.
+A command's handler takes the parsed args and returns an exit code. User errors
+(``LatticeError``) print one line to stderr and exit 2; ``--json`` prints data as JSON on stdout.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
+from core.cli import engine, reflect, security, store, users
 from core.errors import LatticeError
 from core.monitoring import configure_logging
-
-# Modules that add commands; each defines register(subparsers).
-COMMAND_MODULES = ["core.cli.engine_commands", "core.cli.reflect_commands", "core.cli.store_commands"]
-
-
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """Print ``data`` as JSON when ``--json`` was given, else the human ``text``."""
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        print(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    engine.register(sub)    # demo, simulate, bench
+    reflect.register(sub)   # reflect
+    store.register(sub)     # db, import, export, backup, restore, log, lattices
+    security.register(sub)  # keys, reembed, audit
+    users.register(sub)     # users add-user | hash
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Plotly figures of the Cache & metrics page (pure functions, the shared dark template)."""
+"""Figures of the Cache & metrics page: resonance cache hit ratio, reflection latency, LLM provider
+error rates and the lattice's mean coherence and R replayed from its log (the shared dark template)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import ACCENT, MUTED, WARM, _finish, time_label
+from ui.charts.theme import ACCENT, MUTED, WARM, finish, time_label
 
 
 def cache_hit_ratio_chart(history: pd.DataFrame) -> go.Figure:
@@ -31,7 +32,7 @@ def cache_hit_ratio_chart(history: pd.DataFrame) -> go.Figure:
                      showgrid=False, tickformat="d", dtick=max(1, int(np.ceil(top / 5))))
     fig.update_xaxes(title_text="wall time (UTC)", tickformat="%H:%M:%S")
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, x=0))
-    return _finish(fig, "Resonance cache: hit ratio over time", 400,
+    return finish(fig, "Resonance cache: hit ratio over time", 400,
                    subtitle="This server process, one point per lookup (hits / (hits + misses) so far)")
 
 
@@ -55,7 +56,7 @@ def latency_histogram(latency_s: np.ndarray, source: str) -> go.Figure:
     fig.update_layout(xaxis_title="reflection latency (s)", yaxis_title="reflections (count)", bargap=0.05,
                       showlegend=False, xaxis=dict(rangemode="tozero"),
                       yaxis=dict(tickformat="d", dtick=max(1, int(np.ceil(ymax / 5))), range=[0, ymax * 1.15]))
-    return _finish(fig, f"Reflection latency ({len(x)} reflection{'s' if len(x) != 1 else ''})", 360,
+    return finish(fig, f"Reflection latency ({len(x)} reflection{'s' if len(x) != 1 else ''})", 360,
                    subtitle=source)
 
 
@@ -72,7 +73,7 @@ def provider_error_chart(snapshot: dict) -> go.Figure:
                            hovertemplate="%{x}: error rate %{y:.0%}<br>%{text}<extra></extra>"))
     fig.update_layout(xaxis_title="provider (router order)", yaxis_title="error rate (failed / attempts)",
                       yaxis=dict(range=[0, 1.15], tickformat=".0%"), showlegend=False)
-    return _finish(fig, "LLM providers: error rate", 340,
+    return finish(fig, "LLM providers: error rate", 340,
                    subtitle="This server process; amber = cooling down, grey = unavailable (no key)")
 
 
@@ -93,7 +94,7 @@ def lattice_history_chart(frame: pd.DataFrame, time_unit: str, name: str, x_axis
     xtitle = {"lattice_t": time_label(time_unit), "wall_time": "wall time (UTC)", "entry": "log entry (id)"}[col]
     fig.update_layout(xaxis_title=xtitle, yaxis_title="mean coherence, R (0-1)",
                       yaxis=dict(range=[0, 1.02]), legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
-    fig = _finish(fig, f"Lattice {name}: mean coherence and R over time", 400,
+    fig = finish(fig, f"Lattice {name}: mean coherence and R over time", 400,
                   subtitle="Replayed from the transaction log: the state after each logged change<br>"
                            "(imports, advances, observations, edits); lines only connect the points")
     fig.update_layout(margin=dict(t=84))

@@ -11,10 +11,9 @@ import sys
 from typing import Any
 
 from core.access import SYSTEM
-from core.cli.main import emit
-from core.service import ensure_demo
-from core.service import DEMO_NAME
+from core.cli.common import add_json_and_handler, emit, open_store
 from core.router import build_router
+from core.service import DEMO_NAME, Workbench, ensure_demo
 
 
 def record_json(record, store, lattice: str) -> dict[str, Any]:
@@ -38,11 +37,8 @@ def record_json(record, store, lattice: str) -> dict[str, Any]:
 
 
 def cmd_reflect(args: argparse.Namespace) -> int:
-    from core.store import Store
-    from core.service import Workbench
-
     router = build_router(args.providers)  # validates the provider names before the store is opened
-    with Store.open() as store:
+    with open_store() as store:
         if args.lattice == DEMO_NAME:
             ensure_demo(store)
         reflection = Workbench(store, router=router).reflect(args.lattice, args.question, SYSTEM, session_id="cli")
@@ -63,13 +59,12 @@ def cmd_reflect(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("reflect", help="ask the lattice a question; streams the answer",
-                              description="Retrieve the gems that resonate with QUESTION, answer from them "
-                                          "(OpenAI -> Anthropic -> offline extractive), and update the lattice.")
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reflect", help="ask the lattice a question; streams the answer",
+                       description="Retrieve the gems that resonate with QUESTION, answer from them "
+                                   "(OpenAI -> Anthropic -> offline extractive), and update the lattice.")
     p.add_argument("question", help="the question to reflect on")
     p.add_argument("--lattice", default=DEMO_NAME, help="lattice name (default: demo)")
     p.add_argument("--providers", default=None,
                    help="comma-separated provider order (default: LATTICE_LLM_ORDER or openai,anthropic,offline)")
-    p.add_argument("--json", action="store_true", help="print the reflection record as JSON")
-    p.set_defaults(handler=cmd_reflect)
+    add_json_and_handler(p, cmd_reflect, "the reflection record")

@@ -1,9 +1,8 @@
-"""Store commands: ``db``, ``import``, ``export``, ``backup``, ``restore``, ``log``, ``lattices``,
-``keys`` (generate / rotate / status), ``reembed``, ``audit``.
+"""Store commands: ``db``, ``import``, ``export``, ``backup``, ``restore``, ``log``, ``lattices``.
 
 They act on the database of ``LATTICE_DATABASE_URL`` (default ``data/lattice.db``) as the
-``system`` actor (the operator owns the files). ``demo`` and ``simulate`` live in
-core.cli.engine_commands and use the same store.
+``system`` actor (the operator owns the files). ``demo`` and ``simulate`` (core.cli.engine) and
+``keys``, ``reembed``, ``audit`` (core.cli.security) use the same store.
 """
 from __future__ import annotations
 
@@ -12,36 +11,25 @@ import json
 import sys
 
 from core.access import SYSTEM
-from core.cli.main import emit
-from core.cli.engine_commands import add_json_and_handler, progress_bar
-from core.progress import ProgressBar
-
-
-def _store():
-    from core.store import Store
-    return Store.open()
-
-
-def _batch_progress(bar: ProgressBar | None):
-    """The store's ``progress(done, total)`` callback, drawn on ``bar`` (None without a bar)."""
-    return (lambda done, total: bar.update(done / total if total else 1.0)) if bar else None
+from core.cli.common import add_actions, add_json_and_handler, emit, open_store, store_progress
+from core.errors import ValidationError
+from core.store import SchemaError, check_known, create_db_engine, current_revision, head_revision, upgrade
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from core.store import db
-    engine = db.create_db_engine()
+    engine = create_db_engine()
     try:
         if args.db_command == "upgrade":
-            before = db.current_revision(engine)
-            rev = db.upgrade(engine, args.revision)
+            before = current_revision(engine)
+            rev = upgrade(engine, args.revision)
             emit(args, {"url": engine.url.render_as_string(), "from": before, "to": rev},
                  f"database {engine.url.render_as_string()}: schema {before or 'empty'} -> {rev}")
         else:
-            rev, head = db.current_revision(engine), db.head_revision()
+            rev, head = current_revision(engine), head_revision()
             state = "current" if rev == head else ("empty" if rev is None else "needs upgrade")
             try:
-                db.check_known(engine)
-            except db.SchemaError:
+                check_known(engine)
+            except SchemaError:
                 state = "newer than this code"
             emit(args, {"url": engine.url.render_as_string(), "current": rev, "head": head, "state": state},
                  f"database {engine.url.render_as_string()}: revision {rev or '-'} (code head {head}): {state}")
@@ -51,7 +39,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_db_backup(args: argparse.Namespace) -> int:
-    with _store() as store:
+    with open_store() as store:
         out = store.backup_database(args.out, SYSTEM)
     emit(args, out, f"database backup {out['path']}: {out['bytes']:,} bytes, {len(out['lattices'])} lattice(s), "
                     f"sha256 {out['sha256'][:16]}...")
@@ -59,13 +47,10 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    bar = progress_bar(args, "embedding")
-    with _store() as store:
+    with store_progress(args, "embedding") as progress, open_store() as store:
         report = store.import_path(args.lattice, args.path, SYSTEM, split_headings=args.split_headings,
                                    skip_bad=args.skip_bad, edges=args.edges, embedder=args.embedder,
-                                   progress=_batch_progress(bar))
-    if bar:
-        bar.close()
+                                   progress=progress)
     for issue in report.skipped:
         print(f"skipped: {issue}", file=sys.stderr)
     emit(args, report.to_dict(),
@@ -75,15 +60,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with _store() as store:
+    with open_store() as store:
         out = store.export(args.lattice, args.out, include_archived=args.include_archived)
     emit(args, out, f"exported {out['gems']} gems of {args.lattice!r} to {out['path']}"
-         + (f" and {out['entanglements']} entanglements to {out['entanglements_path']}" if out["entanglements"] else ""))
+         + (f" and {out['entanglements']} entanglements to {out['entanglements_path']}"
+            if out["entanglements"] else ""))
     return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    with _store() as store:
+    with open_store() as store:
         out = store.backup(args.lattice, args.out, SYSTEM)
     emit(args, out, f"snapshot of {args.lattice!r} ({out['gems']} gems, t={out['t']:.6g}, version {out['version']}) "
          f"written to {out['path']} (manifest sha256 {out['sha256'][:16]}...)")
@@ -91,7 +77,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    with _store() as store:
+    with open_store() as store:
         out = store.restore(args.path, SYSTEM, name=args.lattice)
     emit(args, out, f"restored lattice {out['lattice']!r} ({out['gems']} gems, t={out['t']:.6g}) from {out['path']}; "
          f"now version {out['version']}")
@@ -100,9 +86,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_log(args: argparse.Namespace) -> int:
     if args.limit < 0:
-        from core.errors import ValidationError
         raise ValidationError("limit", f"must be >= 0 (0 = all), got {args.limit}")
-    with _store() as store:
+    with open_store() as store:
         df = store.transactions(args.lattice, kinds=args.kind, limit=args.limit)
     records = json.loads(df.to_json(orient="records", date_format="iso"))
     lines = [f"{r['id']:>6}  t={r['lattice_t']:<10.6g} v{r['lattice_version']:<5} {r['kind']:<14} {r['actor']:<10} "
@@ -112,7 +97,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def cmd_lattices(args: argparse.Namespace) -> int:
-    with _store() as store:
+    with open_store() as store:
         infos = store.list_lattices()
     emit(args, [i.to_dict() for i in infos],
          "\n".join(f"{i.name:<24} {i.gems:>7} gems  t={i.t:<10.6g} v{i.version:<6} {i.clock:<6} {i.embedder}"
@@ -121,9 +106,7 @@ def cmd_lattices(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("db", help="database schema (upgrade, current) and whole-database backup")
-    dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
-    dsub.required = True
+    dsub = add_actions(sub, "db", "database schema (upgrade, current) and whole-database backup")
     up = dsub.add_parser("upgrade", help="apply the migrations (an empty database gets the full schema)")
     up.add_argument("--revision", default="head", help="target revision (default: head)")
     add_json_and_handler(up, cmd_db)
@@ -138,7 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lattice", required=True, help="lattice name (created if missing)")
     p.add_argument("--split-headings", action="store_true", help="Markdown: one gem per top-level heading")
     p.add_argument("--skip-bad", action="store_true", help="skip bad rows (reported) instead of failing the import")
-    p.add_argument("--edges", help="entanglements CSV (source,target,weight); default <stem>.entanglements.csv if present")
+    p.add_argument("--edges",
+                   help="entanglements CSV (source,target,weight); default <stem>.entanglements.csv if present")
     p.add_argument("--embedder", default="hashing-v1", help="embedder of a new lattice (default: hashing-v1)")
     add_json_and_handler(p, cmd_import, "the report")
 
@@ -166,83 +150,3 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("lattices", help="list the lattices in the database")
     add_json_and_handler(p, cmd_lattices, "them")
-    register_security(sub)
-
-
-# ------------------------------------------------------------ security and maintenance
-def cmd_keys(args: argparse.Namespace) -> int:
-    if args.keys_command == "generate":
-        from core.store import generate_key
-        # The only place a key is ever printed: put it first in LATTICE_ENCRYPTION_KEYS.
-        print(generate_key())
-        return 0
-    with _store() as store:
-        if args.keys_command == "status":
-            out = store.encryption_status()
-            emit(args, {**out, "keys_configured": len(store.cipher.keys)},
-                 f"{len(store.cipher.keys)} key(s) configured; {out['gems']} gems: {out['current_key']} under the "
-                 f"newest key, {out['older_key']} under an older key, {out['plaintext']} in plain text")
-            return 0
-        bar = progress_bar(args, "re-encrypting")
-        out = store.rotate_keys(SYSTEM, batch_size=args.batch_size, progress=_batch_progress(bar))
-        if bar:
-            bar.close()
-    emit(args, out, f"re-encrypted {out['rotated']} gems ({out['skipped']} already under the newest key) and "
-         f"{out['log_entries']} log entries; older keys may now be removed from LATTICE_ENCRYPTION_KEYS")
-    return 0
-
-
-def cmd_reembed(args: argparse.Namespace) -> int:
-    bar = progress_bar(args, "embedding")
-    with _store() as store:
-        info = store.reembed(args.lattice, args.embedder, SYSTEM, batch_size=args.batch_size,
-                             progress=_batch_progress(bar))
-    if bar:
-        bar.close()
-    emit(args, info.to_dict(), f"re-embedded lattice {info.name!r} ({info.gems + info.archived} gems) with "
-         f"{info.embedder} (dimension {info.dim}); now version {info.version}")
-    return 0
-
-
-def cmd_audit(args: argparse.Namespace) -> int:
-    with _store() as store:
-        df = store.audit_log(limit=args.limit, action=args.action)
-    records = json.loads(df.to_json(orient="records", date_format="iso"))
-    lines = [f"{r['id']:>5}  {r['wall_time']}  {r['actor']:<12} {r['role']:<10} {r['action']:<16} "
-             f"{r['outcome']:<8} {r['target']}" for r in records]
-    emit(args, records, "\n".join(lines) or "the audit log is empty")
-    return 0
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def register_security(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("keys", help="encryption at rest: generate a key, rotate, status")
-    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION")
-    ksub.required = True
-    g = ksub.add_parser("generate", help="print a new Fernet key (put it first in LATTICE_ENCRYPTION_KEYS)")
-    g.set_defaults(handler=cmd_keys)
-    r = ksub.add_parser("rotate", help="re-encrypt every gem under the newest key (resumable: rerun if interrupted)")
-    r.add_argument("--batch-size", type=_positive, default=500, help="rows per committed batch (default 500)")
-    add_json_and_handler(r, cmd_keys, "the counts")
-    st = ksub.add_parser("status", help="how many gems are under the newest key, an older key, or in plain text")
-    add_json_and_handler(st, cmd_keys, "the counts")
-
-    p = sub.add_parser("reembed", help="re-embed every gem of a lattice with another embedder (all or nothing)")
-    p.add_argument("--lattice", required=True)
-    p.add_argument("--embedder", required=True, help="embedder name, e.g. hashing-v1, hashing-v1-256, all-minilm-l6-v2")
-    p.add_argument("--batch-size", type=_positive, default=256, help="texts per embedding batch (default 256)")
-    add_json_and_handler(p, cmd_reembed, "the lattice info")
-
-    p = sub.add_parser("audit", help="show the audit log of administrative actions (newest first)")
-    p.add_argument("--limit", type=_positive, default=50)
-    p.add_argument("--action", help="only this action (lattice.restore, keys.rotate, user.create, ...)")
-    add_json_and_handler(p, cmd_audit, "the entries")

@@ -1,19 +1,14 @@
-"""Embedders behind one small interface (the Knowledge Processor's first half).
+"""The default embedder, ``hashing-v1``: deterministic, offline and dependency-free.
 
-An embedder has a ``name`` and a ``dim`` and turns texts into L2-normalised float32
-rows (float32 halves storage and is ample for cosine similarity). A lattice records
-the name and dimension of the embedder that built it; mixing embedders is an error.
-
-The default, ``hashing-v1``, is deterministic, offline and dependency-free: feature
-hashing of words, word bigrams and character trigrams (signed, so collisions cancel
-on average), sublinear term frequency, L2 normalisation.
+Feature hashing of words, word bigrams and character trigrams (signed, so collisions
+cancel on average), sublinear term frequency, L2 normalisation.
 """
 from __future__ import annotations
 
 import re
 import threading
 import zlib
-from typing import Callable, Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -27,32 +22,6 @@ _ASCII_NON_ALNUM = str.maketrans({chr(c): " " for c in range(128) if not chr(c).
 
 def _words(text: str) -> list[str]:
     return text.translate(_ASCII_NON_ALNUM).split() if text.isascii() else _WORD.findall(text)
-
-
-class Embedder(Protocol):
-    name: str
-    dim: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Return an array (len(texts), dim), float32, rows L2-normalised (zero rows stay 0)."""
-        ...
-
-
-def embed_in_batches(embedder: Embedder, texts: Sequence[str], batch_size: int = 256,
-                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Embed ``texts`` in batches, calling ``progress(done, total)`` after each batch."""
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start:start + batch_size]
-        out[start:start + len(chunk)] = embedder.embed(list(chunk))
-        if progress:
-            progress(start + len(chunk), len(texts))
-    return out
-
-
-def normalise_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 class HashingEmbedder:
@@ -181,36 +150,3 @@ class HashingEmbedder:
         out[cells] = tf[cells] / np.where(norms > 0, norms, 1.0)[cells // self.dim]
         sums[cells] = 0.0
         tf[cells] = 0.0
-
-
-_REGISTRY: dict[str, Callable[[], Embedder]] = {"hashing-v1": HashingEmbedder}
-DEFAULT_EMBEDDER = "hashing-v1"
-
-
-def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
-    _REGISTRY[name] = factory
-
-
-def _load_extensions() -> None:
-    """Register the embedders of core.knowledge.processor (OpenAI, local MiniLM) on first use."""
-    if "all-minilm-l6-v2" not in _REGISTRY:
-        from core import knowledge  # noqa: F401  (registers on import)
-
-
-def available_embedders() -> list[str]:
-    _load_extensions()
-    return sorted(_REGISTRY)
-
-
-def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
-    """The embedder registered under ``name`` (a clear error for an unknown one)."""
-    if name not in _REGISTRY:
-        m = re.fullmatch(r"hashing-v1-(\d{2,5})", name or "")
-        if m and 16 <= int(m.group(1)) <= 16384:  # the hashing embedder at another dimension
-            return HashingEmbedder(int(m.group(1)))
-        _load_extensions()
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise LatticeError(f"unknown embedder {name!r}; available: {', '.join(available_embedders())}") from None
-    return factory()

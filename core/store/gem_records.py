@@ -1,0 +1,172 @@
+"""A gem as the store accepts it: the import fields and their validation.
+
+Fields: ``content`` (required), optional ``id``, ``title``, ``tags``, ``source``,
+``energy``, ``phase``, ``coherence``, ``uncertainty``. Unknown fields are an error (a
+typo must not be silently dropped). State values must be finite, energy > 0, coherence
+and uncertainty in [0, 1]; an empty title becomes the content's first line.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ValidationError
+
+FIELDS = ("id", "title", "content", "tags", "source", "energy", "phase", "coherence", "uncertainty")
+_FIELD_SET = frozenset(FIELDS)
+STATE_DEFAULTS = {"energy": 1.0, "phase": 0.0, "coherence": 1.0, "uncertainty": 0.1}
+MAX_ID = 200
+MAX_TITLE = 500
+
+
+@dataclass
+class GemRecord:
+    """A validated gem ready to insert (``id`` None: the store assigns one)."""
+
+    content: str
+    id: str | None = None
+    title: str = ""
+    tags: list[str] = field(default_factory=list)
+    source: str = ""
+    energy: float = 1.0
+    phase: float = 0.0
+    coherence: float = 1.0
+    uncertainty: float = 0.1
+    file: str = ""
+    line: int = 0
+
+
+@dataclass
+class EdgeRecord:
+    source: str
+    target: str
+    weight: float
+    file: str = ""
+    line: int = 0
+
+
+class BadField(Exception):
+    """A raw value that is not valid for a gem field (the parsers turn it into an ImportIssue)."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field_name, message
+
+
+def as_number(name: str, value: Any, from_text: bool) -> float:
+    if type(value) is float and math.isfinite(value):  # the common case, first
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BadField(name, f"expected a number, got {type(value).__name__} {value!r}")
+    if isinstance(value, str):
+        if not from_text:
+            raise BadField(name, f"expected a number, got the string {value!r}")
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise BadField(name, f"expected a number, got {value!r}") from None
+    try:
+        value = float(value)
+    except OverflowError:
+        raise BadField(name, "number too large") from None
+    if not math.isfinite(value):
+        raise BadField(name, f"got {value!r}; must be a finite number")
+    return value
+
+
+def _check_state(values: dict[str, float]) -> None:
+    if values["energy"] <= 0:
+        raise BadField("energy", f"got {values['energy']!r}; energy must be > 0")
+    for name in ("coherence", "uncertainty"):
+        if not 0.0 <= values[name] <= 1.0:
+            raise BadField(name, f"got {values[name]!r}; must be in [0, 1]")
+
+
+def _text(name: str, value: Any, limit: int | None = None) -> str:
+    if not isinstance(value, str):
+        raise BadField(name, f"expected text, got {type(value).__name__} {value!r}")
+    if "\x00" in value:
+        raise BadField(name, "contains a NUL character")
+    if not value.isascii():  # only non-ASCII text can hold a lone surrogate
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadField(name, "contains an invalid Unicode escape (a lone surrogate)") from None
+    if limit and len(value) > limit:
+        raise BadField(name, f"longer than {limit} characters")
+    return value
+
+
+def _tags(value: Any, from_text: bool) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if from_text and text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise BadField("tags", f"not a valid JSON list: {text!r}") from None
+        else:
+            return [t.strip() for t in re.split(r"[;,]", text) if t.strip()]
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise BadField("tags", f"expected a list of strings (or 'a;b'), got {value!r}")
+    return [_text("tags", t, 200).strip() for t in value if t.strip()]
+
+
+def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str = "", line: int = 0) -> GemRecord:
+    """Validate one raw row (a dict of import fields) into a :class:`GemRecord`.
+
+    ``from_text``: values came from CSV cells (numbers as text, empty cell = missing).
+    Raises ``BadField(field, message)``; the file parsers turn it into an ImportIssue.
+    """
+    unknown = sorted(raw.keys() - _FIELD_SET)
+    if unknown:
+        raise BadField(str(unknown[0]), f"unknown field; known fields are {', '.join(FIELDS)}")
+    if from_text:
+        raw = {k: v for k, v in raw.items() if v is not None and (not isinstance(v, str) or v.strip() != "")}
+    else:
+        raw = {k: v for k, v in raw.items() if v is not None}
+    if "content" not in raw:
+        raise BadField("content", "missing (every gem needs its text in 'content')")
+    content = _text("content", raw["content"]).strip()
+    if not content:
+        raise BadField("content", "is empty")
+    gid = raw.get("id")
+    if gid is not None:
+        if isinstance(gid, int) and not isinstance(gid, bool):
+            gid = str(gid)
+        gid = _text("id", gid, MAX_ID).strip()
+        if not gid:
+            raise BadField("id", "is empty")
+    title = _text("title", raw.get("title", ""), MAX_TITLE).strip()
+    if not title:
+        title = content.splitlines()[0].strip().lstrip("#").strip()[:80]
+    state = {k: as_number(k, raw[k], from_text) if k in raw else d for k, d in STATE_DEFAULTS.items()}
+    _check_state(state)
+    return GemRecord(content=content, id=gid, title=title, tags=_tags(raw.get("tags"), from_text),
+                     source=_text("source", raw.get("source", ""), 500).strip(), file=file, line=line, **state)
+
+
+def check_state_values(values: dict[str, Any]) -> dict[str, float]:
+    """Validate a partial state edit (numbers only); raise ValidationError naming the field."""
+    out = {}
+    try:
+        for k, v in values.items():
+            out[k] = as_number(k, v, from_text=False)
+        merged = {**STATE_DEFAULTS, **out}
+        _check_state(merged)
+    except BadField as bad:
+        raise ValidationError(bad.field, bad.message) from None
+    return out
+
+
+def record_or_error(raw: dict[str, Any]) -> GemRecord:
+    """Validate a record given through the API; raise ValidationError naming the field."""
+    try:
+        return validate_record(raw)
+    except BadField as bad:
+        raise ValidationError(bad.field, bad.message) from None

@@ -1,0 +1,29 @@
+"""Named handles of the store's tables, and the column groups the store reads and writes.
+
+The ORM classes of :mod:`core.store.models` define the schema; the store's queries use
+their SQLAlchemy Core tables through these names (bulk statements, no per-row ORM loop).
+"""
+from __future__ import annotations
+
+from core.store.models import (AuditRow, EntanglementRow, GemRow, GemStateRow, LatticeRow, ReflectionRow, RunRow,
+                               SnapshotRow, TransactionRow)
+
+LATTICES = LatticeRow.__table__
+GEMS = GemRow.__table__  # a gem's content: text, tags, embedding, seq, archived, version
+GEM_STATES = GemStateRow.__table__  # one state row per gem (gem_pk = gems.pk)
+GEMS_WITH_STATE = GEMS.join(GEM_STATES, GEM_STATES.c.gem_pk == GEMS.c.pk)
+ENTANGLEMENTS = EntanglementRow.__table__  # gem_a < gem_b: gem primary keys
+TRANSACTIONS = TransactionRow.__table__  # the transaction log
+AUDIT = AuditRow.__table__
+RUNS = RunRow.__table__
+REFLECTIONS = ReflectionRow.__table__
+SNAPSHOTS = SnapshotRow.__table__
+
+STATE = ("energy", "phase", "coherence", "uncertainty")  # a gem's state, in Lattice's array order
+# columns of a gem as callers see it: content from gems, state from gem_states
+GEM_COLUMNS = {**{c.name: c for c in GEMS.c},
+               **{c.name: c for c in GEM_STATES.c if c.name in STATE + ("last_observed",)},
+               "state_version": GEM_STATES.c.version.label("state_version")}
+# the fields of a gem that get_gem / list_gems return (``gem_id`` is returned as ``id``)
+GEM_FIELDS = ("gem_id", "title", "content", "tags", "source") + STATE + (
+    "last_observed", "archived", "created_at", "updated_at", "version", "state_version")

@@ -1,0 +1,97 @@
+"""Figures of the Parameters page: the preview under the current parameters, saved runs
+compared, a one- or two-parameter sweep, and the decay fit (time in the lattice time unit)."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ui.charts.theme import ACCENT, COLORWAY, MUTED, SEQUENTIAL, WARM, band, finish, short, time_label
+
+
+def preview_chart(current: pd.DataFrame, baseline: pd.DataFrame | None = None,
+                  time_unit: str = "hour") -> go.Figure:
+    """Mean coherence, 5-95 % band and R under the current parameters (vs. the defaults)."""
+    fig = go.Figure()
+    t = current["time"]
+    band(fig, t, current["c_p5"], current["c_p95"], "coherence 5-95 % (current)", 0.16)
+    fig.add_trace(go.Scatter(x=t, y=current["mean_coherence"], mode="lines", name="mean coherence (current)",
+                             line=dict(color=ACCENT, width=2.5)))
+    fig.add_trace(go.Scatter(x=t, y=current["R"], mode="lines", name="R (current)",
+                             line=dict(color=WARM, width=2)))
+    if baseline is not None:
+        fig.add_trace(go.Scatter(x=baseline["time"], y=baseline["mean_coherence"], mode="lines",
+                                 name="mean coherence (defaults)", line=dict(color=MUTED, width=1.5, dash="dash")))
+        fig.add_trace(go.Scatter(x=baseline["time"], y=baseline["R"], mode="lines", name="R (defaults)",
+                                 line=dict(color=MUTED, width=1.5, dash="dot")))
+    fig.update_xaxes(title_text=time_label(time_unit))
+    fig.update_yaxes(title_text="coherence / R (0-1)", range=[0, 1.02])
+    fig.update_layout(legend=dict(orientation="h", y=-0.2))
+    return finish(fig, "Preview: the lattice under the current parameters", height=400)
+
+
+def compare_runs_chart(runs: Sequence[tuple[str, pd.DataFrame]], time_unit: str = "hour") -> go.Figure:
+    """Mean coherence (solid) and R (dotted) of saved runs, one colour per run."""
+    fig = go.Figure()
+    for k, (name, series) in enumerate(runs):
+        color = COLORWAY[k % len(COLORWAY)]
+        fig.add_trace(go.Scatter(x=series["time"], y=series["mean_coherence"], mode="lines", legendgroup=name,
+                                 name=f"{name}: mean coherence", line=dict(color=color, width=2.5)))
+        fig.add_trace(go.Scatter(x=series["time"], y=series["R"], mode="lines", legendgroup=name,
+                                 name=f"{name}: R", line=dict(color=color, width=1.5, dash="dot")))
+    fig.update_xaxes(title_text=time_label(time_unit) + " from the lattice clock at save time")
+    fig.update_yaxes(title_text="coherence / R (0-1)", range=[0, 1.02])
+    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    return finish(fig, f"Saved runs compared ({len(runs)})", height=420,
+                   subtitle="solid: mean coherence · dotted: order parameter R")
+
+
+def sweep_chart(results: pd.DataFrame, params: Sequence[str], metric: str, metric_label: str,
+                param_labels: Mapping[str, str] | None = None) -> go.Figure:
+    """A line (one swept parameter) or a heatmap (two) of ``metric``."""
+    labels = dict(param_labels or {})
+    params = list(params)
+    if len(params) == 1:
+        p = params[0]
+        df = results.sort_values(p)
+        fig = go.Figure(go.Scatter(x=df[p], y=df[metric], mode="lines+markers", name=metric_label,
+                                   line=dict(color=ACCENT, width=2.5), marker=dict(size=7)))
+        fig.update_xaxes(title_text=labels.get(p, p))
+        fig.update_yaxes(title_text=metric_label)
+        return finish(fig, f"Sweep of {labels.get(p, p)}: {metric_label}")
+    px_, py_ = params
+    pivot = results.pivot_table(index=py_, columns=px_, values=metric, aggfunc="mean")
+    fig = go.Figure(go.Heatmap(z=pivot.to_numpy(dtype=np.float32), x=pivot.columns.to_numpy(),
+                               y=pivot.index.to_numpy(), colorscale=SEQUENTIAL,
+                               colorbar=dict(title=dict(text=metric), thickness=12),
+                               hovertemplate=f"{px_} = %{{x:.3g}}<br>{py_} = %{{y:.3g}}<br>"
+                                             f"{metric} = %{{z:.4f}}<extra></extra>"))
+    fig.update_xaxes(title_text=labels.get(px_, px_))
+    fig.update_yaxes(title_text=labels.get(py_, py_))
+    return finish(fig, f"Sweep: {metric_label}", height=460)
+
+
+def decay_fit_chart(t: np.ndarray, coherence: np.ndarray, groups: Sequence | None, fit,
+                    time_unit: str = "hour") -> go.Figure:
+    """Observations (markers) and the fitted ``A exp(-(t - t0)/tau) + C`` curve(s)."""
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(coherence, dtype=float)
+    fig = go.Figure()
+    keys = list(fit.curve)
+    g = np.asarray(groups, dtype=object).astype(str) if groups is not None else None
+    for k, key in enumerate(keys):
+        color = COLORWAY[k % len(COLORWAY)]
+        sel = (g == str(key)) if (g is not None and key is not None) else np.ones_like(t, dtype=bool)
+        name = "observations" if key is None else f"{short(key, 24)}"
+        fig.add_trace(go.Scatter(x=t[sel], y=y[sel], mode="markers", name=name,
+                                 marker=dict(size=7, color=color, opacity=0.8), legendgroup=str(key)))
+        fig.add_trace(go.Scatter(x=fit.curve_t, y=fit.curve[key], mode="lines",
+                                 name="fit" if key is None else f"fit {short(key, 20)}",
+                                 line=dict(color=color, width=2.5), legendgroup=str(key)))
+    fig.update_xaxes(title_text=time_label(time_unit))
+    fig.update_yaxes(title_text="coherence c (0-1)")
+    se = f" ± {fit.tau_se:.3g}" if np.isfinite(fit.tau_se) else ""
+    return finish(fig, f"Decay fit: τ = {fit.tau:.4g}{se} {time_unit}s",
+                   subtitle="estimate ± standard error; model c(t) = A·exp(−(t − t0)/τ) + C")
