@@ -4,12 +4,16 @@ from __future__ import annotations
 import streamlit as st
 
 from core.access import Permission
+from core.engine import STATE_SPECS
 from core.errors import LatticeError
 from ui import gems as G
 from ui.context import PageContext, flash, page_context, require_store
+from ui.controls import state_input
 from ui.headline import headline_metrics
 from ui.services import get_workbench
 from ui.tables import download_csv, table_height
+
+STATE_FIELDS = tuple(STATE_SPECS)  # energy, phase, coherence, uncertainty
 
 GEM_COLUMNS = {
     "coherence": st.column_config.ProgressColumn("coherence", min_value=0.0, max_value=1.0, format="%.3f"),
@@ -124,14 +128,8 @@ def edit_form(ctx: PageContext, gem: dict) -> None:
         e_tags = c1.text_input("Tags (comma-separated)", ", ".join(gem["tags"]), key=f"{ek}_tags")
         e_source = c2.text_input("Source", gem["source"], key=f"{ek}_source")
         s1, s2, s3, s4 = st.columns(4)
-        e_energy = s1.number_input("Energy", value=float(gem["energy"]), format="%.4f", step=0.1,
-                                   key=f"{ek}_energy")
-        e_phase = s2.number_input("Phase (rad)", value=float(gem["phase"]), format="%.4f", step=0.1,
-                                  key=f"{ek}_phase")
-        e_coh = s3.number_input("Coherence", value=float(gem["coherence"]), format="%.4f",
-                                step=0.05, key=f"{ek}_coherence")
-        e_unc = s4.number_input("Uncertainty", value=float(gem["uncertainty"]), format="%.4f",
-                                step=0.05, key=f"{ek}_uncertainty")
+        e_energy, e_phase, e_coh, e_unc = [state_input(col, name, gem[name], key=f"{ek}_{name}")
+                                           for col, name in zip((s1, s2, s3, s4), STATE_FIELDS)]
         save = st.form_submit_button("Save changes", type="primary", icon=":material/save:", key="lat_save")
     if not save:
         return
@@ -187,10 +185,7 @@ def tab_add(ctx: PageContext) -> None:
         a_tags = c2.text_input("Tags (comma-separated)", key="lat_a_tags")
         a_id = c3.text_input("Id (optional)", help="Left empty, the store assigns one.", key="lat_a_id")
         s1, s2, s3, s4 = st.columns(4)
-        a_energy = s1.number_input("Energy", value=1.0, min_value=0.0001, format="%.4f", step=0.1)
-        a_phase = s2.number_input("Phase (rad)", value=0.0, format="%.4f", step=0.1)
-        a_coh = s3.number_input("Coherence", value=1.0, min_value=0.0, max_value=1.0, format="%.4f", step=0.05)
-        a_unc = s4.number_input("Uncertainty", value=0.1, min_value=0.0, max_value=1.0, format="%.4f", step=0.05)
+        a_energy, a_phase, a_coh, a_unc = [state_input(col, name) for col, name in zip((s1, s2, s3, s4), STATE_FIELDS)]
         add = st.form_submit_button("Add gem", type="primary", icon=":material/add:", key="lat_add")
     if not add:
         return

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from core.engine import PARAM_SPECS, LatticeParams, ParamSpec
+from core.engine import PARAM_SPECS, STATE_SPECS, LatticeParams, ParamSpec
 from core.errors import ValidationError
 from ui.compute import MAX_GEM_OPTIONS, gem_options
 from ui.context import PARAMS_KEY, flash, set_params
@@ -96,3 +96,15 @@ def gem_picker(container, label: str, key: str, ids: Sequence, titles: dict, coh
         container.caption(f"Listing {min(matches, MAX_GEM_OPTIONS)} of {matches} matching gems (most coherent "
                           f"first); type to find others among all {len(ids)}.")
     return chosen
+
+
+def state_input(container, name: str, value: float | None = None, key: str | None = None) -> float:
+    """A number input for one field of a gem's state, from its StateSpec (label, unit, default, help).
+
+    The input itself is not bounded: core validates the value and names the allowed range.
+    """
+    spec = STATE_SPECS[name]
+    label = spec.label.split(" ")[0] + (f" ({spec.unit})" if spec.unit else "")
+    return container.number_input(label, value=float(spec.default if value is None else value), format="%.4f",
+                                  step=0.05 if spec.maximum <= 1.0 else 0.1,
+                                  help=f"{spec.help} It {spec.rule()}.", key=key)

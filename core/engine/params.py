@@ -160,6 +160,13 @@ class StateSpec:
     def range_text(self) -> str:
         return f"{'(' if self.minimum_open else '['}{self.minimum}, {self.maximum}]"
 
+    def rule(self) -> str:
+        """The allowed values in words: "must be > 0", "must be in [0, 1]"."""
+        if math.isinf(self.maximum):
+            return f"must be > {self.minimum:g}" if self.minimum_open else (
+                "must be a finite number" if math.isinf(self.minimum) else f"must be >= {self.minimum:g}")
+        return f"must be in {'(' if self.minimum_open else '['}{self.minimum:g}, {self.maximum:g}]"
+
     def check(self, values: np.ndarray) -> None:
         """Raise ValidationError naming the first gem whose value is not finite or out of range."""
         values = np.asarray(values, dtype=np.float64)

@@ -19,7 +19,8 @@ from typing import Any, Iterable, Sequence
 
 from core.errors import LatticeError
 from core.store.errors import ImportIssue
-from core.store.gem_records import FIELDS, STATE_DEFAULTS, BadField, EdgeRecord, GemRecord, as_number, validate_record
+from core.engine.params import STATE_DEFAULTS
+from core.store.gem_records import FIELDS, BadField, EdgeRecord, GemRecord, as_number, validate_record
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 

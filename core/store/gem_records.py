@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.engine.params import STATE_DEFAULTS, STATE_SPECS
 from core.errors import ValidationError
 
 FIELDS = ("id", "title", "content", "tags", "source", "energy", "phase", "coherence", "uncertainty")
 _FIELD_SET = frozenset(FIELDS)
-STATE_DEFAULTS = {"energy": 1.0, "phase": 0.0, "coherence": 1.0, "uncertainty": 0.1}
 MAX_ID = 200
 MAX_TITLE = 500
 
@@ -31,10 +31,10 @@ class GemRecord:
     title: str = ""
     tags: list[str] = field(default_factory=list)
     source: str = ""
-    energy: float = 1.0
-    phase: float = 0.0
-    coherence: float = 1.0
-    uncertainty: float = 0.1
+    energy: float = STATE_DEFAULTS["energy"]
+    phase: float = STATE_DEFAULTS["phase"]
+    coherence: float = STATE_DEFAULTS["coherence"]
+    uncertainty: float = STATE_DEFAULTS["uncertainty"]
     file: str = ""
     line: int = 0
 
@@ -78,11 +78,10 @@ def as_number(name: str, value: Any, from_text: bool) -> float:
 
 
 def _check_state(values: dict[str, float]) -> None:
-    if values["energy"] <= 0:
-        raise BadField("energy", f"got {values['energy']!r}; energy must be > 0")
-    for name in ("coherence", "uncertainty"):
-        if not 0.0 <= values[name] <= 1.0:
-            raise BadField(name, f"got {values[name]!r}; must be in [0, 1]")
+    for name, spec in STATE_SPECS.items():
+        v = values[name]
+        if (v <= spec.minimum if spec.minimum_open else v < spec.minimum) or v > spec.maximum:
+            raise BadField(name, f"got {v!r}; {name} {spec.rule()}")
 
 
 def _text(name: str, value: Any, limit: int | None = None) -> str:

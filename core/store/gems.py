@@ -14,6 +14,7 @@ from sqlalchemy import Connection, String, and_, bindparam, cast, delete, func, 
 from sqlalchemy.exc import DBAPIError
 
 from core.access import Actor, Permission, require
+from core.engine.params import STATE_DEFAULTS
 from core.errors import LatticeError, ValidationError
 from core.knowledge.base import Embedder
 from core.knowledge.registry import get_embedder
@@ -119,8 +120,9 @@ class GemsMixin(StoreKernel):
             pass  # statistics are an optimisation; autovacuum refreshes them later anyway
 
     def add_gem(self, name: str, actor: Actor, content: str, *, id: str | None = None, title: str = "",
-                tags: Sequence[str] | None = None, source: str = "", energy: float = 1.0, phase: float = 0.0,
-                coherence: float = 1.0, uncertainty: float = 0.1) -> str:
+                tags: Sequence[str] | None = None, source: str = "", energy: float = STATE_DEFAULTS["energy"],
+                phase: float = STATE_DEFAULTS["phase"], coherence: float = STATE_DEFAULTS["coherence"],
+                uncertainty: float = STATE_DEFAULTS["uncertainty"]) -> str:
         """Create a gem (embedded with the lattice's embedder); returns its id."""
         require(actor, Permission.EDIT, "add a gem")
         rec = gem_records.record_or_error({"id": id, "title": title, "content": content, "tags": list(tags or []),
