@@ -3,11 +3,15 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Listen on this machine only unless asked (demo mode publishes its passwords):
+# `make run HOST=0.0.0.0` or LATTICE_BIND=0.0.0.0 for every interface.
+HOST ?= $(or $(LATTICE_BIND),127.0.0.1)
 
 .PHONY: run test bench setup setup-dev
 run: setup
 	$(PY) -m core demo --if-missing
-	LATTICE_DEMO=$${LATTICE_DEMO-1} $(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	@echo "Gem Lattice Workbench on http://$(HOST):$(PORT) ($(if $(filter 127.% localhost ::1,$(HOST)),this machine only,reachable from other machines)); demo mode unless LATTICE_DEMO=0"
+	LATTICE_DEMO=$${LATTICE_DEMO-1} $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.address $(HOST)
 
 test: setup-dev
 	bash scripts/ensure-system-packages.sh

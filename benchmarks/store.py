@@ -9,6 +9,10 @@ afterwards; PostgreSQL is skipped with a printed reason when it cannot be reache
 - ``import``: ``Store.import_path`` of a generated JSONL file (embedder ``hashing-v1``,
   ~30 words per gem from a fixed vocabulary, seeded), in gems/s, against a naive loop on a
   sample (per row: embed, ``session.add(GemRow(..., state=GemStateRow(...)))``, ``session.commit()``). Target: >= 20x.
+- ``import_memory``: peak memory (the child process's peak RSS, ``ru_maxrss``) of importing
+  1e6 short gems (~15 MiB of JSONL; ``--quick``: 1e5) in a fresh child process, against the
+  same process's RSS before the import. Target: peak < 1 GB (the import runs in bounded batches).
+  Not in the default run (minutes per database): ``python -m core bench --suite store --only import_memory``.
 - ``load_save``: ``store.load`` of the imported lattice (target < 1 s), ``store.save`` of it
   after an in-memory evolve (target < 2 s), and ``store.advance`` (load + evolve + save in
   the store, for comparison).
@@ -19,6 +23,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -166,7 +172,48 @@ def bench_load_save(url: str, name: str = "bench") -> dict:
             "advance_s": t_advance, "target": "load < 1 s, save < 2 s"}
 
 
-BENCHMARKS = ("import", "load_save")
+MEMORY_SIZES = {False: 1_000_000, True: 100_000}
+_MEMORY_CHILD = """
+import json, resource, sys
+from core.access import SYSTEM
+from core.store import Store
+url, path = sys.argv[1], sys.argv[2]
+with Store.open(url) as store:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = store.import_path("memory", path, SYSTEM, embedder="hashing-v1")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"imported": report.imported, "before_kib": before, "peak_kib": peak}))
+"""
+
+
+def make_short_gems_file(path: Path, n: int) -> Path:
+    """``n`` short gems (a few words, no id), ~16 bytes of JSONL each, written as a stream."""
+    words = _VOCAB
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write('{"content":"%s %s %d"}\n' % (words[i % len(words)], words[(i // 7) % len(words)], i % 1000))
+    return path
+
+
+def bench_import_memory(url: str, path: Path, n: int) -> dict:
+    """Peak RSS of a child process importing the ``n`` gems of ``path`` into a fresh lattice."""
+    root = Path(__file__).resolve().parent.parent
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, url, str(path)], capture_output=True, text=True,
+                         cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    seconds = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"the import child failed: {out.stderr.strip().splitlines()[-1:]}")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["imported"] == n, (res["imported"], n)
+    peak_mb, before_mb = res["peak_kib"] / 1024, res["before_kib"] / 1024
+    return {"name": "import_memory", "gems": n, "file_mib": path.stat().st_size / 2**20, "seconds": seconds,
+            "peak_rss_mb": peak_mb, "rss_before_mb": before_mb, "import_mb": peak_mb - before_mb,
+            "target": "peak < 1 GB"}
+
+
+BENCHMARKS = ("import", "load_save", "import_memory")
+DEFAULT_BENCHMARKS = ("import", "load_save")  # import_memory takes minutes: ``--only import_memory``
 
 
 def _line(res: dict) -> str:
@@ -186,14 +233,24 @@ def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[s
     results: list[dict] = []
     workdir = Path(tempfile.mkdtemp(prefix="lattice-bench-"))
     try:
-        path = make_gems_file(workdir / "gems.jsonl", n)
+        wanted = set(only or DEFAULT_BENCHMARKS)
+        path = make_gems_file(workdir / "gems.jsonl", n) if wanted & {"import", "load_save"} else None
+        short = (make_short_gems_file(workdir / "short.jsonl", MEMORY_SIZES[bool(quick)])
+                 if "import_memory" in wanted else None)
         for kind in databases:
             try:
-                with database(kind, workdir) as url:
-                    # load_save needs the imported lattice: the import always runs
-                    res = [{"database": kind, **bench_import(url, path, n, naive_n)}]
-                    if not only or "load_save" in only:
-                        res.append({"database": kind, **bench_load_save(url)})
+                res = []
+                if path is not None:
+                    with database(kind, workdir) as url:
+                        # load_save needs the imported lattice: the import always runs
+                        res.append({"database": kind, **bench_import(url, path, n, naive_n)})
+                        if "load_save" in wanted:
+                            res.append({"database": kind, **bench_load_save(url)})
+                if short is not None:
+                    if kind == "sqlite":
+                        (workdir / "bench.db").unlink(missing_ok=True)
+                    with database(kind, workdir) as url:
+                        res.append({"database": kind, **bench_import_memory(url, short, MEMORY_SIZES[bool(quick)])})
             except Unavailable as exc:
                 if log:
                     log(f"{kind}: skipped ({exc})")

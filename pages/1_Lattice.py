@@ -6,38 +6,65 @@ import streamlit as st
 from core.access import Permission
 from core.engine import STATE_SPECS
 from core.errors import LatticeError
+from ui import charts
 from ui import gems as G
+from ui.compute import trajectory
+from ui import gem_links
 from ui.context import PageContext, flash, page_context, require_store
 from ui.controls import state_input
 from ui.headline import headline_metrics
 from ui.services import get_workbench
 from ui.tables import download_csv, table_height
+from ui.text import plural, safe_markdown
 
 STATE_FIELDS = tuple(STATE_SPECS)  # energy, phase, coherence, uncertainty
 
-GEM_COLUMNS = {
-    "coherence": st.column_config.ProgressColumn("coherence", min_value=0.0, max_value=1.0, format="%.3f"),
-    "uncertainty": st.column_config.NumberColumn(format="%.3f"),
-    "energy": st.column_config.NumberColumn(format="%.3f"),
-    "phase": st.column_config.NumberColumn("phase (rad)", format="%.3f"),
-    "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm")}
+GEM_COLUMNS = {  # pixel widths: the figures first and never clipped (a narrow progress column read "0")
+    "id": st.column_config.TextColumn(width=170),
+    "title": st.column_config.TextColumn(width=260),
+    "coherence": st.column_config.ProgressColumn("coherence", min_value=0.0, max_value=1.0, format="%.3f",
+                                                 width=130),
+    "uncertainty": st.column_config.NumberColumn(format="%.3f", width=95),
+    "energy": st.column_config.NumberColumn(format="%.3f", width=80),
+    "phase": st.column_config.NumberColumn("phase (rad)", format="%.3f", width=95),
+    "tags": st.column_config.TextColumn(width=160),
+    "archived": st.column_config.CheckboxColumn(width=75),
+    "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm", width=140)}
+GEM_COLUMN_ORDER = list(GEM_COLUMNS)  # the state next to the title; tags and dates after
+MAX_LINKS_SHOWN = 12
+PREVIEW_HORIZON = 48.0  # lattice time units of the open gem's own trajectory
 
 
 def _reset_page() -> None:
     st.session_state["lat_page"] = 1
 
 
-def _open_from_table() -> None:
-    state = st.session_state.get("lat_table") or {}
-    rows = (state.get("selection") or {}).get("rows") or []
-    ids = st.session_state.get("lat_page_ids", [])
-    if rows and rows[0] < len(ids):
-        st.session_state["lat_open_id"] = ids[rows[0]]
-        st.session_state["lat_open_choice"] = ids[rows[0]]
+def open_selected_row(event, ids: list) -> None:
+    """A row clicked in the table opens its gem: once per new selection (the table keeps its
+    selection across reruns, so "Close" or another way of opening a gem is not undone)."""
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    picked = ids[rows[0]] if rows and rows[0] < len(ids) else None
+    new = picked is not None and picked != st.session_state.get("lat_row_opened")
+    st.session_state["lat_row_opened"] = picked
+    if new:
+        st.session_state["lat_open_id"] = picked
+        st.rerun()  # the gem card below, and the "Open a gem" choice, follow
+
+
+def _open_gem(gem_id: str) -> None:
+    st.session_state["lat_open_id"] = gem_id
 
 
 def _open_from_choice() -> None:
     st.session_state["lat_open_id"] = st.session_state.get("lat_open_choice")
+
+
+def open_from_link() -> None:
+    """``?gem=<id>`` (a citation on the Reflection page, a linked gem) opens that gem."""
+    gem_id = st.query_params.get("gem")
+    if gem_id:
+        st.session_state["lat_open_id"] = str(gem_id)
+        del st.query_params["gem"]
 
 
 # -------------------------------------------------------------------- browse
@@ -81,8 +108,10 @@ def gem_table(df, total: int, page: int) -> None:
     ids = df["id"].tolist()
     st.session_state["lat_page_ids"] = ids
     view = G.browse_table(df)
-    st.dataframe(view, hide_index=True, key="lat_table", on_select=_open_from_table,
-                 selection_mode="single-row", height=table_height(len(view), 420), column_config=GEM_COLUMNS)
+    event = st.dataframe(view, hide_index=True, key="lat_table", on_select="rerun", selection_mode="single-row",
+                         height=table_height(len(view), 420), column_config=GEM_COLUMNS,
+                         column_order=[c for c in GEM_COLUMN_ORDER if c in view.columns])
+    open_selected_row(event, ids)
     p1, p2, p3 = st.columns([1, 1, 3])
     if st.session_state["lat_page"] > pages:
         st.session_state["lat_page"] = pages
@@ -100,9 +129,9 @@ def gem_table(df, total: int, page: int) -> None:
 def gem_card(ctx: PageContext, gem: dict) -> None:
     """The open gem: its figures, and for an editor the edit form and the archive/delete buttons."""
     h1, h2 = st.columns([4, 1])
-    h1.subheader(gem["title"] or gem["id"])
-    h1.caption(f"`{gem['id']}` · tags: {', '.join(gem['tags']) or 'none'} · source: "
-               f"{gem['source'] or '—'} · version {gem['version']} (state {gem['state_version']})"
+    h1.subheader(safe_markdown(gem["title"]) or gem["id"])
+    h1.caption(f"`{gem['id']}` · tags: {safe_markdown(', '.join(gem['tags'])) or 'none'} · source: "
+               f"{safe_markdown(gem['source']) or '—'} · version {gem['version']} (state {gem['state_version']})"
                + (" · **archived**" if gem["archived"] else ""))
     h2.button("Close", key="lat_close", icon=":material/close:",
               on_click=lambda: st.session_state.pop("lat_open_id", None))
@@ -111,11 +140,51 @@ def gem_card(ctx: PageContext, gem: dict) -> None:
     m[1].metric("Uncertainty", f"{gem['uncertainty']:.3f}")
     m[2].metric("Energy", f"{gem['energy']:.3f}")
     m[3].metric("Phase (rad)", f"{gem['phase']:.3f}")
+    linked, own = st.columns([1, 1.6])
+    with linked:
+        linked_gems(ctx, gem)
+    with own:
+        own_trajectory(ctx, gem)
     if not ctx.can(Permission.EDIT):
-        st.markdown(gem["content"])
+        st.markdown(safe_markdown(gem["content"]))
         return
     edit_form(ctx, gem)
     archive_and_delete(ctx, gem)
+
+
+def linked_gems(ctx: PageContext, gem: dict) -> None:
+    """The gem's entanglements, strongest first, each a button that opens the partner."""
+    links = gem_links.linked_gems(ctx.lattice, gem["id"])
+    st.markdown(f"**Linked gems** ({len(links)})")
+    if not links:
+        st.caption("No entanglements yet: gems used together in a reflection become linked.")
+        return
+    titles = ctx.titles()
+    for k, (other, weight) in enumerate(links[:MAX_LINKS_SHOWN]):
+        st.button(f"{safe_markdown(titles.get(other) or other)} · w = {weight:.2f}", key=f"lat_link_{k}_{other}",
+                  on_click=_open_gem, args=(other,), icon=":material/link:", width="stretch",
+                  help=f"Open gem {other} (entanglement weight {weight:.3f} of 1).")
+    if len(links) > MAX_LINKS_SHOWN:
+        st.caption(f"…and {len(links) - MAX_LINKS_SHOWN} weaker link(s).")
+
+
+def own_trajectory(ctx: PageContext, gem: dict) -> None:
+    """The gem's coherence over the next PREVIEW_HORIZON under the session's parameters (a copy)."""
+    idx = gem_links.gem_index(ctx.lattice, gem["id"])
+    if idx is None:
+        st.caption("Archived: not part of the lattice's evolution.")
+        return
+    try:
+        traj = trajectory(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), PREVIEW_HORIZON,
+                          PREVIEW_HORIZON / 240, (idx,))
+    except LatticeError as exc:
+        st.caption(f"No preview: {exc}")
+        return
+    fig = charts.coherence_over_time(traj.series, traj.gems, {gem["id"]: gem["title"] or gem["id"]}, [gem["id"]],
+                                     ctx.time_unit)
+    fig.update_layout(height=260, title=dict(text=f"This gem over the next {plural(PREVIEW_HORIZON, ctx.time_unit)}"),
+                      legend=dict(orientation="h", y=-0.35), margin=dict(t=40, b=40))
+    st.plotly_chart(fig, key="lat_gem_trajectory")
 
 
 def edit_form(ctx: PageContext, gem: dict) -> None:
@@ -275,6 +344,7 @@ if not ctx.can(Permission.EDIT):
     st.info(f"You are a **{ctx.actor.role.value}**: the lattice is read-only for you (the engine refuses edits).",
             icon=":material/visibility:")
 
+open_from_link()
 tabs = st.tabs(["Browse & edit", "Add a gem", "Import", "Export"])
 with tabs[0]:
     tab_browse(ctx)

@@ -12,9 +12,13 @@ from ui.controls import gem_picker
 from ui.interference import most_coherent, pairs_table, phase_degrees
 from ui.tables import download_csv
 
+NAME_WIDTH = 300  # px: room for a title of ~40 characters, and every number column still in view
 PAIR_COLUMNS = {
     "I_ij": st.column_config.NumberColumn(format="%.4f", width="small"),
-    "gem A": st.column_config.TextColumn(width="medium"), "gem B": st.column_config.TextColumn(width="medium"),
+    "gem A": st.column_config.TextColumn(width=NAME_WIDTH, help="Title (hover a cell for all of it)"),
+    "gem B": st.column_config.TextColumn(width=NAME_WIDTH, help="Title (hover a cell for all of it)"),
+    "linked": st.column_config.CheckboxColumn(width="small"),
+    "id A": st.column_config.TextColumn(width="medium"), "id B": st.column_config.TextColumn(width="medium"),
     "Δφ (°)": st.column_config.NumberColumn(format="%.1f"),
     "c_A": st.column_config.NumberColumn(format="%.3f"), "c_B": st.column_config.NumberColumn(format="%.3f")}
 
@@ -56,7 +60,7 @@ def strongest_pairs(ctx: PageContext, lat: Lattice, ahead: float, titles: dict) 
     st.subheader("Strongest pairs in the whole lattice")
     k = st.slider("Pairs to list", 3, 50, 10, key="int_k")
     top_pairs, bottom_pairs = extreme_pairs(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), ahead, int(k))
-    left, right = st.columns(2)
+    left, right = st.container(), st.container()  # one above the other: each table gets the full width
     with left:
         st.markdown("**Most constructive** (in phase, both coherent)")
         top = pairs_table(lat, top_pairs, titles)
@@ -75,8 +79,10 @@ def network_and_sync(ctx: PageContext, lat: Lattice, ahead: float, titles: dict)
     st.subheader("Entanglements and synchronisation")
     g1, g2 = st.columns([1.1, 1])
     with g1:
+        links = st.select_slider("Links to draw (the strongest)", [25, 50, 100, 200, 500, 1000, 2000], value=100,
+                                 key="int_links", help="More links than this make the network unreadable.")
         st.plotly_chart(charts.entanglement_network(lat.phase, lat.coherence, [titles[g] for g in lat.ids],
-                                                    lat.edge_arrays()), key="int_network")
+                                                    lat.edge_arrays(), max_edges=int(links)), key="int_network")
     with g2:
         horizon = st.number_input(f"R(t) horizon ({unit}s)", min_value=0.1, max_value=10_000.0, value=48.0,
                                   step=1.0, key="int_horizon")

@@ -10,8 +10,9 @@ from core.access import Permission
 from core.errors import LatticeError
 from core.service import Workbench
 from ui.context import PageContext, page_context, require_store
-from ui.reflection_view import error_turn, render_answer, render_details, summary_line
+from ui.reflection_view import error_turn, render_answer, render_details, stream_answer, summary_line
 from ui.services import get_workbench
+from ui.text import safe_markdown
 
 
 def _new_conversation(wb: Workbench, name: str, actor_name: str, session_id: str) -> None:
@@ -39,7 +40,7 @@ def header(ctx: PageContext, wb: Workbench, turns: list, session_id: str) -> Non
 
 def show_turn(turn: dict, index: int, latest: bool, titles: dict) -> None:
     with st.chat_message("user"):
-        st.markdown(turn["question"])
+        st.markdown(safe_markdown(turn["question"]))
     with st.chat_message("assistant"):
         if "record" not in turn:
             getattr(st, turn["kind"])(turn["message"])
@@ -55,12 +56,12 @@ def show_turn(turn: dict, index: int, latest: bool, titles: dict) -> None:
 def ask(ctx: PageContext, wb: Workbench, question: str, turns: list, session_id: str) -> None:
     """Stream the answer to ``question`` and add the turn (or the refusal) to the history."""
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(safe_markdown(question))
     with st.chat_message("assistant"):
         try:
             with st.spinner("Ranking the gems…"):
                 reflection = wb.reflect(ctx.name, question, ctx.actor, session_id)  # role, rate limit, input
-            st.write_stream(reflection)
+            stream_answer(reflection)
             if reflection.record is None:
                 raise LatticeError("the answer did not complete; ask again")
         except Exception as exc:  # shown, never a traceback: core errors explain themselves
@@ -80,7 +81,8 @@ titles = ctx.titles()
 header(ctx, wb, turns, session_id)
 for k, turn in enumerate(turns):
     show_turn(turn, k, latest=k == len(turns) - 1, titles=titles)
-question = st.chat_input("Ask the lattice a question…", key="refl_input", max_chars=2000)
+question = st.chat_input("Ask the lattice a question…", key="refl_input", max_chars=2000,
+                         disabled=not ctx.can(Permission.REFLECT))  # a viewer: the notice above says why
 if question:
     ask(ctx, wb, question, turns, session_id)
     st.rerun()  # redraw the history (with the details) and the sidebar's new coherence

@@ -9,12 +9,15 @@ from core.engine import DYNAMIC_PARAMS, METRICS, PARAM_SPECS, LatticeParams, Tra
 from core.errors import LatticeError
 from ui import charts
 from ui import experiments as X
+from ui.cancel import LongWork
 from ui.compute import trajectory
-from ui.context import PageContext, page_context
+from ui.context import PageContext, page_context, write_button
 from ui.controls import param_controls, param_labels, reset_params
 from ui.decay_log import log_observations
-from ui.runs import compare_runs, run_label, save_preview_run, stored_runs
+from ui.runs import (SWEEP, compare_runs, run_label, save_preview_run, save_sweep_run, stored_runs,
+                     sweep_detail)
 from ui.tables import download_csv, read_observations_csv
+from ui.text import plural
 
 
 # ---------------------------------------------------------------------- tune
@@ -65,7 +68,8 @@ def saved_runs(ctx: PageContext, current: Trajectory, preview_h: float) -> None:
     sv2.caption("Saved runs are stored in the database with their parameters and preview trajectory, "
                 "shared with everyone working on this lattice. Named after the parameters that differ from "
                 "the defaults.")
-    if sv1.button("Save this run", key="par_save_run", icon=":material/bookmark_add:", width="stretch"):
+    if sv1.button("Save this run", key="par_save_run", icon=":material/bookmark_add:", width="stretch",
+                  **write_button(ctx, "save a run")):
         run_name = X.run_name(ctx.params)
         try:
             run_id = save_preview_run(ctx, run_name, current.series, preview_h)
@@ -125,25 +129,76 @@ def tab_sweep(ctx: PageContext) -> None:
         points = g3.number_input(f"{labels[name]}: points", min_value=2, max_value=60,
                                  value=15 if len(swept) == 1 else 12, step=1, key=f"sw_{name}_n")
         grid[name] = (start, stop, int(points))
-    if st.button("Run sweep", key="sw_run", type="primary", icon=":material/play_arrow:", disabled=not swept):
+    work = LongWork("sw", "the sweep")
+    b1, b2, _ = st.columns([1, 1, 3])
+    run = b1.button("Run sweep", key="sw_run", type="primary", icon=":material/play_arrow:", disabled=not swept)
+    work.stop_button(b2)
+    if run:
         bar = st.progress(0.0, text="Sweeping…")
+        work.start(bar)
         try:
-            result = X.run_sweep(ctx.lattice, ctx.params, grid, float(horizon),
-                                 progress=lambda f: bar.progress(min(1.0, f), text=f"Sweeping… {f:.0%}"))
-        except LatticeError as exc:
+            result = X.run_sweep(ctx.lattice, ctx.params, grid, float(horizon), progress=work.progress,
+                                 should_stop=work.should_stop)
+        except LatticeError as exc:  # Cancelled, WorkLimitExceeded, a bad grid: nothing kept
             bar.empty()
             st.error(f"Sweep not run: {exc}")
         else:
             bar.progress(1.0, text=f"Done: {len(result)} runs")
             st.session_state["sw_result"] = {"df": result, "params": list(swept), "metric": metric,
                                              "horizon": float(horizon)}
+        finally:
+            work.done()
     res = st.session_state.get("sw_result")
     if res:
-        st.plotly_chart(charts.sweep_chart(res["df"], res["params"], res["metric"],
-                                           f"{METRICS[res['metric']]} (+{res['horizon']:g} {unit}s)", labels),
+        metric_label = f"{METRICS[res['metric']]} (+{plural(res['horizon'], unit)})"
+        st.plotly_chart(charts.sweep_chart(res["df"], res["params"], res["metric"], metric_label, labels),
                         key="sw_chart")
-        st.dataframe(res["df"], hide_index=True, height=220)
+        shown = res["df"].rename(columns={**param_labels(res["df"].columns.intersection(list(PARAM_SPECS))),
+                                          **{m: METRICS[m] for m in METRICS if m in res["df"].columns}})
+        st.dataframe(shown, hide_index=True, height=220)
+        c1, c2 = st.columns([1, 3])
         download_csv(res["df"], f"{ctx.name}-sweep-{'-'.join(res['params'])}.csv", key="sw_csv")
+        if c1.button("Save this sweep", key="sw_save", icon=":material/bookmark_add:", width="stretch",
+                     **write_button(ctx, "save a sweep")):
+            try:
+                run_id, name = save_sweep_run(ctx, res, metric_label, labels)
+            except LatticeError as exc:
+                st.error(f"Not saved: {exc}")
+            else:
+                st.session_state["sw_compare_next"] = [run_label(run_id, name, ctx.actor.name)]
+                st.toast(f"Saved sweep {name!r}")
+                st.rerun()
+        c2.caption("A saved sweep is stored with the saved runs (its grid, outcomes and parameters) and can be "
+                   "compared with other sweeps below.")
+    saved_sweeps(ctx, labels)
+
+
+def saved_sweeps(ctx: PageContext, labels: dict) -> None:
+    """Saved sweeps of this lattice: choose some to compare (same parameter and outcome: one chart)."""
+    try:
+        sweeps = stored_runs(ctx, kind=SWEEP)
+    except LatticeError as exc:
+        st.error(f"Saved sweeps unavailable: {exc}")
+        return
+    if not sweeps:
+        return
+    if "sw_compare_next" in st.session_state:
+        st.session_state["sw_compare"] = [n for n in st.session_state.pop("sw_compare_next") if n in sweeps]
+    chosen = st.multiselect("Compare saved sweeps", list(sweeps), key="sw_compare",
+                            help="Newest first; saved by anyone on this lattice.")
+    details = [(n, sweep_detail(sweeps[n])) for n in chosen]
+    groups: dict[tuple, list] = {}
+    for n, d in details:
+        groups.setdefault((tuple(d["params"]), d["metric"]), []).append((n, d))
+    for k, ((params, metric), members) in enumerate(groups.items()):
+        if len(params) == 1:
+            fig = charts.compare_sweeps_chart([(n, d["df"]) for n, d in members], params[0], metric,
+                                              METRICS[metric], labels)
+            st.plotly_chart(fig, key=f"sw_compare_chart_{k}")
+        else:
+            for j, (n, d) in enumerate(members):
+                st.plotly_chart(charts.sweep_chart(d["df"], d["params"], metric, f"{METRICS[metric]} · {n}", labels),
+                                key=f"sw_compare_chart_{k}_{j}")
 
 
 # ----------------------------------------------------------------------- fit

@@ -6,6 +6,7 @@ LATTICE_REQUIRE_BROWSER=1), so CI can never pass by skipping them.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -95,3 +96,21 @@ def store(db_url):
     s.close()
 
 
+@pytest.fixture
+def cli(db_url, monkeypatch, capsys):
+    """``cli("import", ...)`` -> (exit code, stdout, stderr) on this test's database; ``cli.json(...)`` parses --json."""
+    from core.cli import main
+    monkeypatch.setenv("LATTICE_DATABASE_URL", db_url)
+
+    def run(*args):
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    def data(*args):
+        code, out, err = run(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+    run.json = data
+    return run

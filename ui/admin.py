@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
 from core.access import Actor
 from core.auth import DEMO_USERS
 from core.errors import LatticeError
-from core.store import Store
+from core.store import SnapshotError, Store
 
 MAX_SNAPSHOT_BYTES = 500 * 1024 * 1024
 LOG_KINDS = ["create_lattice", "import", "create", "edit", "observe", "evolve", "entangle", "archive", "unarchive",
@@ -59,11 +61,27 @@ def restore_upload(store: Store, data: bytes, filename: str, actor: Actor, name:
     """Restore an uploaded snapshot (verified by the store before anything is written)."""
     _check_size(data, filename)
     with tempfile.TemporaryDirectory(prefix="lattice-restore-") as d:
-        path = Path(d) / (Path(filename).name or "snapshot.zip")
-        path.write_bytes(data)
-        info = store.restore(path, actor, name=name or None)
+        path = _upload_path(d, data)
+        with _named(path, filename):
+            info = store.restore(path, actor, name=name or None)
     info["path"] = filename
     return info
+
+
+def _upload_path(folder: str, data: bytes) -> Path:
+    """The upload as a file of a fixed name (never the browser's name: '..' is not a file name)."""
+    path = Path(folder) / "snapshot.zip"
+    path.write_bytes(data)
+    return path
+
+
+@contextmanager
+def _named(path: Path, filename: str) -> Iterator[None]:
+    """Errors name the uploaded file, not the server's temporary copy."""
+    try:
+        yield
+    except SnapshotError as exc:
+        raise SnapshotError(str(exc).replace(str(path), filename)) from None
 
 
 def verify_upload(store: Store, data: bytes, filename: str, target: str | None = None) -> dict:
@@ -76,9 +94,9 @@ def verify_upload(store: Store, data: bytes, filename: str, target: str | None =
     """
     _check_size(data, filename)
     with tempfile.TemporaryDirectory(prefix="lattice-verify-") as d:
-        path = Path(d) / (Path(filename).name or "snapshot.zip")
-        path.write_bytes(data)
-        s, lattice = Store.verify_snapshot(path)  # what Store.restore runs before writing
+        path = _upload_path(d, data)
+        with _named(path, filename):
+            s, lattice = Store.verify_snapshot(path)  # what Store.restore runs before writing
     meta = s.lattice
     name = target or meta["name"]
     info = {"file": filename, "lattice": meta["name"], "target": name, "gems": len(s.gems),

@@ -1,8 +1,18 @@
 """The login gate and logout button (streamlit-authenticator 0.4.x on core.auth).
 
 Configuration, hashing, demo users, role lookup and the refuse-to-start check live
-in :mod:`core.auth`; this module only renders. The authenticator checks the bcrypt
-password and signs the re-login cookie (JWT in a cookie named ``gem_lattice_auth``).
+in :mod:`core.auth`; this module only renders. :func:`core.auth.check_login` checks the
+bcrypt password (as long for an unknown user as for a known one) and
+:func:`core.auth.issue_cookie_token` signs the re-login cookie (JWT in a cookie named
+``gem_lattice_auth`` with a session id), set in the browser by the authenticator's cookie
+manager. Every run checks the cookie's (or the logged-in session's) session id against the
+server-side :class:`core.auth.RevocationList`: "Log out" revokes it, so a copy of the cookie
+taken before is refused afterwards, in every session and app process sharing the list.
+
+The cookie is **not HttpOnly**: streamlit-authenticator 0.4.x sets it through
+extra-streamlit-components' CookieManager, a JavaScript component that writes
+``document.cookie``, and browsers never let script set (or keep) HttpOnly cookies;
+Streamlit offers no server-side ``Set-Cookie`` for app code. It is ``SameSite=Strict``.
 
 Why the login page renders no streamlit-authenticator ``Authenticate`` object:
 constructing one renders the cookie-manager iframe component, which sends its value
@@ -12,32 +22,44 @@ full rerun. With Streamlit's ``runner.fastReruns`` (the default) a rerun request
 ``st.session_state`` access) and starts a new run from the browser's latest widget
 state, in which the form's one-shot submit trigger has already been consumed. On a
 cold, CPU-starved server the iframe loads late, so its message could land during the
-"Log in" run and silently drop the click. So the login page checks the password with
-the authenticator's component-free :class:`AuthenticationController` and validates
-the re-login cookie from ``st.context.cookies`` itself; the component (needed only to
-set or delete the cookie) is rendered only once the session is logged in.
+"Log in" run and silently drop the click. So the login page checks the password
+(:func:`core.auth.check_login`, no component) and validates the re-login cookie from
+``st.context.cookies`` itself; the component (needed only to set or delete the cookie)
+is rendered only once the session is logged in.
 """
 from __future__ import annotations
 
+import logging
 import os
-import time
 import uuid
+from datetime import datetime
 
-import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
-from streamlit_authenticator.controllers import AuthenticationController
 from streamlit_authenticator.utilities import LoginError
 
 from core.access import Actor
 from core.auth import (COOKIE_KEY_ENV, CREDENTIALS_ENV, DEMO_ENV, DEMO_PASSWORD, DEMO_USERS, LOCKOUT_ENV,
-                       MAX_FAILURES_ENV, AuthConfig, AuthConfigError, LoginLocked, LoginThrottle, credentials_path,
-                       load_auth_config)
+                       MAX_FAILURES_ENV, AuthConfig, AuthConfigError, LoginLocked, LoginThrottle, RevocationList,
+                       check_login, credentials_path, is_loopback, issue_cookie_token, load_auth_config,
+                       revocations_path, token_version, verify_cookie_token)
 
 AUTHENTICATOR_KEY = "_lattice_authenticator"
 _AUTH_SESSION_KEYS = ("name", "username", "authentication_status", "email", "roles")
 _CLEAR_KEY = "_lattice_clear_session"
 _LOGIN_SESSION_KEY = "_lattice_login_session"
+_SESSION_TOKEN_KEY = "_lattice_session_token"  # the payload of this session's cookie (jti, exp_date, ver)
+_log = logging.getLogger("lattice.auth")
+
+
+@st.cache_resource(show_spinner=False)
+def _revocation_list(path: str) -> RevocationList:
+    return RevocationList(path)
+
+
+def revocation_list() -> RevocationList:
+    """The process's view of the shared revoked-session list (re-read when the file changes)."""
+    return _revocation_list(str(revocations_path()))
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,6 +115,36 @@ def session_actor(config: AuthConfig) -> Actor | None:
     return config.actor(st.session_state.get("username"))
 
 
+def _session_revoked(config: AuthConfig) -> bool:
+    """True if this logged-in session's cookie session was logged out (here, in another tab or on
+    another node) or its user's token version changed (e.g. a new password)."""
+    payload = st.session_state.get(_SESSION_TOKEN_KEY)
+    if not isinstance(payload, dict):
+        return False  # a session without a cookie session (none issued): nothing to revoke
+    return (revocation_list().is_revoked(str(payload.get("jti")))
+            or token_version(config.credentials, str(payload.get("username"))) != payload.get("ver"))
+
+
+def _end_session() -> None:
+    for key in _AUTH_SESSION_KEYS:
+        st.session_state[key] = None
+    st.session_state.pop(_SESSION_TOKEN_KEY, None)
+    st.session_state[_CLEAR_KEY] = True  # the next run drops the rest of this user's session state
+
+
+def _start_session(config: AuthConfig, username: str, payload: dict | None) -> Actor | None:
+    """Set the session keys streamlit-authenticator sets (its logout and our pages read them)."""
+    name = str(username).strip().lower()
+    user = config.credentials.get("usernames", {}).get(name)
+    if not isinstance(user, dict):
+        return None
+    st.session_state.update({"username": name, "name": user.get("name", name), "email": user.get("email"),
+                             "roles": user.get("roles"), "authentication_status": True, "logout": None})
+    if payload is not None:
+        st.session_state[_SESSION_TOKEN_KEY] = payload
+    return session_actor(config)
+
+
 def _make_authenticator(config: AuthConfig) -> stauth.Authenticate:
     # Renders the cookie manager component (its iframe reruns the script when it loads):
     # only for a session that is being logged in, at most once per script run.
@@ -103,33 +155,36 @@ def _make_authenticator(config: AuthConfig) -> stauth.Authenticate:
 
 
 def _valid_cookie_token(config: AuthConfig) -> dict | None:
-    """The signed re-login cookie's payload if it is valid for a known user (no component)."""
+    """The re-login cookie's payload if it is a live, unrevoked session of a known user (no component)."""
     if st.session_state.get("logout"):  # logged out in this session: no silent re-login
         return None
-    token = st.context.cookies.get(config.cookie_name)
-    if not token:
-        return None
-    try:
-        payload = jwt.decode(token, config.cookie_key, algorithms=["HS256"])
-    except jwt.PyJWTError:
-        return None
-    if not isinstance(payload, dict) or "username" not in payload:
-        return None
-    try:
-        if float(payload.get("exp_date", 0)) <= time.time():
-            return None
-    except (TypeError, ValueError):
-        return None
-    return payload if config.actor(payload["username"]) is not None else None
+    return verify_cookie_token(st.context.cookies.get(config.cookie_name), config.cookie_key,
+                               config.credentials, revocation_list())
 
 
-def _check_password(config: AuthConfig, username: str, password: str) -> bool:
-    """bcrypt check through the authenticator's controller (sets the same session keys)."""
-    controller = AuthenticationController(config.fresh_credentials(), auto_hash=False)
-    try:
-        return bool(controller.login(username, password))
-    except LoginError:
-        return False
+def _set_cookie(config: AuthConfig, authenticator: stauth.Authenticate, username: str) -> dict | None:
+    """Issue a new cookie session for ``username`` and have the cookie manager set it."""
+    if not config.cookie_expiry_days:
+        return None
+    token, payload = issue_cookie_token(config.credentials, username, config.cookie_key, config.cookie_expiry_days)
+    authenticator.cookie_controller.cookie_model.cookie_manager.set(
+        config.cookie_name, token, expires_at=datetime.fromtimestamp(payload["exp_date"]), same_site="strict")
+    return payload
+
+
+def _announce_bind(config: AuthConfig) -> str:
+    """Where this server listens (logged once per process); the demo login page shows it."""
+    address = str(st.get_option("server.address") or "").strip() or "0.0.0.0"
+    _log_bind_once(address, int(st.get_option("server.port") or 8501), config.demo)
+    return address
+
+
+@st.cache_resource(show_spinner=False)
+def _log_bind_once(address: str, port: int, demo: bool) -> bool:
+    reach = "this machine only" if is_loopback(address) else "every machine that can reach it"
+    _log.warning("listening on %s:%s (%s)%s", address, port, reach,
+                 "; demo mode: published passwords" if demo else "")
+    return True
 
 
 def _login_page() -> None:  # the only page before login; the form is drawn by login_gate
@@ -150,19 +205,23 @@ def login_gate(hide_navigation: bool = False) -> Actor:
     except AuthConfigError as exc:
         st.error(f"**Gem Lattice Workbench cannot start.** {exc}")
         st.stop()
+    _announce_bind(config)  # one log line per process: where this server listens
     actor = session_actor(config)
+    if actor is not None and _session_revoked(config):
+        _end_session()  # logged out elsewhere (another tab or node) or the password changed
+        st.session_state["logout"] = True
+        actor = None
     if actor is not None:
         return actor
 
     _clear_after_logout()
+    for key in _AUTH_SESSION_KEYS:  # the keys streamlit-authenticator initialises (pages read them)
+        st.session_state.setdefault(key, None)
     authenticator = None  # rendered only for a session being logged in (see the module doc)
-    if _valid_cookie_token(config) is not None:
-        authenticator = _make_authenticator(config)
-        try:
-            authenticator.login(location="unrendered")  # re-login from the valid signed cookie
-        except LoginError:
-            pass  # a cookie for a user that no longer exists: ask for the password
-        actor = session_actor(config)
+    payload = _valid_cookie_token(config)
+    if payload is not None:
+        authenticator = _make_authenticator(config)  # the cookie manager, for the logout button
+        actor = _start_session(config, payload["username"], payload)  # re-login from the cookie
         if actor is not None:
             return actor
 
@@ -176,8 +235,13 @@ def login_gate(hide_navigation: bool = False) -> Actor:
             st.caption("A time-decaying, interfering memory of gems: tune it, watch it, question it.")
             if config.demo:
                 users = ", ".join(f"`{u}`" for u in DEMO_USERS)
+                address = _announce_bind(config)
+                reach = (f"This server listens on `{address}` only: other machines cannot reach it."
+                         if is_loopback(address) else
+                         f"This server listens on `{address}`: **other machines can reach it** with these "
+                         f"published passwords.")
                 st.info(f"**Demo mode** (`{DEMO_ENV}=1`): log in as {users}, each with the password "
-                        f"`{DEMO_PASSWORD}`. Do not use demo mode for real data.", icon=":material/science:")
+                        f"`{DEMO_PASSWORD}`. Do not use demo mode for real data. {reach}", icon=":material/science:")
             with st.form("login_form"):
                 st.subheader("Log in")
                 username = st.text_input("Username", key="login_username", autocomplete="username")
@@ -197,15 +261,18 @@ def login_gate(hide_navigation: bool = False) -> Actor:
         except LoginLocked as exc:
             message.error(f"Log-in refused: {exc}.", icon=":material/lock_clock:")
             st.stop()
-        ok = _check_password(config, username, password)
-        actor = session_actor(config) if ok else None
+        ok = check_login(config.credentials, username, password)  # one bcrypt check, known user or not
+        actor = _start_session(config, username, None) if ok else None
         if actor is not None:
             throttle.record_success(username, sid)
             form_area.empty()
             if authenticator is None:
                 authenticator = _make_authenticator(config)
-            authenticator.cookie_controller.set_cookie()
+            payload = _set_cookie(config, authenticator, actor.name)
+            if payload is not None:
+                st.session_state[_SESSION_TOKEN_KEY] = payload
             return actor
+        st.session_state["authentication_status"] = False  # as streamlit-authenticator reports a failure
         locked = throttle.record_failure(username, sid)
         if locked:
             message.error(f"Username or password is incorrect. Too many failed attempts: log-in is locked "
@@ -218,19 +285,35 @@ def login_gate(hide_navigation: bool = False) -> Actor:
     st.stop()
 
 
+def revoke_session_cookies() -> None:
+    """Revoke (server-side) this session's cookie session and the browser's current cookie."""
+    try:
+        config = auth_config()
+    except AuthConfigError:
+        return
+    sessions = [st.session_state.get(_SESSION_TOKEN_KEY)]
+    sessions.append(verify_cookie_token(st.context.cookies.get(config.cookie_name), config.cookie_key,
+                                        config.credentials, revocation_list()))
+    for payload in sessions:
+        if isinstance(payload, dict) and payload.get("jti"):
+            revocation_list().revoke(str(payload["jti"]), float(payload["exp_date"]))
+
+
 def logout_button(container=None) -> None:
     """A logout button; on click clears the session's login and deletes the cookie."""
     target = container if container is not None else st.sidebar
     if not target.button("Log out", key="logout_button", icon=":material/logout:", width="stretch"):
         return
+    revoke_session_cookies()
     authenticator = st.session_state.get(AUTHENTICATOR_KEY)
     if authenticator is not None and st.session_state.get("authentication_status"):
         with target:
-            authenticator.logout(location="unrendered")  # also deletes the signed cookie
-    for key in _AUTH_SESSION_KEYS:
-        st.session_state[key] = None
+            try:
+                authenticator.logout(location="unrendered")  # also deletes the cookie in the browser
+            except LoginError:
+                pass
+    _end_session()
     st.session_state["logout"] = True
-    st.session_state[_CLEAR_KEY] = True  # the next run drops the rest of this user's session state
     st.success("You are logged out.")
     st.button("Log in again", key="login_again", type="primary")
     st.stop()

@@ -23,6 +23,7 @@ from core.errors import LatticeError, ValidationError
 from core.service import DEMO_DIR, DemoFileSource, LatticeSource, LatticeView, gem_titles
 from ui.auth import login_gate, logout_button
 from ui.experiments import changed_params
+from ui.text import plural
 
 if TYPE_CHECKING:  # for the annotation only: _source() imports core.store when it is needed
     from core.store import Store
@@ -107,6 +108,15 @@ class PageContext:
         return self.loaded
 
 
+def write_button(ctx: PageContext, action: str, permission: Permission | str = Permission.EDIT) -> dict:
+    """``disabled``/``help`` arguments of a button that writes: disabled, saying why, for a
+    role without ``permission`` (the engine refuses it anyway; nobody should find out by clicking)."""
+    if ctx.can(permission):
+        return {}
+    return {"disabled": True, "help": f"You are a {ctx.actor.role.value}: only a researcher or an admin may "
+                                      f"{action} (the engine refuses it for your role)."}
+
+
 def flash(kind: str, message: str) -> None:
     """Show ``message`` (st.success/info/warning/error) at the top of the next run."""
     st.session_state.setdefault(FLASH_KEY, []).append((kind, message))
@@ -143,7 +153,7 @@ def render_sidebar(ctx: PageContext) -> None:
     with st.sidebar:
         st.divider()
         st.caption(f"Source: {ctx.source.label}")
-        st.metric("Lattice clock", f"t = {s['t']:.4g} {ctx.time_unit}s",
+        st.metric("Lattice clock", f"t = {plural(s['t'], ctx.time_unit)}",
                   help="Manual clock: it moves only when someone advances it (Evolution page).")
         c1, c2 = st.columns(2)
         c1.metric("Gems", f"{s['gems']}")

@@ -17,8 +17,9 @@ def changed_params(params: LatticeParams) -> dict:
 
 
 def run_name(params: LatticeParams) -> str:
-    """A saved run's name: the parameters that differ from the defaults (``"defaults"`` if none)."""
-    return ", ".join(f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}"
+    """A saved run's name: the parameters that differ from the defaults, by their labels
+    (``"Decay scale λ = 0.2, Coupling K = 0.5"``; ``"defaults"`` if none)."""
+    return ", ".join(f"{PARAM_SPECS[n].label} = {v:g}" if isinstance(v, float) else f"{PARAM_SPECS[n].label} = {v}"
                      for n, v in changed_params(params).items()) or "defaults"
 
 
@@ -52,11 +53,12 @@ def default_range(name: str) -> tuple[float, float]:
 
 
 def run_sweep(lattice: Lattice, params: LatticeParams, grid: dict[str, tuple[float, float, int]], horizon: float,
-              progress=None) -> pd.DataFrame:
+              progress=None, should_stop=None) -> pd.DataFrame:
     """``core.engine.sweep`` over ``grid`` ``{parameter: (from, to, points)}``: one row per grid point
-    with the outcomes at ``horizon`` (lattice time units); raises ValidationError for a bad grid."""
+    with the outcomes at ``horizon`` (lattice time units); raises ValidationError for a bad grid,
+    the engine's Cancelled when ``should_stop()`` turns True."""
     values = {name: engine.grid_values(name, *spec) for name, spec in grid.items()}
-    return engine.sweep(lattice, params, values, float(horizon), progress=progress)
+    return engine.sweep(lattice, params, values, float(horizon), progress=progress, should_stop=should_stop)
 
 
 def sample_observations(lattice: Lattice, params: LatticeParams) -> pd.DataFrame:

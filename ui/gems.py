@@ -8,8 +8,11 @@ zip is unpacked safely (no absolute paths, no ``..``, size and count limits).
 from __future__ import annotations
 
 import io
+import lzma
+import struct
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Protocol
@@ -60,27 +63,73 @@ def _safe_name(name: str) -> str:
     return base
 
 
-def _unzip(data: bytes, target: Path, label: str) -> list[Path]:
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise LatticeError(f"{label}: not a readable zip file") from None
-    members = [m for m in zf.infolist() if not m.is_dir()]
-    if len(members) > MAX_ZIP_FILES:
-        raise LatticeError(f"{label}: {len(members)} files is too many (at most {MAX_ZIP_FILES})")
-    if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-        raise LatticeError(f"{label}: more than {MAX_ZIP_BYTES // 2**20} MB unpacked")
-    out = []
-    for m in members:
-        parts = PurePosixPath(m.filename.replace("\\", "/")).parts
-        if not parts or m.filename.startswith("/") or ".." in parts or parts[0].endswith(":"):
+MAX_ZIP_DEPTH = 16  # folders deep
+MAX_ZIP_NAME = 400  # characters of a member's path
+_ZIP_READ = 1 << 16
+# what zipfile and its decompressors raise for damaged, forged or unsupported data
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError,
+               NotImplementedError, RuntimeError, KeyError, IndexError, OverflowError, struct.error,
+               UnicodeDecodeError)
+
+
+def _zip_members(zf: zipfile.ZipFile, label: str) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+    """The members to unpack, with their checked path parts (no file is written yet)."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_FILES:
+        raise LatticeError(f"{label}: {len(infos)} entries is too many (at most {MAX_ZIP_FILES})")
+    out, files, folders = [], set(), set()
+    for m in infos:
+        name = m.filename.replace("\\", "/")
+        parts = PurePosixPath(name).parts
+        if not parts or name.startswith("/") or ".." in parts or parts[0].endswith(":"):
             raise LatticeError(f"{label}: unsafe path {m.filename!r} in the zip")
+        if len(parts) > MAX_ZIP_DEPTH or len(name) > MAX_ZIP_NAME:
+            raise LatticeError(f"{label}: path {m.filename[:80]!r} is too deep or too long (at most "
+                               f"{MAX_ZIP_DEPTH} folders, {MAX_ZIP_NAME} characters)")
+        folders.update(parts[:k] for k in range(1, len(parts)))
+        if m.is_dir():
+            folders.add(parts)
+            continue
+        if parts in files:
+            raise LatticeError(f"{label}: {m.filename!r} is in the zip twice")
+        files.add(parts)
+        if m.flag_bits & 0x1:
+            raise LatticeError(f"{label}: {m.filename!r} is encrypted; upload an unencrypted zip")
+        if m.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+            raise LatticeError(f"{label}: {m.filename!r} uses an unsupported compression (method "
+                               f"{m.compress_type}); use deflate")
         if parts[0] == "__MACOSX" or parts[-1].startswith("."):
             continue
-        dest = target.joinpath(*parts)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(zf.read(m))
-        out.append(dest)
+        out.append((m, parts))
+    clash = sorted(files & folders)
+    if clash:
+        raise LatticeError(f"{label}: {'/'.join(clash[0])!r} is both a file and a folder in the zip")
+    return out
+
+
+def _unzip(data: bytes, target: Path, label: str) -> list[Path]:
+    """Unpack a zip upload into ``target`` safely: paths checked first, sizes counted while
+    reading (declared sizes are not trusted); any damage is a LatticeError."""
+    out = []
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = _zip_members(zf, label)
+            total = 0
+            for m, parts in members:
+                dest = target.joinpath(*parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(m) as src, open(dest, "xb") as sink:
+                    while chunk := src.read(_ZIP_READ):
+                        total += len(chunk)
+                        if total > MAX_ZIP_BYTES:
+                            raise LatticeError(f"{label}: more than {MAX_ZIP_BYTES // 2**20} MB unpacked")
+                        sink.write(chunk)
+                out.append(dest)
+    except LatticeError:
+        raise
+    except _ZIP_ERRORS as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise LatticeError(f"{label}: not a readable zip file ({detail})") from None
     return out
 
 

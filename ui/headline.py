@@ -9,6 +9,7 @@ import streamlit as st
 from core.engine import Lattice
 from core.service import Workbench
 from core.store import Store
+from ui.text import safe_markdown
 
 
 def ago(when) -> str:
@@ -44,6 +45,6 @@ def headline_metrics(store: Store, workbench: Workbench, name: str, lattice: Lat
                      f"{cache.size}/{cache.maxsize} entries.")
     if last:
         c[4].metric("Last reflection", ago(last["created_at"]),
-                    help=f"{last['actor']} asked: {str(last['query'])[:200]}")
+                    help=f"{last['actor']} asked: {safe_markdown(str(last['query'])[:200])}")
     else:
         c[4].metric("Last reflection", "none yet", help="Ask a question on the Reflection page.")

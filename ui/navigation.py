@@ -41,10 +41,30 @@ def visible_pages(actor: Actor) -> list[PageSpec]:
     return [p for p in PAGES if actor.can(p.permission)]
 
 
+def refusal(spec: PageSpec):
+    """What a user without ``spec.permission`` gets at the page's URL: a clear refusal
+    (not Streamlit's "Page not found"), never the page's code."""
+    def refuse() -> None:
+        from ui.context import page_context
+        ctx = page_context()
+        st.title(spec.title)
+        st.error(f"The {spec.title} page is for {spec.permission.value}s only: you are signed in as "
+                 f"{ctx.actor.name!r}, a {ctx.actor.role.value}. Ask an admin if you need it.", icon=":material/lock:")
+    refuse.__name__ = f"refuse_{spec.url_path}"
+    return refuse
+
+
 def build_navigation(actor: Actor):
-    """``st.navigation`` over the pages this actor may see, grouped by section."""
+    """``st.navigation`` over the pages this actor may see, grouped by section; the others
+    answer their URL with a refusal (a hidden page, not in the menu)."""
     sections: dict[str, list] = {}
-    for spec in visible_pages(actor):
-        sections.setdefault(spec.section, []).append(
-            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=spec.default))
+    for spec in PAGES:
+        if actor.can(spec.permission):
+            page = st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=spec.default)
+            section = spec.section
+        else:  # hidden, and in the first section: no empty section header in the menu
+            page = st.Page(refusal(spec), title=spec.title, icon=spec.icon, url_path=spec.url_path,
+                           visibility="hidden")
+            section = PAGES[0].section
+        sections.setdefault(section, []).append(page)
     return st.navigation(sections, position="sidebar", expanded=True)

@@ -12,6 +12,9 @@ from core.engine import Trajectory
 from ui.compute import frames, thin_times
 
 PLAY_TICKS = 60  # a full play-through takes about this many ticks
+TICK_S = 0.5  # the player's timer (st.fragment run_every)
+SPEEDS = {"10 s": 10.0, "30 s": 30.0, "1 min": 60.0, "2 min": 120.0}  # wall time of a full play-through
+DEFAULT_SPEED = "30 s"
 
 
 @dataclass
@@ -54,6 +57,16 @@ class Playback:
         """The frame one tick after time ``t`` (at most the last)."""
         k = int(np.searchsorted(self.times, t - 1e-9))
         return min(k + self.stride, self.n_frames - 1)
+
+    def frame_at_wall(self, t_start: float, elapsed_s: float, duration_s: float) -> int:
+        """The frame to show ``elapsed_s`` seconds of wall time after playing from ``t_start``,
+        a full play-through taking ``duration_s``: tied to the clock, not to the ticks, so a
+        slow tick skips frames instead of stretching the play (the end is the last frame)."""
+        span = float(self.times[-1] - self.times[0])
+        t = float(t_start) + span * max(0.0, float(elapsed_s)) / max(float(duration_s), 1e-9)
+        if t >= self.times[-1] - 1e-9:
+            return self.n_frames - 1
+        return self.frame_at(t)
 
     def order_parameter(self, k: int) -> complex:
         """``R e^{i psi}`` of frame ``k``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -13,13 +14,32 @@ from core.access import PermissionDenied
 from core.errors import LatticeError
 from core.reflection import RateLimitExceeded
 from ui.charts.theme import ACCENT, WARM, finish
+from ui.text import safe_markdown
 
 _CITATION = re.compile(r"\[([A-Za-z0-9_.:@/-]+)\]")
 
 
+LATTICE_PAGE = "lattice"  # url_path of the Lattice page (ui.navigation): ?gem=<id> opens that gem
+
+
+def gem_url(gem_id: str) -> str:
+    """A link to the Lattice page with gem ``gem_id`` open."""
+    return f"{LATTICE_PAGE}?gem={quote(str(gem_id), safe='')}"
+
+
 def with_citations(answer: str) -> str:
-    """Citations ``[gem-id]`` shown as code spans, so they stand out in the answer."""
-    return _CITATION.sub(lambda m: f"`[{m.group(1)}]`", answer)
+    """The answer safe to render (no remote images, no HTML: ``ui.text.safe_markdown``), its
+    citations ``[gem-id]`` as links that open the gem on the Lattice page."""
+    return _CITATION.sub(lambda m: f"[`[{m.group(1)}]`]({gem_url(m.group(1))})", safe_markdown(answer))
+
+
+def stream_answer(chunks) -> str:
+    """Show a streamed answer as it arrives, made safe like the finished one (``with_citations``)."""
+    box, text = st.empty(), ""
+    for chunk in chunks:
+        text += str(chunk)
+        box.markdown(with_citations(text))
+    return text
 
 
 def error_turn(question: str, exc: Exception) -> dict[str, Any]:
@@ -130,7 +150,7 @@ def summary_line(record: dict) -> str:
 def render_answer(record: dict) -> None:
     """The answer (or the clear 'nothing resonates' / 'interrupted' notice)."""
     if record.get("nothing_resonated"):
-        st.warning(record["answer"], icon=":material/search_off:")
+        st.warning(safe_markdown(record["answer"]), icon=":material/search_off:")
         return
     st.markdown(with_citations(record["answer"]))
     if record.get("interrupted"):

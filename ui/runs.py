@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.engine import LatticeParams
+from core.engine import PARAM_SPECS, LatticeParams
 
 
 def run_label(run_id: int, run_name: str, actor: str) -> str:
@@ -19,10 +19,46 @@ def save_preview_run(ctx, run_name: str, series: pd.DataFrame, horizon: float) -
     return int(ctx.store.save_run(ctx.name, run_name, ctx.params, metrics, ctx.actor, trajectory=series))
 
 
-def stored_runs(ctx, limit: int = 30) -> dict[str, int]:
-    """``{label: run id}`` of this lattice's saved runs, newest first (at most ``limit``)."""
-    df = ctx.store.list_runs(ctx.name).head(limit)
+SWEEP = "sweep"  # metrics["kind"] of a saved sweep; a preview run has none
+
+
+def run_kind(metrics) -> str:
+    return str((metrics or {}).get("kind", "preview"))
+
+
+def stored_runs(ctx, limit: int = 30, kind: str = "preview") -> dict[str, int]:
+    """``{label: run id}`` of this lattice's saved runs of ``kind`` (``"preview"`` or
+    :data:`SWEEP`), newest first (at most ``limit``)."""
+    df = ctx.store.list_runs(ctx.name)
+    df = df[[run_kind(m) == kind for m in df["metrics"]]].head(limit)
     return {run_label(int(r.id), r.name, r.actor): int(r.id) for r in df.itertuples(index=False)}
+
+
+def sweep_run_name(params: list, metric_label: str, horizon: float, labels: dict) -> str:
+    return f"Sweep of {' × '.join(labels.get(p, p) for p in params)} → {metric_label} (+{horizon:g})"
+
+
+def save_sweep_run(ctx, res: dict, metric_label: str, labels: dict) -> tuple[int, str]:
+    """Save a sweep result (its grid and outcomes, the session's parameters) as a run of kind
+    :data:`SWEEP` (``Store.save_run``; the store refuses a viewer). Returns ``(id, name)``."""
+    name = sweep_run_name(res["params"], metric_label, res["horizon"], labels)
+    metrics = {"kind": SWEEP, "swept": list(res["params"]), "metric": res["metric"], "horizon": float(res["horizon"]),
+               "t0": float(ctx.lattice.t), "points": int(len(res["df"]))}
+    return int(ctx.store.save_run(ctx.name, name, ctx.params, metrics, ctx.actor, trajectory=res["df"])), name
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _sweep(url: str, run_id: int) -> dict:
+    from ui.services import get_store
+    r = get_store().get_run(run_id)
+    return {"df": r["trajectory"], **{k: r["metrics"][k] for k in ("swept", "metric", "horizon")}}
+
+
+def sweep_detail(run_id: int) -> dict:
+    """A saved sweep as the Sweep tab holds one: ``df``, ``params`` (swept), ``metric``, ``horizon``."""
+    from ui.services import get_store
+    d = _sweep(get_store().url, int(run_id))
+    return {"df": d["df"], "params": list(d["swept"]), "metric": d["metric"], "horizon": float(d["horizon"])}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -47,4 +83,5 @@ def compare_runs(runs: dict[str, int], chosen: list[str]) -> tuple[list[tuple[st
     series = [(n, r["series"].assign(time=r["series"]["time"] - r["t0"])) for n, r in loaded.items()]
     diff = pd.DataFrame({n: r["params"] for n, r in loaded.items()})
     diff = diff[diff.nunique(axis=1) > 1] if len(chosen) > 1 else diff
+    diff.index = [PARAM_SPECS[n].label if n in PARAM_SPECS else n for n in diff.index]  # labels, not field names
     return series, diff.rename_axis("parameter").reset_index().astype(str)

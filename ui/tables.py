@@ -8,14 +8,27 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import ValidationError
+from core.store import csv_safe
 
 MAX_UPLOAD_ROWS = 200_000
 
 
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """``df`` as UTF-8 CSV (no index) that a spreadsheet cannot run: every text cell and header
+    that starts with ``= + - @``, tab or CR gets a leading ``'`` (OWASP; ``core.store.csv_safe``);
+    numbers are left as they are. Every CSV download of the workbench goes through here."""
+    out = df.rename(columns=lambda c: csv_safe(str(c)))
+    for col in out.columns[[dt == object or pd.api.types.is_string_dtype(dt) or isinstance(dt, pd.CategoricalDtype)
+                            for dt in out.dtypes]]:
+        out[col] = out[col].map(lambda v: csv_safe(v) if isinstance(v, str) else
+                                (csv_safe(str(v)) if v is not None and not isinstance(v, (int, float)) else v))
+    return out.to_csv(index=False).encode("utf-8")
+
+
 def download_csv(df: pd.DataFrame, filename: str, key: str, label: str = "Download CSV") -> None:
-    """A download button for ``df`` as UTF-8 CSV (no index)."""
-    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=filename,
-                       mime="text/csv", key=key, icon=":material/download:")
+    """A download button for ``df`` as a formula-safe UTF-8 CSV (:func:`csv_bytes`)."""
+    st.download_button(label, csv_bytes(df), file_name=filename, mime="text/csv", key=key,
+                       icon=":material/download:")
 
 
 def read_observations_csv(data: bytes) -> pd.DataFrame:

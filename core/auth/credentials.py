@@ -45,6 +45,8 @@ def hash_password(password: str, rounds: int = 12) -> str:
     """bcrypt hash of ``password`` (the format streamlit-authenticator checks)."""
     if not isinstance(password, str) or not password:
         raise AuthConfigError("password: must be a non-empty string")
+    if len(password.encode("utf-8", "surrogatepass")) > 72:
+        raise AuthConfigError("password: at most 72 bytes (bcrypt's limit); choose a shorter one")
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
@@ -134,9 +136,14 @@ def add_user(credentials: dict, username: str, password: str, role: Role | str,
     if password == DEMO_PASSWORD:
         raise AuthConfigError("password: 'demo' is the public demo password; choose another")
     role = Role(role)
-    credentials.setdefault("usernames", {})[username] = {
+    users = credentials.setdefault("usernames", {})
+    old = users.get(username)
+    # Replacing a user (a new password, a new role) bumps its token version: every re-login
+    # cookie issued before is refused from then on (core.auth.sessions).
+    version = int(old.get("token_version", 0) or 0) + 1 if isinstance(old, dict) else 0
+    users[username] = {
         "name": name or username, "email": email or f"{username}@localhost",
-        "password": hash_password(password), "roles": [role.value],
+        "password": hash_password(password), "roles": [role.value], "token_version": version,
     }
     return credentials
 

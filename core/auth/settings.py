@@ -5,6 +5,7 @@ the login throttle all read these. :class:`AuthConfigError` is the error of the 
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Mapping
@@ -19,6 +20,8 @@ CREDENTIALS_ENV = "LATTICE_CREDENTIALS"
 COOKIE_NAME = "gem_lattice_auth"
 COOKIE_EXPIRY_DAYS = 7.0
 MIN_COOKIE_KEY_LENGTH = 32
+BIND_ENV = "LATTICE_BIND"
+"""The address ``make run`` binds (default ``127.0.0.1``: this machine only); ``0.0.0.0`` = every interface."""
 
 EXAMPLE_COOKIE_KEY = "CHANGE-ME-this-is-the-example-cookie-key-not-a-secret"
 """The placeholder in ``.streamlit/secrets.toml.example``: refused outside demo mode."""
@@ -37,3 +40,14 @@ def demo_mode(env: Mapping[str, str] | None = None) -> bool:
 def credentials_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get(CREDENTIALS_ENV) or DEFAULT_CREDENTIALS_PATH)
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for an address only this machine can reach (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    text = str(address or "").strip().strip("[]").lower()
+    if text == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False

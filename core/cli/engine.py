@@ -5,14 +5,13 @@ import argparse
 import importlib
 
 from core.access import SYSTEM
-from core.cli.common import add_json_and_handler, emit, open_store, parse_settings, progress_bar
-from core.engine import LatticeParams
+from core.cli.common import add_json_and_handler, emit, open_store, parse_settings, progress_bar, say
 from core.errors import LatticeError
 from core.paths import ROOT
-from core.service import ensure_demo
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from core.service import ensure_demo
     with open_store() as store:
         created = ensure_demo(store, rebuild=not args.if_missing)
         loaded = store.load("demo")
@@ -27,6 +26,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from core.engine import LatticeParams
+    from core.service import ensure_demo
     settings = parse_settings(args.set)
     LatticeParams.from_dict(settings)  # bad values fail before the database is touched
     with open_store() as store:
@@ -58,7 +59,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         bench = importlib.import_module(f"benchmarks.{args.suite}")
     except ModuleNotFoundError:
         raise LatticeError(f"benchmarks not found under {ROOT / 'benchmarks'}; run from a full checkout") from None
-    results = bench.run_all(quick=args.quick, only=args.only, log=None if args.json else print)
+    results = bench.run_all(quick=args.quick, only=args.only, log=None if args.json else say)
     emit(args, results, "")
     return 0
 
@@ -76,10 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a parameter for this run (logged), e.g. --set K=0.5")
     add_json_and_handler(p, cmd_simulate)
 
-    p = sub.add_parser("bench", help="run the benchmarks (engine by default; --suite store|knowledge)")
-    p.add_argument("--suite", choices=("engine", "store", "knowledge"), default="engine",
+    p = sub.add_parser("bench", help="run the benchmarks (engine by default; --suite store|knowledge|startup)")
+    p.add_argument("--suite", choices=("engine", "store", "knowledge", "startup"), default="engine",
                    help="engine (ratios vs the seed and numpy floors), store (import/load/save on SQLite and "
-                        "PostgreSQL), knowledge (resonance, cache, offline reflection)")
+                        "PostgreSQL), knowledge (resonance, cache, offline reflection), startup (`--help` and a "
+                        "reflect on 100 gems vs `python -c pass`)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
     p.add_argument("--only", action="append", help="run only the named benchmark(s)")
     add_json_and_handler(p, cmd_bench, "the results")

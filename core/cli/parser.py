@@ -9,9 +9,9 @@ import argparse
 import sys
 from typing import Sequence
 
-from core.cli import engine, reflect, security, store, users
+from core.cli import engine, reflect, repair, security, store, users
+from core.cli.common import say
 from core.errors import LatticeError
-from core.monitoring import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,17 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     store.register(sub)     # db, import, export, backup, restore, log, lattices
     security.register(sub)  # keys, reembed, audit
     users.register(sub)     # users add-user | hash
+    repair.register(sub)    # repair (damaged gem state)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    configure_logging("WARNING")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and usage errors exit here, before anything heavy is imported
+    from core.monitoring import configure_logging
+    configure_logging("WARNING")
     try:
         return int(args.handler(args) or 0)
     except LatticeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from core.access import SYSTEM
-from core.cli.common import add_json_and_handler, emit, open_store
-from core.router import build_router
-from core.service import DEMO_NAME, Workbench, ensure_demo
+from core.cli.common import add_json_and_handler, clean, emit, open_store, say
+
+DEMO_NAME = "demo"  # core.service.DEMO_NAME, not imported here: `--help` must not load the service stack
 
 
 def record_json(record, store, lattice: str) -> dict[str, Any]:
@@ -37,6 +37,8 @@ def record_json(record, store, lattice: str) -> dict[str, Any]:
 
 
 def cmd_reflect(args: argparse.Namespace) -> int:
+    from core.router import build_router
+    from core.service import Workbench, ensure_demo
     router = build_router(args.providers)  # validates the provider names before the store is opened
     with open_store() as store:
         if args.lattice == DEMO_NAME:
@@ -47,15 +49,15 @@ def cmd_reflect(args: argparse.Namespace) -> int:
             emit(args, record_json(record, store, args.lattice), record.answer)
             return 0
         for chunk in reflection:
-            sys.stdout.write(chunk)
+            sys.stdout.write(clean(chunk))
             sys.stdout.flush()
         sys.stdout.write("\n")
     record = reflection.record
-    print(f"-- {record.provider or 'no provider'} ({record.model or '-'}), {record.latency_s:.2f} s, "
+    say(f"-- {record.provider or 'no provider'} ({record.model or '-'}), {record.latency_s:.2f} s, "
           f"{len([g for g in record.gems if g['included']])} gems used", file=sys.stderr)
     for attempt in record.trace:
         if attempt["outcome"] != "ok":
-            print(f"   {attempt['provider']}: {attempt['outcome']} {attempt['detail']}".rstrip(), file=sys.stderr)
+            say(f"   {attempt['provider']}: {attempt['outcome']} {attempt['detail']}".rstrip(), file=sys.stderr)
     return 0
 
 

@@ -10,11 +10,11 @@ import json
 
 from core.access import SYSTEM
 from core.cli.common import add_actions, add_json_and_handler, emit, open_store, store_progress
-from core.store import generate_key
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "generate":
+        from core.store import generate_key
         # The only place a key is ever printed: put it first in LATTICE_ENCRYPTION_KEYS.
         print(generate_key())
         return 0
@@ -46,7 +46,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     records = json.loads(df.to_json(orient="records", date_format="iso"))
     lines = [f"{r['id']:>5}  {r['wall_time']}  {r['actor']:<12} {r['role']:<10} {r['action']:<16} "
              f"{r['outcome']:<8} {r['target']}" for r in records]
-    emit(args, records, "\n".join(lines) or "the audit log is empty")
+    emit(args, records, lines or "the audit log is empty")
     return 0
 
 

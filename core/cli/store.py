@@ -11,12 +11,12 @@ import json
 import sys
 
 from core.access import SYSTEM
-from core.cli.common import add_actions, add_json_and_handler, emit, open_store, store_progress
+from core.cli.common import add_actions, add_json_and_handler, emit, open_store, say, store_progress
 from core.errors import ValidationError
-from core.store import SchemaError, check_known, create_db_engine, current_revision, head_revision, upgrade
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from core.store import SchemaError, check_known, create_db_engine, current_revision, head_revision, upgrade
     engine = create_db_engine()
     try:
         if args.db_command == "upgrade":
@@ -52,7 +52,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                    skip_bad=args.skip_bad, edges=args.edges, embedder=args.embedder,
                                    progress=progress)
     for issue in report.skipped:
-        print(f"skipped: {issue}", file=sys.stderr)
+        say(f"skipped: {issue}", file=sys.stderr)
     emit(args, report.to_dict(),
          f"imported {report.imported} gems and {report.edges} entanglements into lattice {report.lattice!r}"
          + (f"; skipped {len(report.skipped)} bad rows" if report.skipped else ""))
@@ -92,7 +92,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     records = json.loads(df.to_json(orient="records", date_format="iso"))
     lines = [f"{r['id']:>6}  t={r['lattice_t']:<10.6g} v{r['lattice_version']:<5} {r['kind']:<14} {r['actor']:<10} "
              f"{len(r['gem_ids'] or [])} gem(s) {', '.join((r['gem_ids'] or [])[:3])}" for r in records]
-    emit(args, records, "\n".join(lines) or f"no log entries for {args.lattice!r}")
+    emit(args, records, lines or f"no log entries for {args.lattice!r}")
     return 0
 
 
@@ -100,8 +100,8 @@ def cmd_lattices(args: argparse.Namespace) -> int:
     with open_store() as store:
         infos = store.list_lattices()
     emit(args, [i.to_dict() for i in infos],
-         "\n".join(f"{i.name:<24} {i.gems:>7} gems  t={i.t:<10.6g} v{i.version:<6} {i.clock:<6} {i.embedder}"
-                   for i in infos) or "no lattices (run `python -m core demo` or `python -m core import`)")
+         [f"{i.name:<24} {i.gems:>7} gems  t={i.t:<10.6g} v{i.version:<6} {i.clock:<6} {i.embedder}"
+          for i in infos] or "no lattices (run `python -m core demo` or `python -m core import`)")
     return 0
 
 

@@ -10,12 +10,12 @@ import getpass
 from pathlib import Path
 
 from core.access import Role
-from core.auth import (AuthConfigError, add_user, credentials_path, hash_password, load_credentials_file,
-                       save_credentials_file)
-from core.cli.common import add_actions
+from core.cli.common import add_actions, say
 
 
 def cmd_users(args: argparse.Namespace) -> int:
+    from core.auth import (AuthConfigError, add_user, credentials_path, hash_password, load_credentials_file,
+                           save_credentials_file)
     password = getpass.getpass("password: ")
     if args.users_command == "hash":
         print(hash_password(password))
@@ -26,7 +26,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     credentials, cookie = load_credentials_file(path) if path.exists() else ({"usernames": {}}, None)
     add_user(credentials, args.username, password, args.role, args.name, args.email)
     save_credentials_file(path, credentials, cookie)
-    print(f"user {args.username!r} ({args.role}) written to {path}")
+    say(f"user {args.username!r} ({args.role}) written to {path}")
     return 0
 
 

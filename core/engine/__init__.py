@@ -2,6 +2,7 @@
 
 numpy/scipy only, no I/O; imports nothing from other ``core`` packages but ``core.errors``.
 """
+from core.engine.limits import Cancelled, WorkLimitExceeded
 from core.engine.params import PARAM_SPECS, STATE_DEFAULTS, STATE_SPECS, LatticeParams, ParamSpec, StateSpec
 from core.engine.lattice import Lattice, Observation
 from core.engine.quantum import QuantumState, calculate_interference
@@ -11,4 +12,5 @@ from core.engine.fitting import DecayFit, fit_decay
 
 __all__ = ["PARAM_SPECS", "STATE_DEFAULTS", "STATE_SPECS", "LatticeParams", "ParamSpec", "StateSpec", "Lattice", "Observation", "QuantumState",
            "calculate_interference", "Trajectory", "default_recorded", "simulate", "time_grid", "DYNAMIC_PARAMS",
-           "METRICS", "grid_values", "measure", "sweep", "DecayFit", "fit_decay"]
+           "METRICS", "grid_values", "measure", "sweep", "DecayFit", "fit_decay",
+           "Cancelled", "WorkLimitExceeded"]

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from core.errors import ValidationError
+from core.engine.limits import MAX_ODE_WORK, MAX_PHASE, MAX_TIME, ODE_EVAL_OVERHEAD, WorkLimitExceeded, name_gems
 from core.engine.params import STATE_SPECS, LatticeParams
 
 # Block sizes of top_interference: 256 x 8192 float64 = 16 MB per block, so the
@@ -39,14 +40,20 @@ class Observation:
     uncertainty_after: np.ndarray
 
 
-def _check_dt(dt: float) -> float:
+def _check_dt(dt: float, name: str = "dt") -> float:
     try:
         dt = float(dt)
     except (TypeError, ValueError):
-        raise ValidationError("dt", f"got {dt!r}; must be a finite number >= 0") from None
+        raise ValidationError(name, f"got {dt!r}; must be a finite number >= 0") from None
     if not math.isfinite(dt) or dt < 0:
-        raise ValidationError("dt", f"got {dt!r}; must be a finite number >= 0 (time only runs forward)")
+        raise ValidationError(name, f"got {dt!r}; must be a finite number >= 0 (time only runs forward)")
+    if dt > MAX_TIME:
+        raise ValidationError(name, f"got {dt!r}; must be at most {MAX_TIME:g} time units")
     return dt
+
+
+class _OverBudget(Exception):
+    """Raised inside the ODE right-hand side when the evaluation budget is spent."""
 
 
 class Lattice:
@@ -97,21 +104,25 @@ class Lattice:
         if len(set(lengths.values())) > 1:
             raise ValidationError("state", f"arrays must have equal length, got {lengths}")
         size = next(iter(lengths.values()), 0)
+        self.ids = list(ids) if ids is not None else list(range(size))
+        if len(self.ids) != size:
+            raise ValidationError("ids", f"expected {size} ids, got {len(self.ids)}")
         for name, spec in STATE_SPECS.items():
-            spec.check(arrays.setdefault(name, np.full(size, spec.default)))
+            spec.check(arrays.setdefault(name, np.full(size, spec.default)), self.ids)
 
         self._E = arrays["energy"]
         self._phi = arrays["phase"]
         self._c = arrays["coherence"]
         self._u = arrays["uncertainty"]
+        # An upper bound of max|phase|, kept up to date in O(1) per step, so that evolve can
+        # refuse a step that would leave +-MAX_PHASE without scanning the array every time.
+        self._phase_bound = float(np.abs(self._phi).max()) if size else 0.0
         self.params = params if params is not None else LatticeParams()
-        self.ids = list(ids) if ids is not None else list(range(size))
-        if len(self.ids) != size:
-            raise ValidationError("ids", f"expected {size} ids, got {len(self.ids)}")
-        self.t = _check_dt(t) if t else 0.0
+        self.t = _check_dt(t, "t") if t else 0.0
         self._edges: dict[tuple[int, int], float] = {}
         self._edge_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._energy_version = 0  # bumped when energy changes (invalidates _step_factors)
+        self.last_work = 0  # solver work of the last evolve (see evolve)
         self._step_cache: tuple | None = None
 
     # ------------------------------------------------------------------ state
@@ -157,7 +168,8 @@ class Lattice:
             except (TypeError, ValueError):
                 raise ValidationError(name, f"got {value!r}, which is not a number") from None
         for name, spec in STATE_SPECS.items():
-            spec.check(new[name])
+            spec.check(new[name], [self.ids[index]])
+        self._phase_bound = max(self._phase_bound, abs(float(new["phase"][0])))
         if new["energy"][0] != self._E[index]:
             self._energy_version += 1
         self._E[index], self._phi[index] = new["energy"][0], new["phase"][0]
@@ -176,7 +188,7 @@ class Lattice:
         return i
 
     # -------------------------------------------------------------- dynamics
-    def evolve(self, dt: float) -> "Lattice":
+    def evolve(self, dt: float, *, max_work: float | None = None) -> "Lattice":
         """Advance every gem by ``dt`` (in place; returns self).
 
         Coherence and uncertainty follow the seed's closed form exactly. Phase rotates
@@ -184,15 +196,32 @@ class Lattice:
         ``dphi_i/dt = f E_i + K sum_j w_ij sin(phi_j - phi_i) / deg_i`` is integrated
         with ``solve_ivp``. Decay and uncertainty do not depend on phase (nor phase on
         them), so splitting them off is exact, not an approximation.
+
+        All or nothing: a step that would take a phase beyond +-MAX_PHASE or the clock beyond
+        MAX_TIME, or a coupled step that needs more than ``max_work`` (default MAX_ODE_WORK)
+        solver work, raises ValidationError and changes nothing. ``self.last_work`` is the
+        solver work of the step (0 when uncoupled).
         """
         dt = _check_dt(dt)
+        if self.t + dt > MAX_TIME:
+            raise ValidationError("dt", f"advancing the clock from t={self.t:g} by {dt:g} would pass the limit "
+                                        f"{MAX_TIME:g} time units; nothing was changed")
         p = self.params
-        decay, rotation = self._step_factors(dt)
-        self._c *= decay
+        decay, rotation, max_rotation = self._step_factors(dt)
+        self.last_work = 0
+        # The phase first (the only part that can fail), then coherence and uncertainty.
         if p.K != 0.0 and self._edges and dt > 0:
-            self._phi = self._integrate_coupled_phase(dt)
-        else:
+            phi = self._integrate_coupled_phase(dt, MAX_ODE_WORK if max_work is None else max_work)
+            self._phase_bound = self._check_phase(phi, dt)
+            self._phi = phi
+        elif self._phase_bound + max_rotation <= MAX_PHASE:
             self._phi += rotation
+            self._phase_bound += max_rotation
+        else:  # possibly over the limit: check exactly before changing anything
+            phi = self._phi + rotation
+            self._phase_bound = self._check_phase(phi, dt)
+            self._phi = phi
+        self._c *= decay
         if p.u_rate:
             # dt/(1/u_rate) rather than dt*u_rate: equals the seed's dt/10 bit for bit.
             self._u += dt / (1.0 / p.u_rate)
@@ -200,7 +229,20 @@ class Lattice:
         self.t += dt
         return self
 
-    def _step_factors(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    def _check_phase(self, phi: np.ndarray, dt: float) -> float:
+        """max|phi|, or ValidationError naming the gems whose phase is not finite or beyond +-MAX_PHASE."""
+        mag = np.abs(phi)
+        bad = np.flatnonzero(~(mag <= MAX_PHASE))  # also catches nan
+        if bad.size:
+            worst = int(bad[np.argmax(np.nan_to_num(mag[bad], nan=np.inf))])
+            raise ValidationError(
+                "phase", f"evolving by dt={dt:g} would take the phase of {bad.size} gem(s) ({name_gems(self.ids, bad)}) "
+                f"to {phi[worst]:.3g} rad, beyond the limit of +-{MAX_PHASE:g} rad (a gem turns by f*E*dt per step: "
+                f"f={self.params.f:g}, E={self._E[worst]:g}); use a smaller dt, a smaller f or a lower energy, "
+                "or have an admin wrap the phases with `python -m core repair` - nothing was changed")
+        return float(mag.max()) if mag.size else 0.0
+
+    def _step_factors(self, dt: float) -> tuple[np.ndarray, np.ndarray, float]:
         """Per-gem decay factor ``exp(-lambda_ dt / E)`` and rotation ``E f dt``.
 
         Cached for the last (lambda_, f, dt): a simulation steps with one dt, and
@@ -210,10 +252,14 @@ class Lattice:
         """
         key = (self.params.lambda_, self.params.f, dt, self._energy_version)
         if self._step_cache is None or self._step_cache[0] != key:
-            decay = np.divide(-(self.params.lambda_ * dt), self._E)
+            with np.errstate(over="ignore"):  # a tiny E: -inf, and exp(-inf) = 0 exactly
+                decay = np.divide(-(self.params.lambda_ * dt), self._E)
             np.exp(decay, out=decay)
-            self._step_cache = (key, decay, self._E * (self.params.f * dt))
-        return self._step_cache[1], self._step_cache[2]
+            rotation = self._E * (self.params.f * dt)
+            with np.errstate(over="ignore"):
+                max_rotation = float(rotation.max()) if rotation.size else 0.0
+            self._step_cache = (key, decay, rotation, max_rotation)
+        return self._step_cache[1], self._step_cache[2], self._step_cache[3]
 
     def phase_velocity(self, phase: np.ndarray | None = None) -> np.ndarray:
         """Right-hand side of the phase ODE (rad per time unit) at ``phase``."""
@@ -232,17 +278,38 @@ class Lattice:
         deg = np.bincount(ei, minlength=len(self)) + np.bincount(ej, minlength=len(self))
         return np.divide(1.0, deg, out=np.zeros(len(self)), where=deg > 0)
 
-    def _integrate_coupled_phase(self, dt: float) -> np.ndarray:
+    def _integrate_coupled_phase(self, dt: float, max_work: float) -> np.ndarray:
+        """The phases after ``dt`` of the coupled ODE (the lattice is not changed).
+
+        Bounded: each right-hand-side evaluation costs ``gems + edges + ODE_EVAL_OVERHEAD``
+        work; past ``max_work`` the integration stops with WorkLimitExceeded.
+        """
         ei, ej, w = self.edge_arrays()
         omega = self.params.f * self._E
         k_inv_deg = self.params.K * self._inverse_degree()
         n = len(self)
+        per_eval = n + len(w) + ODE_EVAL_OVERHEAD
+        max_evals = max(1, int(max_work // per_eval))
+        evals = 0
 
         def rhs(_t: float, phi: np.ndarray) -> np.ndarray:
+            nonlocal evals
+            evals += 1
+            if evals > max_evals:
+                raise _OverBudget
             s = w * np.sin(phi[ej] - phi[ei])
             return omega + k_inv_deg * (np.bincount(ei, s, n) - np.bincount(ej, s, n))
 
-        sol = solve_ivp(rhs, (0.0, dt), self._phi, method="RK45", rtol=1e-8, atol=1e-9)
+        try:
+            sol = solve_ivp(rhs, (0.0, dt), self._phi, method="RK45", rtol=1e-8, atol=1e-9)
+        except _OverBudget:
+            spread = float(omega.max() - omega.min()) if n else 0.0
+            raise WorkLimitExceeded(
+                "dt", f"the coupled phase integration over dt={dt:g} needs more than {max_evals} solver evaluations "
+                f"({n} gems, {len(w)} entanglements; budget {max_work:.3g} work units): the phase frequencies f*E "
+                f"span {spread:.3g} rad per time unit and coupling K={self.params.K:g}; use a shorter time span, "
+                "a smaller f, a smaller |K| (0 uncouples) or fewer gems - nothing was changed") from None
+        self.last_work = evals * per_eval
         if not sol.success:  # not expected for this non-stiff problem; never hide it
             raise RuntimeError(f"phase integration failed: {sol.message}")
         return sol.y[:, -1].copy()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from core.errors import ValidationError
+from core.engine.limits import MAX_ENERGY, MAX_PHASE, name_gems
 
 TIME_UNITS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 """Lattice time units and their length in seconds (used by wall-clock lattices)."""
@@ -158,34 +159,42 @@ class StateSpec:
     help: str = ""
 
     def range_text(self) -> str:
-        return f"{'(' if self.minimum_open else '['}{self.minimum}, {self.maximum}]"
+        return f"{'(' if self.minimum_open else '['}{self.minimum:g}, {self.maximum:g}]"
 
     def rule(self) -> str:
         """The allowed values in words: "must be > 0", "must be in [0, 1]"."""
         if math.isinf(self.maximum):
             return f"must be > {self.minimum:g}" if self.minimum_open else (
                 "must be a finite number" if math.isinf(self.minimum) else f"must be >= {self.minimum:g}")
-        return f"must be in {'(' if self.minimum_open else '['}{self.minimum:g}, {self.maximum:g}]"
+        if self.minimum_open:
+            return f"must be > {self.minimum:g} and <= {self.maximum:g}"
+        return f"must be in [{self.minimum:g}, {self.maximum:g}]"
 
-    def check(self, values: np.ndarray) -> None:
-        """Raise ValidationError naming the first gem whose value is not finite or out of range."""
+    def invalid(self, values: np.ndarray) -> np.ndarray:
+        """Boolean mask of the values that are not finite or outside the allowed range."""
         values = np.asarray(values, dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValidationError(self.name, f"value {values[i]!r} at gem {i} is not a finite number")
-        bad = (values <= self.minimum if self.minimum_open else values < self.minimum) | (values > self.maximum)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValidationError(self.name, f"value {values[i]!r} at gem {i} is outside the allowed range "
-                                             f"{self.range_text()}")
+        with np.errstate(invalid="ignore"):
+            out = (values <= self.minimum if self.minimum_open else values < self.minimum) | (values > self.maximum)
+        return out | ~np.isfinite(values)
+
+    def check(self, values: np.ndarray, ids: Sequence | None = None) -> None:
+        """Raise ValidationError naming the gems (by id when given) whose value is not finite or out of range."""
+        values = np.asarray(values, dtype=np.float64)
+        bad = np.flatnonzero(self.invalid(values))
+        if bad.size:
+            i = int(bad[0])
+            what = "is not a finite number" if not math.isfinite(values[i]) else \
+                f"is outside the allowed range {self.range_text()}"
+            raise ValidationError(self.name, f"value {float(values[i])!r} of gem {name_gems(ids, bad[:1])} {what}"
+                                             + (f" ({bad.size} gems: {name_gems(ids, bad)})" if bad.size > 1 else ""))
 
 
 _STATE = [
-    StateSpec("energy", "Energy E", 1.0, 0.0, math.inf, minimum_open=True,
+    StateSpec("energy", "Energy E", 1.0, 0.0, MAX_ENERGY, minimum_open=True,
               help="Stability: decay slows as exp(-λ·dt/E) and the phase turns at f·E."),
-    StateSpec("phase", "Phase φ", 0.0, unit="rad",
-              help="Position on the circle; gems in phase interfere constructively (stored unwrapped)."),
+    StateSpec("phase", "Phase φ", 0.0, -MAX_PHASE, MAX_PHASE, unit="rad",
+              help="Position on the circle; gems in phase interfere constructively (stored unwrapped, "
+                   "within ±1e12 rad)."),
     StateSpec("coherence", "Coherence c", 1.0, 0.0, 1.0,
               help="How present the gem is: decays with time, restored by observation."),
     StateSpec("uncertainty", "Uncertainty u", 0.1, 0.0, 1.0,

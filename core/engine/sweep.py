@@ -16,6 +16,7 @@ import pandas as pd
 
 from core.errors import ValidationError
 from core.engine.lattice import Lattice
+from core.engine.limits import MAX_SWEEP_WORK, SWEEP_POINT_OVERHEAD, WorkLimitExceeded, check_stop
 from core.engine.params import PARAM_SPECS, LatticeParams
 
 METRICS: dict[str, str] = {
@@ -62,6 +63,7 @@ def sweep(
     grid: Mapping[str, Sequence[float]],
     horizon: float,
     progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> pd.DataFrame:
     """Evolve a copy of ``lattice`` for every combination of the ``grid`` values.
 
@@ -71,7 +73,13 @@ def sweep(
     base : parameters of the parameters not swept.
     grid : one or two ``{parameter name: values}``.
     horizon : time to evolve, in lattice time units (>= 0).
-    progress : called with the done fraction in [0, 1].
+    progress : called with the done fraction in [0, 1] (may raise Cancelled to stop).
+    should_stop : polled before every point; True stops the sweep with
+        :class:`core.engine.limits.Cancelled`.
+
+    Bounded work: points x (gems + SWEEP_POINT_OVERHEAD) is checked against MAX_SWEEP_WORK
+    before anything runs; coupled points also spend their solver work from what remains,
+    and the sweep stops with WorkLimitExceeded when it is spent.
 
     Returns
     -------
@@ -86,12 +94,26 @@ def sweep(
     combos = list(itertools.product(*(list(grid[n]) for n in names)))
     if len(combos) > MAX_POINTS:
         raise ValidationError("grid", f"{len(combos)} points is too many (max {MAX_POINTS})")
+    per_point = len(lattice) + SWEEP_POINT_OVERHEAD
+    if len(combos) * per_point > MAX_SWEEP_WORK:
+        raise WorkLimitExceeded("grid", f"{len(combos)} points x ({len(lattice)} gems + {SWEEP_POINT_OVERHEAD} per "
+                                f"point) = {len(combos) * per_point:.3g} work units is over the sweep budget of "
+                                f"{MAX_SWEEP_WORK:.3g}; use at most {MAX_SWEEP_WORK // per_point} points or fewer "
+                                "gems - nothing was run")
+    remaining = MAX_SWEEP_WORK - len(combos) * per_point
     rows = []
     for done, values in enumerate(combos, start=1):
+        check_stop(should_stop, f"the sweep (after {done - 1} of {len(combos)} points)")
         params = base.replace(**dict(zip(names, values)))
         lat = lattice.copy()
         lat.params = params
-        lat.evolve(horizon)
+        try:
+            lat.evolve(horizon, max_work=remaining)
+        except WorkLimitExceeded as exc:
+            point = ", ".join(f"{n}={v:g}" for n, v in zip(names, values))
+            raise WorkLimitExceeded("grid", f"the sweep's solver budget ({MAX_SWEEP_WORK:.3g} work units) ran out at "
+                                    f"point {done} of {len(combos)} ({point}): {exc}") from None
+        remaining -= lat.last_work
         rows.append({**{n: v for n, v in zip(names, values)}, **measure(lat)})
         if progress:
             progress(done / len(combos))

@@ -16,6 +16,7 @@ import pandas as pd
 
 from core.errors import ValidationError
 from core.engine.lattice import Lattice
+from core.engine.limits import MAX_RECORDED_CELLS, MAX_SIM_CELLS, WorkLimitExceeded, check_stop
 
 PERCENTILES = (5, 25, 50, 75, 95)
 MAX_STEPS = 200_000
@@ -61,6 +62,20 @@ def time_grid(t0: float, horizon: float, dt: float) -> np.ndarray:
     return t0 + offsets
 
 
+def check_budget(points: int, gems: int, recorded: int, horizon: float, dt: float) -> None:
+    """WorkLimitExceeded (with the numbers and what to change) if a run is over the budget."""
+    for cells, limit, what, fewer in ((points * gems, MAX_SIM_CELLS, "gems (CPU)", "fewer gems"),
+                                      (points * recorded, MAX_RECORDED_CELLS, "recorded gems (memory)",
+                                       "fewer recorded gems")):
+        if cells > limit:
+            per = gems if limit == MAX_SIM_CELLS else recorded
+            min_dt = horizon / max(1, limit // max(1, per) - 1)
+            raise WorkLimitExceeded(
+                "dt", f"{points} time points x {per} {what} = {cells:.3g} cells is over the budget of {limit:.3g} "
+                f"per request; use a larger dt (at least {min_dt:.3g} for horizon {horizon:g}), a shorter horizon "
+                f"or {fewer} - nothing was run")
+
+
 def simulate(
     lattice: Lattice,
     horizon: float,
@@ -68,6 +83,7 @@ def simulate(
     record: Sequence[int] | None = None,
     inplace: bool = False,
     progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Trajectory:
     """Evolve ``lattice`` for ``horizon`` time units in steps of ``dt`` and record it.
 
@@ -78,14 +94,23 @@ def simulate(
     record : indices of gems whose own series are kept; default
         :func:`default_recorded` (at most 50).
     inplace : evolve ``lattice`` itself (default: a copy, the input is untouched).
-    progress : called with the done fraction in [0, 1] now and then (progress bars).
+    progress : called with the done fraction in [0, 1] now and then (progress bars); it may
+        raise :class:`core.engine.limits.Cancelled` to stop.
+    should_stop : polled between steps; when it returns True the run stops with Cancelled.
+
+    Bounded work (core.engine.limits): time points x gems <= MAX_SIM_CELLS and time points x
+    recorded gems <= MAX_RECORDED_CELLS, checked before anything is allocated
+    (WorkLimitExceeded says what to change). With ``inplace`` and an error or a cancel part
+    way, ``lattice`` is left at the last completed step (callers that persist, like the
+    store, run in a transaction and write nothing then).
     """
     dt = lattice.params.dt if dt is None else dt
     times = time_grid(lattice.t, horizon, dt)
+    rec = default_recorded(lattice) if record is None else np.unique(np.asarray(record, dtype=np.int64))
+    if rec.size and (rec.min() < 0 or rec.max() >= len(lattice)):
+        raise ValidationError("record", f"gem indices must be in [0, {len(lattice) - 1}]")
+    check_budget(len(times), len(lattice), rec.size, horizon, dt)
     lat = lattice if inplace else lattice.copy()
-    rec = default_recorded(lat) if record is None else np.unique(np.asarray(record, dtype=np.int64))
-    if rec.size and (rec.min() < 0 or rec.max() >= len(lat)):
-        raise ValidationError("record", f"gem indices must be in [0, {len(lat) - 1}]")
 
     n_t = len(times)
     series = np.empty((n_t, 4 + len(PERCENTILES)))
@@ -94,6 +119,7 @@ def simulate(
     gem_u = np.empty((n_t, rec.size))
     report_every = max(1, n_t // 100)
     for step, t in enumerate(times):
+        check_stop(should_stop, f"the simulation (at step {step} of {n_t - 1})")
         if step:
             lat.evolve(t - times[step - 1])
         z = lat.order_parameter()

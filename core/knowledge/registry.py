@@ -19,6 +19,7 @@ _OPENAI = "core.knowledge.openai_embedder:OpenAIEmbedder"
 # the OpenAI models are those of core.knowledge.openai_embedder.OPENAI_EMBEDDING_DIMS (a test checks)
 EMBEDDERS: dict[str, tuple[str, tuple]] = {
     "hashing-v1": ("core.knowledge.hashing:HashingEmbedder", ()),
+    "hashing-v1-keyed": ("core.knowledge.keyed_hashing:KeyedHashingEmbedder", ()),  # LATTICE_EMBEDDING_KEY
     "openai:text-embedding-3-small": (_OPENAI, ("text-embedding-3-small",)),
     "openai:text-embedding-3-large": (_OPENAI, ("text-embedding-3-large",)),
     "openai:text-embedding-ada-002": (_OPENAI, ("text-embedding-ada-002",)),

@@ -5,14 +5,16 @@ re-exported here. How the parts fit together: docs/architecture.md."""
 from core.store.crypto import generate_key
 from core.store.db import (SchemaError, check_known, create_db_engine, current_revision, database_url, head_revision,
                            upgrade)
+from core.store.gem_files import csv_safe
 from core.store.errors import (ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, ImportIssue,
                                NotFoundError, SnapshotError)
 from core.store.history import History, decay_segments, lattice_history
 from core.store.records import ImportReport, LatticeInfo, LoadedLattice
+from core.store.repair import DamagedStateError
 from core.store.store import Store
 
 __all__ = ["Store", "History", "lattice_history", "decay_segments", "generate_key", "LoadedLattice", "LatticeInfo",
            "ImportReport", "ImportIssue", "ConflictError", "ImportFailed", "NotFoundError", "SnapshotError",
-           "SchemaError", "DatabaseUnavailable", "EncryptionError", "database_url",
+           "SchemaError", "DatabaseUnavailable", "EncryptionError", "DamagedStateError", "database_url", "csv_safe",
            # the schema (Alembic), for the ``db`` command
            "create_db_engine", "current_revision", "head_revision", "upgrade", "check_known"]

@@ -1,4 +1,5 @@
-"""Administration: the audit log, encryption status and key rotation, re-embedding a lattice."""
+"""Administration: the audit log, encryption status and key rotation (every encrypted field:
+see core.store.crypto), re-embedding a lattice."""
 from __future__ import annotations
 
 import re
@@ -15,7 +16,9 @@ from core.store import faults, txlog
 from core.store.errors import ConflictError, EncryptionError
 from core.store.kernel import StoreKernel, chunks, emb_bytes
 from core.store.records import LatticeInfo
-from core.store.tables import AUDIT, GEMS, LATTICES, TRANSACTIONS
+from core.store.tables import AUDIT, GEMS, LATTICES, REFLECTIONS, TRANSACTIONS
+
+LOGGED_TEXT = ("content", "title")  # the log values that are encrypted (edit and delete entries)
 
 
 class AdminMixin(StoreKernel):
@@ -50,34 +53,83 @@ class AdminMixin(StoreKernel):
                             columns=["id", "wall_time", "actor", "role", "action", "target", "outcome", "details"])
 
     # ------------------------------------------------------- encryption keys
+    def _key_class(self, values: tuple[Any, ...]) -> str:
+        """"plaintext" if any of a row's encrypted fields is plain text, "current_key" if all
+        are under the newest key, else "older_key"."""
+        if any(not self.cipher.is_encrypted(v) for v in values if v is not None):
+            return "plaintext"
+        return "current_key" if all(v is None or self.cipher.is_current(v) for v in values) else "older_key"
+
     def encryption_status(self) -> dict[str, int]:
-        """How gem content is stored: rows in plain text, under the newest key, under an older key."""
-        out = {"gems": 0, "plaintext": 0, "current_key": 0, "older_key": 0}
+        """How the encrypted fields are stored, per row: gems (content and title) and
+        reflections (query and answer), each in plain text (any field), under the newest
+        key (all fields) or under an older key. ``gems``/``plaintext``/``current_key``/
+        ``older_key`` count gems; ``reflections``/``reflections_plaintext``/... reflections."""
+        out = {"gems": 0, "plaintext": 0, "current_key": 0, "older_key": 0,
+               "reflections": 0, "reflections_plaintext": 0, "reflections_current_key": 0,
+               "reflections_older_key": 0}
         with self._read() as conn:
-            for (content,) in conn.execute(select(GEMS.c.content)):
+            for content, title in conn.execute(select(GEMS.c.content, GEMS.c.title)):
                 out["gems"] += 1
-                if not self.cipher.is_encrypted(content):
-                    out["plaintext"] += 1
-                elif self.cipher.is_current(content):
-                    out["current_key"] += 1
-                else:
-                    out["older_key"] += 1
+                out[self._key_class((content, title))] += 1
+            for query, answer in conn.execute(select(REFLECTIONS.c.query, REFLECTIONS.c.answer)):
+                out["reflections"] += 1
+                out["reflections_" + self._key_class((query, answer))] += 1
         return out
 
     def _rotate_json(self, value: Any) -> tuple[Any, bool]:
-        """A log payload with its ``content`` value(s) re-encrypted under the newest key."""
-        if not isinstance(value, dict) or "content" not in value:
+        """A log payload with its ``content`` and ``title`` value(s) re-encrypted under the newest key."""
+        if not isinstance(value, dict):
             return value, False
-        c = value["content"]
-        items = c if isinstance(c, list) else [c]
-        if all(not isinstance(x, str) or self.cipher.is_current(x) for x in items):
-            return value, False
-        new = [self.cipher.rotate(x) if isinstance(x, str) else x for x in items]
-        return {**value, "content": new if isinstance(c, list) else new[0]}, True
+        out, changed = dict(value), False
+        for key in LOGGED_TEXT:
+            if key not in value:
+                continue
+            c = value[key]
+            items = c if isinstance(c, list) else [c]
+            if all(not isinstance(x, str) or self.cipher.is_current(x) for x in items):
+                continue
+            new = [self.cipher.rotate(x) if isinstance(x, str) else x for x in items]
+            out[key], changed = (new if isinstance(c, list) else new[0]), True
+        return out, changed
+
+    def _rotate_table(self, table: Any, key: Any, fields: tuple[str, ...], batch_size: int, *, total: int = 0,
+                      progress: Callable[[int, int], None] | None = None,
+                      checkpoint: str | None = None) -> tuple[int, int, int]:
+        """Re-encrypt ``fields`` of every row of ``table`` in committed batches ordered by
+        ``key``; a row changed concurrently is skipped (the update is guarded by its old
+        values). Returns (rotated, skipped, batches)."""
+        rotated = skipped = batches = done = 0
+        last = 0
+        cols = [table.c[f] for f in fields]
+        guard = [table.c[f] == bindparam(f"b_old_{f}") for f in fields]
+        stmt = (update(table).where(key == bindparam("b_key"), *guard)
+                .values(**{f: bindparam(f"b_new_{f}") for f in fields}))
+        while True:
+            with self._tx() as conn:
+                rows = conn.execute(select(key, *cols).where(key > last).order_by(key).limit(batch_size)).all()
+                if not rows:
+                    break
+                todo = [r for r in rows if not all(v is None or self.cipher.is_current(v) for v in r[1:])]
+                if todo:
+                    res = conn.execute(stmt, [{"b_key": r[0], **{f"b_old_{f}": v for f, v in zip(fields, r[1:])},
+                                               **{f"b_new_{f}": None if v is None else self.cipher.rotate(v)
+                                                  for f, v in zip(fields, r[1:])}} for r in todo])
+                    rotated += max(res.rowcount, 0)
+                skipped += len(rows) - len(todo)
+                last = rows[-1][0]
+            done += len(rows)
+            batches += 1
+            if progress:
+                progress(min(done, total), max(total, 1))
+            if checkpoint:
+                faults.checkpoint(checkpoint)
+        return rotated, skipped, batches
 
     def rotate_keys(self, actor: Actor, *, batch_size: int = 500,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-        """Re-encrypt every gem's content (and the content kept by the log) under the newest key.
+        """Re-encrypt every encrypted field under the newest key: gem content and titles, the
+        titles and contents kept by the log, reflection queries and answers.
 
         Runs in committed batches (ordered by primary key), so an interrupted rotation loses
         nothing and a rerun finishes it: rows already under the newest key are skipped. Old
@@ -95,30 +147,13 @@ class AdminMixin(StoreKernel):
         with self._tx() as conn:
             self._audit(conn, actor, "keys.rotate", "", {"keys": len(self.cipher.keys), "gems": total},
                         outcome="started")
-        counts = {"gems": total, "rotated": 0, "skipped": 0, "log_entries": 0, "batches": 0}
-        last, done = 0, 0
-        while True:
-            with self._tx() as conn:
-                rows = conn.execute(select(GEMS.c.pk, GEMS.c.content).where(GEMS.c.pk > last).order_by(GEMS.c.pk)
-                                    .limit(batch_size)).all()
-                if not rows:
-                    break
-                todo = [(pk, c) for pk, c in rows if not self.cipher.is_current(c)]
-                if todo:
-                    res = conn.execute(update(GEMS).where(GEMS.c.pk == bindparam("b_pk"),
-                                                          GEMS.c.content == bindparam("b_old"))
-                                       .values(content=bindparam("b_new")),
-                                       [{"b_pk": pk, "b_old": c, "b_new": self.cipher.rotate(c)} for pk, c in todo])
-                    counts["rotated"] += max(res.rowcount, 0)
-                counts["skipped"] += len(rows) - len(todo)
-                last = rows[-1][0]
-            done += len(rows)
-            counts["batches"] += 1
-            if progress:
-                progress(min(done, total), max(total, 1))
-            faults.checkpoint("rotate.batch")
+        counts = {"gems": total, "rotated": 0, "skipped": 0, "log_entries": 0, "batches": 0, "reflections": 0}
+        counts["rotated"], counts["skipped"], counts["batches"] = self._rotate_table(
+            GEMS, GEMS.c.pk, ("content", "title"), batch_size, total=total, progress=progress,
+            checkpoint="rotate.batch")
+        counts["reflections"] = self._rotate_table(REFLECTIONS, REFLECTIONS.c.id, ("query", "answer"), batch_size)[0]
         last = 0
-        while True:  # the content values kept by the log (edit/delete entries)
+        while True:  # the titles and contents kept by the log (edit/delete entries)
             with self._tx() as conn:
                 rows = conn.execute(select(TRANSACTIONS.c.id, TRANSACTIONS.c.before, TRANSACTIONS.c.after)
                                     .where(TRANSACTIONS.c.id > last, TRANSACTIONS.c.kind.in_(["edit", "delete"]))

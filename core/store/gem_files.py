@@ -15,40 +15,85 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from core.errors import LatticeError
 from core.store.errors import ImportIssue
 from core.engine.params import STATE_DEFAULTS
-from core.store.gem_records import FIELDS, BadField, EdgeRecord, GemRecord, as_number, validate_record
+from core.store.gem_records import (FIELDS, BadField, EdgeRecord, GemRecord, as_number, max_gem_bytes,
+                                    too_large_message, validate_record)
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 
 
-def _add_record(raw: dict[str, Any], path: Path, line: int, out: list[GemRecord], issues: list[ImportIssue],
-                from_text: bool = False) -> None:
-    """Validate one parsed row: a good one goes to ``out``, a bad one becomes an issue at its file and line."""
+CSV_DANGER = "=+-@\t\r"  # a spreadsheet runs a cell that starts with one of these as a formula
+_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
+_QUOTED = re.compile(r"'+[=+\-@\t\r]")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def csv_safe(cell: str) -> str:
+    """A CSV cell a spreadsheet will not run (OWASP: a ``'`` before a leading ``= + - @``, tab or CR).
+
+    The rule, exactly reversed by :func:`csv_unsafe`: a cell that is (any run of ``'`` and
+    then) one of :data:`CSV_DANGER` gets one more ``'`` in front; a plain number (``-0.5``)
+    is left alone.
+    """
+    if _NEEDS_QUOTE.match(cell) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def csv_unsafe(cell: str) -> str:
+    """Undo :func:`csv_safe`: a cell of ``'`` s and then a :data:`CSV_DANGER` character loses one ``'``
+    (so ``'tis`` stays ``'tis``, ``'=1+1`` reads ``=1+1``, ``''=x`` reads ``'=x``)."""
+    return cell[1:] if _QUOTED.match(cell) else cell
+
+
+def _record(raw: dict[str, Any], path: Path, line: int, issues: list[ImportIssue],
+            from_text: bool = False) -> GemRecord | None:
+    """Validate one parsed row: the record, or None after adding an issue at its file and line."""
     try:
-        out.append(validate_record(raw, from_text=from_text, file=str(path), line=line))
+        return validate_record(raw, from_text=from_text, file=str(path), line=line)
     except BadField as bad:
         issues.append(ImportIssue(str(path), line, bad.field, bad.message))
+        return None
 
 
 # ------------------------------------------------------------------ parsers
-def _decode_lines(path: Path, issues: list[ImportIssue]) -> list[tuple[int, str]] | None:
-    lines = []
-    for no, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        try:
-            lines.append((no, raw.decode("utf-8-sig" if no == 1 else "utf-8").rstrip("\r")))
-        except UnicodeDecodeError:
-            issues.append(ImportIssue(str(path), no, "-", "not valid UTF-8 text"))
-            lines.append((no, ""))
-    return lines
+def _line_cap() -> int:
+    """The longest JSONL line read: a gem at the size limit with every character escaped, and room."""
+    return 8 * max_gem_bytes() + 65536
 
 
-def _parse_jsonl(path: Path, issues: list[ImportIssue]) -> list[GemRecord]:
-    out = []
-    for no, text in _decode_lines(path, issues):
+def _iter_lines(path: Path, issues: list[ImportIssue]) -> Iterator[tuple[int, str]]:
+    """The file's lines, streamed (a line longer than :func:`_line_cap` is skipped unread as an issue)."""
+    cap = _line_cap()
+    with open(path, "rb") as f:
+        no = 0
+        while True:
+            raw = f.readline(cap + 1)
+            if not raw:
+                return
+            no += 1
+            if len(raw) > cap and not raw.endswith(b"\n"):
+                while True:  # skip the rest of this line without holding it
+                    more = f.readline(1 << 20)
+                    if not more or more.endswith(b"\n"):
+                        break
+                issues.append(ImportIssue(str(path), no, "content", f"the line is longer than {cap} bytes: "
+                                          + too_large_message()))
+                continue
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            try:
+                yield no, raw.decode("utf-8-sig" if no == 1 else "utf-8").rstrip("\r")
+            except UnicodeDecodeError:
+                issues.append(ImportIssue(str(path), no, "-", "not valid UTF-8 text"))
+
+
+def _iter_jsonl(path: Path, issues: list[ImportIssue]) -> Iterator[GemRecord]:
+    for no, text in _iter_lines(path, issues):
         if not text.strip():
             continue
         try:
@@ -59,8 +104,20 @@ def _parse_jsonl(path: Path, issues: list[ImportIssue]) -> list[GemRecord]:
         if not isinstance(raw, dict):
             issues.append(ImportIssue(str(path), no, "-", f"expected a JSON object, got {type(raw).__name__}"))
             continue
-        _add_record(raw, path, no, out, issues)
-    return out
+        rec = _record(raw, path, no, issues)
+        if rec is not None:
+            yield rec
+
+
+def _bad_utf8_line(path: Path) -> int:
+    """The first line of ``path`` that is not UTF-8 (streamed)."""
+    with open(path, "rb") as f:
+        for no, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8-sig" if no == 1 else "utf-8")
+            except UnicodeDecodeError:
+                return no
+    return 1
 
 
 def _read_text(path: Path, issues: list[ImportIssue]) -> str | None:
@@ -72,33 +129,48 @@ def _read_text(path: Path, issues: list[ImportIssue]) -> str | None:
         return None
 
 
-def _parse_csv(path: Path, issues: list[ImportIssue]) -> list[GemRecord]:
-    text = _read_text(path, issues)
-    if text is None:
-        return []
-    reader = csv.DictReader(_io.StringIO(text, newline=""), restkey="\x00extra")
-    if not reader.fieldnames:
-        issues.append(ImportIssue(str(path), 1, "-", "empty file: expected a header line with a 'content' column"))
-        return []
-    if "content" not in reader.fieldnames:
-        issues.append(ImportIssue(str(path), 1, "content", f"no 'content' column in the header {reader.fieldnames}"))
-        return []
-    out = []
-    start = 2
-    try:
-        for row in reader:
-            line = start
-            start = reader.line_num + 1
-            if "\x00extra" in row:
-                issues.append(ImportIssue(str(path), line, "-", "more cells than header columns"))
-                continue
-            if any(v is None for v in row.values()):
-                issues.append(ImportIssue(str(path), line, "-", "fewer cells than header columns"))
-                continue
-            _add_record(dict(row), path, line, out, issues, from_text=True)
-    except csv.Error as exc:
-        issues.append(ImportIssue(str(path), reader.line_num, "-", f"malformed CSV ({exc})"))
-    return out
+def _allow_csv_cells() -> None:
+    """Let the csv module read a cell as large as a gem may be (its default stops at 128 KiB)."""
+    needed = 4 * max_gem_bytes() + 65536
+    if csv.field_size_limit() < needed:
+        csv.field_size_limit(needed)
+
+
+def _iter_csv(path: Path, issues: list[ImportIssue]) -> Iterator[GemRecord]:
+    """CSV rows, streamed; every cell goes through :func:`csv_unsafe` (the export's escaping undone)."""
+    _allow_csv_cells()
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f, restkey="\x00extra")
+        try:
+            try:
+                fieldnames = reader.fieldnames
+            except csv.Error as exc:
+                issues.append(ImportIssue(str(path), 1, "-", f"malformed CSV ({exc})"))
+                return
+            if not fieldnames:
+                issues.append(ImportIssue(str(path), 1, "-", "empty file: expected a header line with a 'content' column"))
+                return
+            if "content" not in fieldnames:
+                issues.append(ImportIssue(str(path), 1, "content", f"no 'content' column in the header {fieldnames}"))
+                return
+            start = 2
+            for row in reader:
+                line = start
+                start = reader.line_num + 1
+                if "\x00extra" in row:
+                    issues.append(ImportIssue(str(path), line, "-", "more cells than header columns"))
+                    continue
+                if any(v is None for v in row.values()):
+                    issues.append(ImportIssue(str(path), line, "-", "fewer cells than header columns"))
+                    continue
+                rec = _record({k: csv_unsafe(v) for k, v in row.items()}, path, line, issues, from_text=True)
+                if rec is not None:
+                    yield rec
+        except csv.Error as exc:
+            detail = too_large_message() if "field larger than field limit" in str(exc) else f"malformed CSV ({exc})"
+            issues.append(ImportIssue(str(path), reader.line_num, "-", detail))
+        except UnicodeDecodeError:
+            issues.append(ImportIssue(str(path), _bad_utf8_line(path), "-", "not valid UTF-8 text"))
 
 
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$")
@@ -110,6 +182,10 @@ def _slug(text: str) -> str:
 
 
 def _parse_text_file(path: Path, rel: str, split_headings: bool, issues: list[ImportIssue]) -> list[GemRecord]:
+    size = path.stat().st_size
+    if size > max_gem_bytes() * (64 if split_headings else 1) + 4096:  # not read: too large to be gems
+        issues.append(ImportIssue(str(path), 1, "content", too_large_message(size)))
+        return []
     text = _read_text(path, issues)
     if text is None:
         return []
@@ -147,39 +223,58 @@ def _parse_text_file(path: Path, rel: str, split_headings: bool, issues: list[Im
             issues.append(ImportIssue(str(path), no, "content", "file is empty" if not split_headings else
                                       f"section {heading!r} has no text"))
             continue
-        _add_record(raw, path, no, out, issues)
+        rec = _record(raw, path, no, issues)
+        if rec is not None:
+            out.append(rec)
     return out
 
 
-def parse_path(path: str | os.PathLike, *, split_headings: bool = False) -> tuple[list[GemRecord], list[ImportIssue]]:
-    """Parse a ``.jsonl``/``.csv`` file or a folder of ``.md``/``.txt`` files.
-
-    Returns the valid records and the issues (one per bad row), including duplicate ids
-    within the input. Never raises for bad content; raises LatticeError for a missing path
-    or an unsupported file type.
-    """
+def check_path(path: str | os.PathLike) -> str:
+    """The kind of an import path (``folder``, ``jsonl``, ``csv`` or ``text``); LatticeError for a
+    missing path, an unsupported file type or a folder without text files."""
     p = Path(path)
     if not p.exists():
         raise LatticeError(f"{p}: no such file or folder")
-    issues: list[ImportIssue] = []
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES)
-        if not files:
+        if not any(f.is_file() and f.suffix.lower() in TEXT_SUFFIXES for f in p.rglob("*")):
             raise LatticeError(f"{p}: no .md, .markdown or .txt files in this folder")
-        records = []
-        for f in files:
-            records += _parse_text_file(f, f.relative_to(p).as_posix(), split_headings, issues)
-    elif p.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        records = _parse_jsonl(p, issues)
-    elif p.suffix.lower() in (".csv", ".tsv"):
-        records = _parse_csv(p, issues)
-    elif p.suffix.lower() in TEXT_SUFFIXES:
-        records = _parse_text_file(p, p.name, split_headings, issues)
+        return "folder"
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    raise LatticeError(f"{p}: unsupported file type {p.suffix!r}; use .jsonl, .csv, or a folder of .md/.txt files")
+
+
+def iter_records(path: str | os.PathLike, issues: list[ImportIssue], *,
+                 split_headings: bool = False) -> Iterator[GemRecord]:
+    """Stream the valid records of a ``.jsonl``/``.csv`` file or a folder of ``.md``/``.txt`` files
+    (a bad row adds its issue to ``issues`` instead); memory does not grow with the file.
+    Duplicate ids are not checked here (the importer does it in one pass over the ids)."""
+    p = Path(path)
+    kind = check_path(p)
+    if kind == "folder":
+        for f in sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES):
+            yield from _parse_text_file(f, f.relative_to(p).as_posix(), split_headings, issues)
+    elif kind == "jsonl":
+        yield from _iter_jsonl(p, issues)
+    elif kind == "csv":
+        yield from _iter_csv(p, issues)
     else:
-        raise LatticeError(f"{p}: unsupported file type {p.suffix!r}; use .jsonl, .csv, or a folder of .md/.txt files")
+        yield from _parse_text_file(p, p.name, split_headings, issues)
+
+
+def parse_path(path: str | os.PathLike, *, split_headings: bool = False) -> tuple[list[GemRecord], list[ImportIssue]]:
+    """Parse a whole import path into a list: the valid records and the issues (one per bad row),
+    including duplicate ids within the input. Never raises for bad content; raises LatticeError
+    for a missing path or an unsupported file type. (The store streams with :func:`iter_records`.)"""
+    issues: list[ImportIssue] = []
     seen: dict[str, GemRecord] = {}
     unique = []
-    for rec in records:
+    for rec in iter_records(path, issues, split_headings=split_headings):
         if rec.id is not None and rec.id in seen:
             first = seen[rec.id]
             issues.append(ImportIssue(rec.file, rec.line, "id", f"duplicate id {rec.id!r} (first at line {first.line})"))
@@ -207,6 +302,7 @@ def parse_edges(path: str | os.PathLike) -> tuple[list[EdgeRecord], list[ImportI
     out: list[EdgeRecord] = []
     if text is None:
         return out, issues
+    _allow_csv_cells()
     reader = csv.DictReader(_io.StringIO(text, newline=""))
     missing = {"source", "target", "weight"} - set(reader.fieldnames or [])
     if missing:
@@ -219,7 +315,7 @@ def parse_edges(path: str | os.PathLike) -> tuple[list[EdgeRecord], list[ImportI
                 w = as_number("weight", row["weight"], True)
                 if not 0.0 < w <= 1.0:
                     raise BadField("weight", f"got {w!r}; must be in (0, 1]")
-                src, dst = (row["source"] or "").strip(), (row["target"] or "").strip()
+                src, dst = csv_unsafe((row["source"] or "").strip()), csv_unsafe((row["target"] or "").strip())
                 if not src or not dst:
                     raise BadField("source" if not src else "target", "is empty")
                 if src == dst:
@@ -233,39 +329,60 @@ def parse_edges(path: str | os.PathLike) -> tuple[list[EdgeRecord], list[ImportI
 
 
 # ----------------------------------------------------------------- exporters
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write through ``write(file)`` to a temporary file beside ``path``, then move it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _csv_tags(tags: list[str]) -> str:
+    plain = not any(";" in t or "," in t for t in tags) and not (tags and tags[0].lstrip().startswith("["))
+    return ";".join(tags) if plain else json.dumps(tags)
 
 
 def write_gems(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
-    """Write gems (dicts with :data:`FIELDS`) as JSONL or CSV by the file suffix."""
+    """Write gems (dicts with :data:`FIELDS`) as JSONL or CSV by the file suffix.
+
+    JSONL is the lossless format. CSV cells that a spreadsheet would run as a formula are
+    escaped with a leading ``'`` (:func:`csv_safe`); the CSV importer undoes exactly that, so
+    a CSV export also imports back to the same gems. Floats are written via ``repr`` (exact).
+    """
     p = Path(path)
-    rows = list(rows)
-    if p.suffix.lower() == ".csv":
-        buf = _io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(FIELDS), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            # floats via repr: exact round trip
-            tags = r["tags"] or []
-            plain = not any(";" in t or "," in t for t in tags) and not (tags and tags[0].lstrip().startswith("["))
-            w.writerow({**{k: r[k] for k in FIELDS}, "tags": ";".join(tags) if plain else json.dumps(tags),
-                        **{k: repr(float(r[k])) for k in STATE_DEFAULTS}})
-        _atomic_write(p, buf.getvalue())
-    elif p.suffix.lower() in (".jsonl", ".ndjson"):
-        _atomic_write(p, "".join(json.dumps({k: r[k] for k in FIELDS}, ensure_ascii=False) + "\n" for r in rows))
-    else:
+    suffix = p.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
         raise LatticeError(f"{p}: unsupported export type {p.suffix!r}; use .jsonl or .csv")
-    return len(rows)
+    count = 0
+
+    def write(f: Any) -> None:
+        nonlocal count
+        if suffix == ".csv":
+            w = csv.writer(f, lineterminator="\r\n")  # RFC 4180; also quotes a lone CR in a cell
+            w.writerow(FIELDS)
+            for r in rows:
+                cells = {**{k: r[k] for k in FIELDS}, "tags": _csv_tags(r["tags"] or []),
+                         **{k: repr(float(r[k])) for k in STATE_DEFAULTS}}
+                w.writerow([csv_safe("" if cells[k] is None else str(cells[k])) for k in FIELDS])
+                count += 1
+        else:
+            for r in rows:
+                f.write(json.dumps({k: r[k] for k in FIELDS}, ensure_ascii=False) + "\n")
+                count += 1
+
+    _atomic_write(p, write)
+    return count
 
 
 def write_edges(path: str | os.PathLike, edges: Sequence[tuple[str, str, float]]) -> None:
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["source", "target", "weight"])
-    for a, b, wt in edges:
-        w.writerow([a, b, repr(float(wt))])
-    _atomic_write(Path(path), buf.getvalue())
+    def write(f: Any) -> None:
+        w = csv.writer(f, lineterminator="\r\n")  # RFC 4180; also quotes a lone CR in a cell
+        w.writerow(["source", "target", "weight"])
+        for a, b, wt in edges:
+            w.writerow([csv_safe(a), csv_safe(b), repr(float(wt))])
+
+    _atomic_write(Path(path), write)

@@ -3,12 +3,19 @@
 Fields: ``content`` (required), optional ``id``, ``title``, ``tags``, ``source``,
 ``energy``, ``phase``, ``coherence``, ``uncertainty``. Unknown fields are an error (a
 typo must not be silently dropped). State values must be finite, energy > 0, coherence
-and uncertainty in [0, 1]; an empty title becomes the content's first line.
+and uncertainty in [0, 1].
+
+``content`` is kept byte for byte (leading and trailing whitespace included; only a
+content that is nothing but whitespace is refused as empty) and is at most
+:func:`max_gem_bytes` bytes of UTF-8 (``LATTICE_MAX_GEM_BYTES``, default 1 MiB). ``id``,
+``title``, ``tags`` and ``source`` are labels: their surrounding whitespace is stripped, and
+an empty title becomes the content's first non-empty line.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +27,29 @@ FIELDS = ("id", "title", "content", "tags", "source", "energy", "phase", "cohere
 _FIELD_SET = frozenset(FIELDS)
 MAX_ID = 200
 MAX_TITLE = 500
+MAX_GEM_BYTES_ENV = "LATTICE_MAX_GEM_BYTES"
+DEFAULT_MAX_GEM_BYTES = 1024 * 1024
+
+
+def max_gem_bytes() -> int:
+    """The largest gem content accepted, in bytes of UTF-8 (``LATTICE_MAX_GEM_BYTES``, default 1 MiB)."""
+    raw = os.environ.get(MAX_GEM_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_GEM_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(MAX_GEM_BYTES_ENV, f"expected a whole number of bytes, got {raw!r}") from None
+    if value < 1:
+        raise ValidationError(MAX_GEM_BYTES_ENV, f"must be at least 1, got {value}")
+    return value
+
+
+def too_large_message(size: int | None = None) -> str:
+    limit = max_gem_bytes()
+    got = f"{size} bytes is " if size is not None else ""
+    return (f"{got}larger than the gem size limit of {limit} bytes ({MAX_GEM_BYTES_ENV}); "
+            "split the text into several gems or raise the limit")
 
 
 @dataclass
@@ -131,8 +161,11 @@ def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str =
         raw = {k: v for k, v in raw.items() if v is not None}
     if "content" not in raw:
         raise BadField("content", "missing (every gem needs its text in 'content')")
-    content = _text("content", raw["content"]).strip()
-    if not content:
+    content = _text("content", raw["content"])
+    limit = max_gem_bytes()
+    if len(content) * 4 > limit and len(content.encode("utf-8")) > limit:  # UTF-8: at most 4 bytes a character
+        raise BadField("content", too_large_message(len(content.encode("utf-8"))))
+    if not content.strip():
         raise BadField("content", "is empty")
     gid = raw.get("id")
     if gid is not None:
@@ -143,7 +176,8 @@ def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str =
             raise BadField("id", "is empty")
     title = _text("title", raw.get("title", ""), MAX_TITLE).strip()
     if not title:
-        title = content.splitlines()[0].strip().lstrip("#").strip()[:80]
+        first = next((line for line in content.splitlines() if line.strip()), "")
+        title = first.strip().lstrip("#").strip()[:80]
     state = {k: as_number(k, raw[k], from_text) if k in raw else d for k, d in STATE_DEFAULTS.items()}
     _check_state(state)
     return GemRecord(content=content, id=gid, title=title, tags=_tags(raw.get("tags"), from_text),

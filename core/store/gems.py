@@ -1,5 +1,7 @@
 """Gems: create, read, edit, archive and delete them; list, filter and page them; their texts
-and embeddings. Content is encrypted at rest when the store has keys (see core.store.crypto).
+and embeddings. Content and titles are encrypted at rest when the store has keys (see
+core.store.crypto): written through :meth:`GemsMixin._stored_title` / ``cipher.encrypt``,
+read back through :meth:`GemsMixin._gem_dict` / :meth:`GemsMixin.gem_texts`.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from core.knowledge.base import Embedder
 from core.knowledge.registry import get_embedder
 from core.store import bulk, gem_records, txlog
 from core.store.errors import ConflictError, NotFoundError
+from core.store.crypto import MAX_ENCRYPTED_TITLE_BYTES
 from core.store.kernel import CHUNK, StoreKernel, Tx, chunks, emb_bytes
 from core.store.models import utcnow
 from core.store.tables import ENTANGLEMENTS, GEM_COLUMNS, GEM_FIELDS, GEM_STATES, GEMS, GEMS_WITH_STATE, STATE
@@ -60,13 +63,14 @@ class GemsMixin(StoreKernel):
         start = (tx.conn.execute(select(func.max(GEMS.c.seq)).where(GEMS.c.lattice_id == tx.lid)).scalar() or 0) + 1
         n, now = len(records), utcnow()
         gems = {"lattice_id": [tx.lid] * n, "gem_id": [r.id for r in records], "seq": list(range(start, start + n)),
-                "title": [r.title for r in records], "content": [self.cipher.encrypt(r.content) for r in records],
+                "title": [self._stored_title(r.title, r.content, r.id) for r in records],
+                "content": [self.cipher.encrypt(r.content) for r in records],
                 "tags": [r.tags for r in records], "source": [r.source for r in records],
                 "embedding": [emb_bytes(v) for v in vectors], "created_at": [now] * n, "updated_at": [now] * n,
                 "archived": [False] * n, "version": [1] * n,
                 **{s: np.array([getattr(r, s) for r in records], dtype=np.float64) for s in STATE},
                 "last_observed": [None] * n, "state_version": [1] * n}
-        self._insert_gem_rows(tx.conn, tx.lid, gems, "import.batch")
+        self._insert_gem_rows(tx.conn, tx.lid, gems, "import.batch", titles_stored=True)
         edge_rows = []
         if edges:
             ids = {e.source for e in edges} | {e.target for e in edges}
@@ -89,13 +93,39 @@ class GemsMixin(StoreKernel):
             "edges": edge_rows})
         return [r.id for r in records]
 
-    @staticmethod
-    def _insert_gem_rows(conn: Connection, lid: int, gems: dict[str, Sequence[Any]], checkpoint: str) -> list[int]:
+    def _stored_title(self, title: str, content: str, gem_id: Any = None, content_is_token: bool = False) -> str:
+        """A (plain) title as the gems.title column stores it: encrypted when the store has
+        keys. The token must fit the column: a title derived from the content (its first
+        line) is shortened until it does; a longer explicit title is refused."""
+        if not self.cipher.enabled:
+            return title
+        if len(title.encode("utf-8")) > MAX_ENCRYPTED_TITLE_BYTES:
+            if content_is_token:
+                content = self.cipher.decrypt(content) or ""
+            first = next((line for line in content.splitlines() if line.strip()), "").strip().lstrip("#").strip()
+            if not first.startswith(title):
+                raise ValidationError("title", f"{len(title.encode('utf-8'))} bytes is too long for an encrypted title "
+                                      f"(gem {gem_id!r}): with encryption at rest a title is at most "
+                                      f"{MAX_ENCRYPTED_TITLE_BYTES} bytes of UTF-8; shorten it")
+            while len(title.encode("utf-8")) > MAX_ENCRYPTED_TITLE_BYTES:
+                title = title[:-1]
+        return self.cipher.encrypt(title)  # <= TITLE_COLUMN_CHARS characters (MAX_ENCRYPTED_TITLE_BYTES)
+
+    def _insert_gem_rows(self, conn: Connection, lid: int, gems: dict[str, Sequence[Any]], checkpoint: str,
+                         titles_stored: bool = False) -> list[int]:
         """Insert gems of lattice ``lid`` in bulk from columns (every gems column but ``pk``,
         the state columns and ``state_version``): content rows first, then their state
-        rows, linked through ``seq``. Returns the new rows' primary keys in order."""
+        rows, linked through ``seq``. Returns the new rows' primary keys in order.
+
+        ``titles_stored``: the titles are already as the column stores them; otherwise
+        (a restore) each is plain text or a token under any configured key, and is
+        re-encrypted under the newest key when the store has keys."""
         if not len(gems["seq"]):
             return []
+        if not titles_stored and self.cipher.enabled:
+            gems = {**gems, "title": [t if self.cipher.is_current(t) else
+                                      self._stored_title(self.cipher.decrypt(t) or "", c, g, content_is_token=True)
+                                      for t, c, g in zip(gems["title"], gems["content"], gems["gem_id"])]}
         content = [c.name for c in GEMS.c if c.name != "pk"]
         bulk.insert_rows(conn, GEMS, content, zip(*(gems[k] for k in content)), checkpoint)
         first = min(gems["seq"])
@@ -138,6 +168,7 @@ class GemsMixin(StoreKernel):
         d = {k: r[k] for k in GEM_FIELDS}
         d["id"] = d.pop("gem_id")
         d["content"] = self.cipher.decrypt(d["content"])
+        d["title"] = self.cipher.decrypt(d["title"])
         return d
 
     def get_gem(self, name: str, gem_id: str) -> dict[str, Any]:
@@ -169,13 +200,19 @@ class GemsMixin(StoreKernel):
         ``expected_state_version``: the ``state_version`` you read. ConflictError (nothing
         written) if the one given changed. Evolutions move only the state version, so a
         title edit does not conflict with the clock. Changing content re-embeds it.
+        A field given as None is *not given* (left unchanged), for every field alike: what
+        a form with untouched fields sends. (No editable field has None as a meaningful
+        value: an empty title is ``""``, no tags is ``[]``; the state values are numbers.)
         Returns the updated gem.
         """
         require(actor, Permission.EDIT, "edit a gem")
         unknown = sorted(set(changes) - set(EDITABLE))
         if unknown:
             raise ValidationError(unknown[0], f"not an editable gem field; editable: {', '.join(EDITABLE)}")
+        changes = {k: v for k, v in changes.items() if v is not None}
         current = self.get_gem(name, gem_id)
+        if not changes:
+            return current  # nothing to change: nothing written, no version bump
         merged = {k: current[k] for k in EDITABLE}
         merged.update(changes)
         rec = gem_records.record_or_error({**merged, "id": gem_id})
@@ -183,6 +220,8 @@ class GemsMixin(StoreKernel):
         if "content" in values:
             values["embedding"] = emb_bytes(self._embedder_for(self.info(name)).embed([rec.content])[0])
             values["content"] = self.cipher.encrypt(rec.content)  # the log keeps it encrypted too
+        if "title" in values:
+            values["title"] = self._stored_title(rec.title, rec.content, gem_id)  # so does the title
         with self._write(name, actor, Permission.EDIT, "edit a gem") as tx:
             r = self._gem_for_update(tx, name, gem_id, expected_version)
             if expected_state_version is not None and r["state_version"] != int(expected_state_version):
@@ -315,6 +354,7 @@ class GemsMixin(StoreKernel):
         df = pd.DataFrame(rows, columns=["id", "title", "content", "tags", "source"])
         if len(df):
             df["content"] = [self.cipher.decrypt(c) for c in df["content"]]
+            df["title"] = [self.cipher.decrypt(t) for t in df["title"]]
         if ids is not None:
             df = df.set_index("id").reindex(list(ids)).reset_index()
         return df

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,7 @@ from core.store.errors import ConflictError, DatabaseUnavailable, NotFoundError
 from core.store.models import utcnow
 from core.store.tables import AUDIT, LATTICES
 
-_NAME = re.compile(r"^[\w][\w .:@+-]{0,199}$")
+_NAME = re.compile(r"\w(?:[\w .:@+-]{0,198}[\w.:@+-])?")  # used with fullmatch: no trailing newline
 CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 
 
@@ -65,9 +66,24 @@ def chunks(seq: Sequence, n: int = CHUNK) -> Iterator[Sequence]:
 
 
 def check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValidationError("lattice", f"name {name!r} is not allowed; use 1-200 letters, digits, spaces or . _ : @ + - "
-                              "(starting with a letter or digit)")
+    """The one rule for a lattice name, wherever a new one enters (create, import into a new
+    lattice, restore under a new name: all go through :meth:`StoreKernel._write` with
+    ``create``). 1-200 characters: letters, digits, space and ``. _ : @ + -``, starting with
+    a letter or digit and not ending with a space; no control characters (a trailing
+    newline too: the pattern is matched whole, not with ``$``); in Unicode NFC form (so
+    the same visible name has one spelling)."""
+    if not isinstance(name, str):
+        raise ValidationError("lattice", f"name must be text, got {type(name).__name__}")
+    if not _NAME.fullmatch(name) or unicodedata.normalize("NFC", name) != name:
+        raise ValidationError("lattice", f"name {name!r} is not allowed; use 1-200 letters, digits, spaces or "
+                              ". _ : @ + - (starting with a letter or digit, not ending with a space; no control "
+                              "characters; Unicode in composed NFC form)")
+
+
+def name_key(name: str) -> str:
+    """What two lattice names are compared by for look-alikes: NFKC-normalised and casefolded
+    (``Base``, ``BASE`` and the full-width ``ｂａｓｅ`` all give ``base``)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
 def plain_json(value: Any, field_name: str) -> Any:
@@ -181,6 +197,7 @@ class StoreKernel:
             with self.engine.begin() as conn:
                 row = self._bump(conn, name)
                 if row is None and create is not None:
+                    self._refuse_look_alike(conn, name)
                     conn.execute(insert(LATTICES).values(name=name, version=0, **create))
                     row = self._bump(conn, name)
                     txlog.append(conn, row["id"], name, "create_lattice", actor, row["t"], row["version"],
@@ -203,10 +220,22 @@ class StoreKernel:
 
     @staticmethod
     def _bump(conn: Connection, name: str) -> dict[str, Any] | None:
+        if not isinstance(name, str) or "\x00" in name:
+            return None  # never a lattice name (and PostgreSQL refuses NUL in a query)
         row = conn.execute(update(LATTICES).where(LATTICES.c.name == name)
                            .values(version=LATTICES.c.version + 1, updated_at=utcnow())
                            .returning(*LATTICES.c)).mappings().first()
         return dict(row) if row is not None else None
+
+    @staticmethod
+    def _refuse_look_alike(conn: Connection, name: str) -> None:
+        """A new lattice may not differ from an existing one only by case or Unicode form."""
+        key = name_key(name)
+        for other in conn.execute(select(LATTICES.c.name)).scalars():
+            if name_key(other) == key:
+                raise ConflictError(f"lattice name {name!r} looks like the existing lattice {other!r} (names that "
+                                    "differ only in case or Unicode form are refused); use that one or pick "
+                                    "another name - nothing was written")
 
     @staticmethod
     def _unknown_lattice(conn: Connection, name: str) -> str:
@@ -214,6 +243,8 @@ class StoreKernel:
         return f"unknown lattice {name!r}; available: {', '.join(names) or 'none (import one or run `python -m core demo`)'}"
 
     def _lattice_row(self, conn: Connection, name: str) -> dict[str, Any]:
+        if not isinstance(name, str) or "\x00" in name:
+            raise NotFoundError(self._unknown_lattice(conn, name))
         row = conn.execute(select(LATTICES).where(LATTICES.c.name == name)).mappings().first()
         if row is None:
             raise NotFoundError(self._unknown_lattice(conn, name))

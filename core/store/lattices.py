@@ -29,6 +29,8 @@ class LatticesMixin(StoreKernel):
                     for r in conn.execute(select(LATTICES).order_by(LATTICES.c.name))]
 
     def exists(self, name: str) -> bool:
+        if not isinstance(name, str) or "\x00" in name:
+            return False  # never a lattice name (and PostgreSQL refuses NUL in a query)
         with self._read() as conn:
             return conn.execute(select(LATTICES.c.id).where(LATTICES.c.name == name)).first() is not None
 

@@ -1,4 +1,8 @@
-"""Experiment runs (parameters, metrics, a compressed trajectory) and reflection records."""
+"""Experiment runs (parameters, metrics, a compressed trajectory) and reflection records.
+
+A reflection's query and answer (which quotes gems) are encrypted at rest like gem content
+when the store has keys (core.store.crypto); :meth:`RunsMixin.list_reflections` decrypts them.
+"""
 from __future__ import annotations
 
 import io
@@ -81,7 +85,7 @@ class RunsMixin(StoreKernel):
         if not isinstance(query, str) or not isinstance(answer, str):
             raise ValidationError("query", "query and answer must be text")
         return tx.conn.execute(insert(REFLECTIONS).values(
-            lattice_id=tx.lid, query=query, answer=answer,
+            lattice_id=tx.lid, query=self.cipher.encrypt(query), answer=self.cipher.encrypt(answer),
             provider_trace=plain_json(list(provider_trace), "provider_trace"),
             gems_used=plain_json(list(gems_used), "gems_used"),
             latency_ms=None if latency_ms is None else float(latency_ms),
@@ -107,4 +111,7 @@ class RunsMixin(StoreKernel):
             rows = conn.execute(select(REFLECTIONS).where(REFLECTIONS.c.lattice_id == lid)
                                 .order_by(REFLECTIONS.c.id.desc())
                                 .limit(limit)).mappings().all()
-        return pd.DataFrame([dict(r) for r in rows])
+        out = [dict(r) for r in rows]
+        for r in out:
+            r["query"], r["answer"] = self.cipher.decrypt(r["query"]), self.cipher.decrypt(r["answer"])
+        return pd.DataFrame(out)

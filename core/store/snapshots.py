@@ -13,34 +13,131 @@ from sqlalchemy import delete, func, insert, select, update
 from core.access import Actor, Permission
 from core.errors import LatticeError, ValidationError
 from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
-from core.knowledge.registry import get_embedder
+from core.engine.limits import MAX_TIME
 from core.store import db, gem_records, snapshot_file, txlog
 from core.store.errors import EncryptionError, SnapshotError
-from core.store.kernel import StoreKernel, emb_bytes
+from core.store.kernel import StoreKernel, check_name, emb_bytes
+from core.store.lattices import LatticesMixin
 from core.store.models import utcnow
-from core.store.tables import (ENTANGLEMENTS, GEM_COLUMNS, GEMS, GEMS_WITH_STATE, LATTICES, SNAPSHOTS, STATE,
-                               TRANSACTIONS)
+from core.store.tables import (ENTANGLEMENTS, GEM_COLUMNS, GEM_STATES, GEMS, GEMS_WITH_STATE, LATTICES, SNAPSHOTS,
+                               STATE, TRANSACTIONS)
+
+
+MAX_T = MAX_TIME  # the lattice clock's bound (core.engine.limits), also for last_observed
+_MAX_INT = 2**31 - 2  # the versions and positions are 32-bit integer columns (a restore adds 1)
+_LATTICE_REQUIRED = ("name", "params", "embedder", "dim", "time_unit", "clock", "t", "version")
+_LATTICE_OPTIONAL = ("wall_anchor", "last_tx_id", "schema_revision")
+_GEM_REQUIRED = ("id", "seq", "title", "content", "tags", "source", *STATE, "archived")
+_GEM_OPTIONAL = ("version", "state_version", "last_observed", "created_at", "updated_at")
+_TYPES = {"id": str, "title": str, "content": str, "tags": list, "source": str, "archived": bool,
+          "created_at": str, "updated_at": str}
+
+
+def _keys(where: str, value: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> dict:
+    if not isinstance(value, dict):
+        raise LatticeError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    missing = [k for k in required if value.get(k) is None]
+    unknown = sorted(set(value) - set(required) - set(optional))
+    if missing or unknown:
+        raise ValidationError(missing[0] if missing else unknown[0],
+                              f"{where}: {'missing' if missing else 'unknown field'}")
+    return value
+
+
+def _int(where: str, name: str, value: Any, minimum: int) -> int:
+    if type(value) is not int or not minimum <= value <= _MAX_INT:
+        raise ValidationError(name, f"{where}: got {value!r}; must be a whole number in [{minimum}, {_MAX_INT}]")
+    return value
+
+
+def _number(name: str, value: Any, minimum: float, maximum: float) -> float:
+    try:
+        v = gem_records.as_number(name, value, from_text=False)
+    except gem_records.BadField as bad:
+        raise ValidationError(bad.field, bad.message) from None
+    if not minimum <= v <= maximum:
+        raise ValidationError(name, f"got {v!r}; must be in [{minimum}, {maximum}]")
+    return v
+
+
+def _check_lattice(s: snapshot_file.Snapshot) -> None:
+    lat = _keys("lattice.json", s.lattice, _LATTICE_REQUIRED, _LATTICE_OPTIONAL)
+    check_name(lat["name"])
+    if not isinstance(lat["params"], dict) or not isinstance(lat["embedder"], str):
+        raise ValidationError("params" if not isinstance(lat["params"], dict) else "embedder", "malformed")
+    # the checks of create_lattice: parameters, clock and the embedder by name (with its dimension)
+    values = LatticesMixin._lattice_values(lat["params"], lat["embedder"], lat["clock"])
+    if lat["time_unit"] != values["time_unit"]:
+        raise ValidationError("time_unit", f"{lat['time_unit']!r} differs from the parameters' "
+                                           f"{values['time_unit']!r}")
+    if type(lat["dim"]) is not int or lat["dim"] != values["dim"]:
+        raise ValidationError("dim", f"{lat['dim']!r} does not match embedder {lat['embedder']!r} "
+                                     f"(dimension {values['dim']})")
+    _number("t", lat["t"], 0.0, MAX_T)
+    if lat.get("wall_anchor") is not None:
+        _number("wall_anchor", lat["wall_anchor"], 0.0, 1e11)
+    _int("lattice.json", "version", lat["version"], 0)
+    _int("lattice.json", "last_tx_id", lat.get("last_tx_id", 0), 0)
+    if not isinstance(lat.get("schema_revision", ""), (str, type(None))):
+        raise ValidationError("schema_revision", "expected text")
+    if s.manifest.get("lattice", lat["name"]) != lat["name"] or s.manifest.get("gems", len(s.gems)) != len(s.gems):
+        raise LatticeError("the manifest's lattice name or gem count does not match the content")
+    if not np.isfinite(s.embeddings).all():
+        raise ValidationError("embeddings", "hold NaN or infinite values")
+
+
+def _check_gem(k: int, g: Any) -> None:
+    where = f"gems.jsonl, gem {k + 1}"
+    _keys(where, g, _GEM_REQUIRED, _GEM_OPTIONAL)
+    for name, kind in _TYPES.items():
+        if name in g and not isinstance(g[name], kind):
+            raise ValidationError(name, f"{where}: expected {kind.__name__}, got {type(g[name]).__name__}")
+    try:  # the import's checks of every field (text, tags, state ranges)
+        gem_records.record_or_error({f: g[f] for f in gem_records.FIELDS})
+    except ValidationError as exc:
+        raise ValidationError(exc.field, f"{where} ({g['id'][:80]!r}): {exc}") from None
+    _int(where, "seq", g["seq"], 0)
+    for name in ("version", "state_version"):
+        _int(where, name, g.get(name, 1), 1)
+    if g.get("last_observed") is not None:
+        _number("last_observed", g["last_observed"], 0.0, MAX_T)
+
+
+def _check_edges(s: snapshot_file.Snapshot, ids: set[str]) -> None:
+    pairs: set[tuple[str, str]] = set()
+    for k, e in enumerate(s.edges):
+        _keys(f"entanglements.jsonl, line {k + 1}", e, ("source", "target", "weight"), ())
+        a, b = e["source"], e["target"]
+        if not isinstance(a, str) or not isinstance(b, str) or a not in ids or b not in ids or a == b:
+            raise LatticeError(f"entanglement {k + 1} ({a!r}, {b!r}) must join two different gems of the snapshot")
+        w = _number("weight", e["weight"], 0.0, 1.0)
+        pair = (min(a, b), max(a, b))
+        if w <= 0 or pair in pairs:
+            raise LatticeError(f"entanglement {k + 1} ({a!r}, {b!r}): weight must be in (0, 1], once per pair")
+        pairs.add(pair)
 
 
 def validated_snapshot(path: str | Path) -> tuple[snapshot_file.Snapshot, Lattice]:
-    """Read, verify and validate a snapshot completely (before anything is written)."""
+    """Read, verify and validate a snapshot completely (before anything is written): every
+    field as strictly as an import or create_lattice checks it, then the lattice it holds."""
     s = snapshot_file.read_snapshot(path)
     try:
-        LatticeParams.from_dict(s.lattice["params"])
+        _check_lattice(s)
         for k, g in enumerate(s.gems):
-            gem_records.record_or_error({f: g.get(f) for f in gem_records.FIELDS})
-        seqs = [int(g["seq"]) for g in s.gems]
-        if len(set(seqs)) != len(seqs) or len({g["id"] for g in s.gems}) != len(s.gems):
-            raise LatticeError("duplicate gem ids or positions")
+            _check_gem(k, g)
+        seqs = [g["seq"] for g in s.gems]
         ids = {g["id"] for g in s.gems}
-        for e in s.edges:
-            if e["source"] not in ids or e["target"] not in ids or not 0 < float(e["weight"]) <= 1:
-                raise LatticeError(f"invalid entanglement {e}")
+        if len(set(seqs)) != len(seqs) or len(ids) != len(s.gems):
+            raise LatticeError("duplicate gem ids or positions")
+        _check_edges(s, ids)
         rs = txlog.replay_state(s)
         return s, rs.lattice()
     except (KeyError, TypeError, ValueError, LatticeError) as exc:
-        raise SnapshotError(f"{path}: snapshot content is invalid ({exc}); nothing was restored") from None
+        raise SnapshotError(f"{path}: snapshot content is invalid ({_one_line(exc)}); nothing was restored") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 class SnapshotsMixin(StoreKernel):
@@ -132,23 +229,28 @@ class SnapshotsMixin(StoreKernel):
             raise SnapshotError(f"{path}: {exc}; nothing was restored") from None
         name = name or s.lattice["name"]
         lat = s.lattice
-        emb = get_embedder(lat["embedder"]) if lat["embedder"] else None
-        if emb is not None and emb.dim != lat["dim"]:
-            raise SnapshotError(f"{path}: snapshot embedder {lat['embedder']!r} has dimension {emb.dim}, "
-                                f"the snapshot {lat['dim']}")
-        create = {k: lat[k] for k in ("params", "embedder", "dim", "time_unit", "clock", "t", "wall_anchor")}
+        create = {k: lat.get(k) for k in ("params", "embedder", "dim", "time_unit", "clock", "t", "wall_anchor")}
         with self._write(name, actor, Permission.ADMIN, "restore a snapshot", create=create) as tx:
+            # Versions never go back (an edit form opened before the restore must conflict): the
+            # lattice's above both its current and the snapshot's, every restored gem's above any
+            # version a gem of this lattice had (a gem's version never exceeds its lattice's).
+            version = max(tx.version, int(lat["version"]) + 1)
+            cur_v, cur_sv = tx.conn.execute(
+                select(func.max(GEMS.c.version), func.max(GEM_STATES.c.version))
+                .select_from(GEMS.join(GEM_STATES, GEM_STATES.c.gem_pk == GEMS.c.pk))
+                .where(GEMS.c.lattice_id == tx.lid)).one()
+            floor = max(version, (cur_v or 0) + 1, (cur_sv or 0) + 1)
             tx.conn.execute(delete(GEMS).where(GEMS.c.lattice_id == tx.lid))  # edges cascade
-            tx.conn.execute(update(LATTICES).where(LATTICES.c.id == tx.lid).values(**create))
+            tx.conn.execute(update(LATTICES).where(LATTICES.c.id == tx.lid).values(**create, version=version))
             n, now = len(s.gems), utcnow()
             gems = {"lattice_id": [tx.lid] * n, **{k: [g[k] for g in s.gems] for k in ("title", "tags", "source")},
                     "gem_id": [g["id"] for g in s.gems], "seq": [int(g["seq"]) for g in s.gems], "content": contents,
                     "embedding": [emb_bytes(v) for v in s.embeddings], "created_at": [now] * n,
                     "updated_at": [now] * n, "archived": [bool(g["archived"]) for g in s.gems],
-                    "version": [int(g.get("version", 1)) for g in s.gems],
+                    "version": [max(floor, int(g.get("version", 1))) for g in s.gems],
                     **{st: [float(g[st]) for g in s.gems] for st in STATE},
                     "last_observed": [g.get("last_observed") for g in s.gems],
-                    "state_version": [int(g.get("state_version", 1)) for g in s.gems]}
+                    "state_version": [max(floor, int(g.get("state_version", 1))) for g in s.gems]}
             pks = self._insert_gem_rows(tx.conn, tx.lid, gems, "restore.batch")
             if s.edges:
                 pk_of = dict(zip(gems["gem_id"], pks))
@@ -156,11 +258,10 @@ class SnapshotsMixin(StoreKernel):
                     {"lattice_id": tx.lid, "gem_a": min(pk_of[e["source"]], pk_of[e["target"]]),
                      "gem_b": max(pk_of[e["source"]], pk_of[e["target"]]), "weight": float(e["weight"])}
                     for e in s.edges])
-            txlog.append(tx.conn, tx.lid, name, "restore", actor, float(lat["t"]), tx.version, [],
+            txlog.append(tx.conn, tx.lid, name, "restore", actor, float(lat["t"]), version, [],
                          after={"snapshot": str(path), "sha256": s.sha256, "snapshot_version": lat["version"]})
             self._audit(tx.conn, actor, "lattice.restore", name, {"path": str(path), "sha256": s.sha256,
-                                                                   "gems": len(s.gems), "version": tx.version})
-            version = tx.version
+                                                                   "gems": len(s.gems), "version": version})
         self._analyze_after_bulk(len(s.gems))
         self._record_snapshot(name, "restore", path, s.sha256, lat, len(s.gems), actor)
         return {"lattice": name, "path": str(path), "sha256": s.sha256, "gems": len(s.gems), "t": lat["t"],
@@ -179,7 +280,7 @@ class SnapshotsMixin(StoreKernel):
         rs = txlog.replay_state(s)
         if t < rs.t:
             raise ValidationError("t", f"{t} is before the snapshot's lattice time {rs.t}; use an older snapshot")
-        last = int(s.lattice["last_tx_id"])
+        last = int(s.lattice.get("last_tx_id", 0))
         if last:
             with self._read() as conn:
                 lid = self._lattice_row(conn, name)["id"]

@@ -17,12 +17,13 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from core.access import Actor, Permission, Role
 from core.errors import ValidationError
 from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.engine.params import STATE_SPECS, LatticeParams
 from core.engine.trajectory import Trajectory, simulate
 from core.store import bulk, txlog
 from core.store.errors import ConflictError, NotFoundError
 from core.store.kernel import StoreKernel, Tx
 from core.store.records import LatticeInfo, LoadedLattice, lattice_info
+from core.store.repair import check_loadable
 from core.store.tables import ENTANGLEMENTS, GEM_STATES, GEMS, LATTICES, STATE
 
 CLOCK_ACTOR = Actor("clock", Role.ADMIN)  # wall-clock catch-up (time passing is not a user action)
@@ -43,6 +44,7 @@ class StateMixin(StoreKernel):
             conn, f"SELECT CAST(g.pk AS BIGINT), {state_cols} FROM {GEMS.name} g "
                   f"JOIN {GEM_STATES.name} s ON s.gem_pk = g.pk {active}", ["i8"] + ["f8"] * len(STATE))
         ids = bulk.select_columns(conn, f"SELECT g.gem_id FROM {GEMS.name} g {active}", [object])[0].tolist()
+        check_loadable(row["name"], ids, state, row["t"])  # damaged state: say which gems and how to repair
         lat = Lattice(*state, params=LatticeParams.from_dict(row["params"]), ids=ids, t=float(row["t"]))
         edges = conn.execute(select(ENTANGLEMENTS.c.gem_a, ENTANGLEMENTS.c.gem_b, ENTANGLEMENTS.c.weight)
                              .where(ENTANGLEMENTS.c.lattice_id == row["id"])).all()
@@ -62,9 +64,17 @@ class StateMixin(StoreKernel):
 
     @staticmethod
     def _save_state(conn: Connection, pks: np.ndarray, lat: Lattice, idx: np.ndarray | None = None) -> None:
-        """Bulk UPDATE of the state rows of the gems at positions ``idx`` (all if None)."""
+        """Bulk UPDATE of the state rows of the gems at positions ``idx`` (all if None).
+
+        The last line of defence: values that are not finite or out of range are refused
+        (ValidationError naming the gems; the caller's transaction writes nothing).
+        """
         idx = np.arange(len(pks)) if idx is None else np.asarray(idx, dtype=np.int64)
         if idx.size:
+            for s in STATE:
+                values = getattr(lat, s)[idx]
+                if STATE_SPECS[s].invalid(values).any():
+                    STATE_SPECS[s].check(values, [lat.ids[i] for i in idx])
             bulk.update_by_key(conn, GEM_STATES, "gem_pk", pks[idx], {s: getattr(lat, s)[idx] for s in STATE},
                                bump="version")
 
@@ -127,7 +137,8 @@ class StateMixin(StoreKernel):
 
     def _evolve(self, name: str, actor: Actor, horizon: float, step: float | None = None,
                 params: LatticeParams | None = None, progress: Callable[[float], None] | None = None,
-                expected_version: int | None = None, wall: bool = False) -> tuple[Trajectory | None, LatticeInfo]:
+                expected_version: int | None = None, wall: bool = False,
+                should_stop: Callable[[], bool] | None = None) -> tuple[Trajectory | None, LatticeInfo]:
         with self._write(name, actor, Permission.EDIT, "advance the lattice clock", expected_version) as tx:
             now = time.time()
             if wall:  # elapsed wall time, measured under the lock (concurrent readers catch up once)
@@ -146,7 +157,7 @@ class StateMixin(StoreKernel):
             if horizon == 0:
                 step = 1.0  # no step is taken; any positive value keeps the grid valid
             t0, c0 = lat.t, lat.coherence.copy()
-            traj = simulate(lat, horizon, dt=step, inplace=True, progress=progress)
+            traj = simulate(lat, horizon, dt=step, inplace=True, progress=progress, should_stop=should_stop)
             self._save_state(tx.conn, pks, lat)
             values: dict[str, Any] = {"t": float(lat.t)}
             if tx.row["clock"] == "wall":
@@ -165,13 +176,18 @@ class StateMixin(StoreKernel):
 
     def simulate(self, name: str, horizon: float, actor: Actor, *, dt: float | None = None,
                  params: LatticeParams | None = None, progress: Callable[[float], None] | None = None,
-                 expected_version: int | None = None) -> tuple[Trajectory, LatticeInfo]:
+                 expected_version: int | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> tuple[Trajectory, LatticeInfo]:
         """Evolve for ``horizon`` in steps of ``dt`` (default: the dt parameter), recording the trajectory.
 
         ``params`` overrides the lattice's parameters for this run only (recorded in the log).
+        Bounded and cancellable like :func:`core.engine.trajectory.simulate`: over the work
+        budget it raises WorkLimitExceeded, and when ``should_stop()`` returns True (or
+        ``progress`` raises Cancelled) it stops; either way nothing is written.
         """
         self._catch_up(name)
-        return self._evolve(name, actor, horizon, dt, params, progress, expected_version)  # type: ignore[return-value]
+        return self._evolve(name, actor, horizon, dt, params, progress, expected_version,  # type: ignore[return-value]
+                            should_stop=should_stop)
 
     def _observe_tx(self, tx: Tx, name: str, lat: Lattice, pks: np.ndarray, gem_ids: Sequence[str],
                     actor: Actor, strength: float | None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from core.store.admin import AdminMixin
 from core.store.gems import GemsMixin
 from core.store.history import HistoryMixin
 from core.store.lattices import LatticesMixin
+from core.store.repair import RepairMixin
 from core.store.runs import RunsMixin
 from core.store.snapshots import SnapshotsMixin
 from core.store.state import StateMixin
@@ -33,7 +34,7 @@ from core.store.transfer import TransferMixin
 
 
 class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin, HistoryMixin, RunsMixin,
-            AdminMixin):
+            AdminMixin, RepairMixin):
     """The Crystal Lattice DB. Open with :meth:`open`; every mutating call takes an Actor.
 
     Every part is a mixin over one transaction kernel (:class:`core.store.kernel.StoreKernel`:
@@ -84,4 +85,5 @@ class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin,
         store.reembed(name, embedder, actor, progress=None) -> LatticeInfo   # all or nothing, audited
         store.audit(actor, action, target="", details=None);  store.audit_log(limit=100, action=None, actor=None)
         store.rotate_keys(actor, batch_size=500, progress=None);  store.encryption_status()
+        store.repair(name, actor, dry_run=False) -> dict   # reset damaged state (core.store.repair), audited
     """

@@ -123,16 +123,82 @@ def test_simulate_play_and_advance(page, app_server, shots):
     page.get_by_role("button", name="Advance lattice").click()
     page.get_by_text(re.compile(r"Lattice clock advanced by 1 to t = \d")).wait_for()
     assert "memory only" not in page.content()  # the database source: the change is saved
-    assert re.search(r"t = [1-9][0-9.]* hours", sidebar_text(page))
+    assert re.search(r"t = [1-9][0-9.]* hours?", sidebar_text(page))  # "t = 1 hour" (issue 11, item 22)
     wait_for_charts(page, 4)
     shots(page, "simulate-2-advanced")
 
 
 def test_viewer_cannot_advance(page, app_server, shots):
     login(page, app_server, "viewer")
-    page.get_by_role("button", name="Advance lattice").click()
-    page.get_by_text(re.compile("Not advanced: user 'viewer' .* is not allowed")).wait_for()
+    # issue 11, item 22: the button a viewer may not use is disabled (its help says why), not a click that fails
+    assert page.get_by_role("button", name="Advance lattice").is_disabled()
     shots(page, "simulate-3-viewer-refused")
+
+
+def test_play_to_the_horizon_at_the_chosen_speed(page, app_server, shots):
+    """Issue 11, item 19: a speed control; the last frame is the horizon; no label blob on the phasors."""
+    login(page, app_server, "researcher")
+    start = phasor_time(page)
+    page.get_by_text("Simulation table (one row per time point)").first.click()
+    page.get_by_role("button", name=re.compile("^Per-gem trajectories")).wait_for()
+    slider = page.get_by_role("slider", name="Speed")
+    slider.focus()
+    slider.press("Home")  # the fastest: 10 s for the whole horizon
+    page.locator("[data-testid='stSliderThumbValue']").filter(has_text="10 s").wait_for()
+    page.wait_for_function("[...document.querySelectorAll('button')].filter(b => b.innerText.trim().endsWith('Play'))"
+                           ".length === 1", timeout=20_000)  # the rerun has settled
+    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    page.get_by_role("button", name="Play").wait_for(timeout=60_000)  # back to Play at the end
+    page.wait_for_timeout(1500)
+    assert phasor_time(page) == pytest.approx(start + 24.0, abs=1e-6)
+    time_slider = page.locator("[data-testid='stSlider']").filter(has_text="Time (hours)")
+    shown = time_slider.locator("[data-testid='stSliderThumbValue']").inner_text()
+    assert float(shown) == pytest.approx(start + 24.0, abs=0.005)  # the slider and the charts agree
+    shots(page, "evolution-1-played-to-the-horizon")
+
+
+def test_research_links_and_names(page, app_server, shots):
+    """Issue 11, items 20-22 in the browser: names on the heatmap, the strongest links, a row
+    opens a gem with its links and its trajectory, a citation opens the gem, Admin says admins only."""
+    login(page, app_server, "researcher")
+    go_to(page, "Interference", "Interference", "Interference I_ij", "Entanglement network")
+    page.get_by_text("Choose gems").click()
+    page.wait_for_timeout(1500)
+    wait_for_chart_titled(page, "Interference I_ij")
+    box = page.get_by_role("spinbutton", name=re.compile(r"^Look ahead"))
+    box.fill("48")
+    box.press("Enter")
+    wait_for_chart_titled(page, "Entanglement network")
+    page.wait_for_timeout(1500)
+    shots(page, "interference-1-names-and-network")
+    page.get_by_role("link", name="Lattice").click()
+    page.get_by_role("heading", name="Lattice", exact=True).wait_for()
+    page.get_by_text("168 gem(s) match").wait_for()
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    grid.hover(position={"x": 14, "y": 35 + 17})
+    grid.click(position={"x": 14, "y": 35 + 17})  # the first row's selection cell
+    page.wait_for_timeout(1000)
+    shots(page, "lattice-0-row-clicked")
+    page.get_by_text(re.compile(r"^Linked gems")).first.wait_for()
+    wait_for_chart_titled(page, "This gem over the next")
+    shots(page, "lattice-1-row-opens-a-gem")
+    page.get_by_role("link", name="Reflection").click()
+    page.get_by_role("heading", name="Reflection", exact=True).wait_for()
+    box = page.get_by_placeholder("Ask the lattice a question…")
+    box.fill("What is decoherence?")
+    box.press("Enter")
+    link = page.locator("a[href*='lattice?gem=']").first
+    link.wait_for(timeout=30_000)
+    gem = re.search(r"gem=([^&]+)", link.get_attribute("href")).group(1)
+    page.goto(app_server.rstrip("/") + "/lattice?gem=" + gem)
+    page.get_by_role("heading", name="Lattice", exact=True).wait_for(timeout=30_000)
+    page.get_by_text(f"`{gem}`").or_(page.get_by_text(re.compile(rf"^{re.escape(gem)} · tags"))).first.wait_for()
+    shots(page, "reflect-5-citation-opens-the-gem")
+    page.goto(app_server.rstrip("/") + "/admin")
+    page.get_by_text(re.compile("The Admin page is for admins only")).wait_for(timeout=30_000)
+    shots(page, "admin-1-researcher-refused")
 
 
 def preview_metric(page) -> str:

@@ -1,33 +1,13 @@
 """The store commands of ``python -m core``: data as --json, one-line errors, exit codes."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
-from core.cli import main
 from core.store import db
 from tests.conftest import ROOT
-
-
-@pytest.fixture
-def cli(db_url, monkeypatch, capsys):
-    monkeypatch.setenv("LATTICE_DATABASE_URL", db_url)
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    def data(*args):
-        code, out, err = run(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
-
-    run.json = data
-    return run
 
 
 def test_db_upgrade_and_current(cli):

@@ -97,6 +97,49 @@ def test_cli_never_shows_a_traceback(argv):
     assert "Traceback" not in err.getvalue()
 
 
+extreme_floats = st.one_of(floats_any, st.sampled_from([5e-324, 1e-300, 1e6, 1e6 + 1, 1e12, 1e13, 1e300, 1e305]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(extreme_floats, extreme_floats), min_size=1, max_size=6),
+       st.dictionaries(st.sampled_from(["f", "lambda_", "K", "u_rate"]), extreme_floats, max_size=3),
+       st.lists(extreme_floats, max_size=3), st.booleans())
+def test_extreme_state_params_and_dt_never_reach_a_non_finite_state(rows, params, dts, coupled):
+    """Issue 11, item 1: either a finite state or a LatticeError, and the lattice unchanged then."""
+    CASES["extreme"] = CASES.get("extreme", 0) + 1
+    energy, phase = (list(x) for x in zip(*rows))
+    try:
+        lat = Lattice(energy, phase, params=LatticeParams.from_dict(params))
+    except LatticeError:
+        return
+    if coupled and len(lat) > 1:
+        lat.add_edge(0, len(lat) - 1, 1.0)
+    for dt in dts:
+        before = [a.copy() for a in (lat.energy, lat.phase, lat.coherence, lat.uncertainty)] + [lat.t]
+        try:
+            lat.evolve(dt, max_work=1e6)
+        except LatticeError:
+            after = [lat.energy, lat.phase, lat.coherence, lat.uncertainty]
+            assert all(np.array_equal(a, b) for a, b in zip(before, after)) and lat.t == before[4]
+        assert all(np.isfinite(a).all() for a in (lat.energy, lat.phase, lat.coherence, lat.uncertainty))
+        assert math.isfinite(lat.t)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([0.0, 1.0, 1e3, 1e4, 1e6, 1e13, math.inf]), st.sampled_from([1e-6, 0.05, 1.0, 1e3, -1.0]),
+       st.sampled_from([1, 50, 5000]))
+def test_simulate_and_sweep_are_bounded_or_refused(horizon, dt, n):
+    """Issue 11, item 16: any horizon x dt x size is run within budget or refused clearly."""
+    CASES["bounded"] = CASES.get("bounded", 0) + 1
+    from core.engine import simulate, sweep
+    lat = Lattice(np.linspace(0.5, 2, n))
+    for run in (lambda: simulate(lat, horizon, dt=dt), lambda: sweep(lat, LatticeParams(), {"f": [0.5, 1.0]}, horizon)):
+        try:
+            run()
+        except LatticeError as exc:
+            assert str(exc)
+
+
 def test_report_case_counts():
     print("\nfuzz cases tried:", CASES, "total", sum(CASES.values()))
     assert sum(CASES.values()) > 0 or pytest.skip("run with the fuzz tests")

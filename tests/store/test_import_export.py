@@ -29,7 +29,7 @@ BAD_JSONL = [
     ('{"id": "a", "content": "x", "coherence": true}', 1, "coherence", "expected a number"),
     ('{"id": "a", "content": "x", "phase": NaN}', 1, "phase", "finite"),
     ('{"id": "a", "content": "x", "energy": Infinity}', 1, "energy", "finite"),
-    ('{"id": "a", "content": "x", "energy": 0}', 1, "energy", "> 0"),
+    ('{"id": "a", "content": "x", "energy": 0}', 1, "energy", "energy must be"),
     ('{"id": "a", "content": "x", "coherence": 1.2}', 1, "coherence", "[0, 1]"),
     ('{"id": "a", "content": "x", "uncertainty": -0.1}', 1, "uncertainty", "[0, 1]"),
     ('{"id": "a", "content": "x"}\n{"id": "a", "content": "y"}', 2, "id", "duplicate id 'a'"),

@@ -54,6 +54,7 @@ def _mutations(store: Store, snapshot):
         "reembed": lambda: store.reembed("lab", "hashing-v1-64", v),
         "audit": lambda: store.audit(v, "user.create", "eve"),
         "rotate_keys": lambda: store.rotate_keys(v),
+        "repair": lambda: store.repair("lab", v),
     }
 
 
@@ -82,8 +83,9 @@ def test_every_mutating_call_refuses_a_viewer_and_writes_nothing(filled, tmp_pat
     denied = filled.audit_log(limit=None)
     # refused admin attempts are themselves audited (and nothing else was written)
     assert set(denied["action"][denied["outcome"] == "denied"]) == {
-        "lattice.delete", "lattice.backup", "db.backup", "lattice.restore", "user.create", "keys.rotate"}
-    assert len(denied) - audit_before == 6
+        "lattice.delete", "lattice.backup", "db.backup", "lattice.restore", "user.create", "keys.rotate",
+        "lattice.repair"}
+    assert len(denied) - audit_before == 7
 
 
 def test_admin_actions_are_audited(filled, tmp_path):
@@ -137,7 +139,9 @@ def test_encrypted_lattice_round_trip_search_and_rotation(db_url, tmp_path, capl
         assert both.list_gems("lab", text="tides")[1] == 1
         counts = both.rotate_keys(ADMIN, batch_size=7)
         assert counts["rotated"] == 30 and counts["batches"] == 5 and counts["log_entries"] == 1
-        assert both.encryption_status() == {"gems": 30, "plaintext": 0, "current_key": 30, "older_key": 0}
+        assert both.encryption_status() == {"gems": 30, "plaintext": 0, "current_key": 30, "older_key": 0,
+                                            "reflections": 0, "reflections_plaintext": 0,
+                                            "reflections_current_key": 0, "reflections_older_key": 0}
         assert both.rotate_keys(ADMIN)["rotated"] == 0  # idempotent
         audit = both.audit_log(action="keys.rotate")
         assert list(audit["outcome"]) == ["ok", "started", "ok", "started"]

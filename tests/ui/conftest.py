@@ -36,3 +36,14 @@ def fresh_database(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'workbench.db'}"
     monkeypatch.setenv("LATTICE_DATABASE_URL", url)
     return url
+
+
+@pytest.fixture
+def db(fresh_database):
+    """The test's own database with the demo lattice in it."""
+    from core.service import ensure_demo
+    from core.store import Store
+    s = Store.open(fresh_database)
+    ensure_demo(s)
+    yield s
+    s.close()

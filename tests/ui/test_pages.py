@@ -42,10 +42,16 @@ def test_evolution_play_toggles_to_pause():
 
 
 def test_viewer_advance_is_refused_by_the_engine(private_demo):
+    import pytest
+
+    from core.access import Actor, PermissionDenied
+    from ui.context import lattice_source
     at = app_as("viewer", EVOLUTION)
-    at.button(key="evo_advance").click().run()
-    assert not at.exception
-    assert "not allowed" in texts(at.error) and "edit" in texts(at.error)
+    button = at.button(key="evo_advance")  # disabled, saying why (issue 11, item 22): no click to fail
+    assert button.disabled and "viewer" in button.help
+    with pytest.raises(PermissionDenied, match="edit"):  # and the engine refuses it anyway
+        lattice_source().advance("demo", 1.0, Actor("viewer", "viewer"))
+    at.run()
     assert "t = 0 hours" in " ".join(str(m.value) for m in at.sidebar.get("metric"))  # unchanged
 
 
@@ -142,6 +148,6 @@ def test_pages_run_on_the_store_source(tmp_path, monkeypatch):
         assert "database" in texts(at.sidebar.caption)
     at.switch_page(EVOLUTION).run()
     at.button(key="evo_advance").click().run()
-    assert "advanced by 1 to t = 1 hours." in texts(at.success) and "memory" not in texts(at.success)
+    assert "advanced by 1 to t = 1 hour." in texts(at.success) and "memory" not in texts(at.success)
     with Store.open(url) as store:
         assert store.load("demo").lattice.t == 1.0

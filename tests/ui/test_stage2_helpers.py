@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.access import SYSTEM
 from core.service import ensure_demo
@@ -99,3 +101,96 @@ def test_small_helpers(store):
     assert table["kind"].tolist() == ["import", "create_lattice"]  # newest first
     assert table["gems"].tolist() == [168, 0] and "(+163)" in table["gem ids"].iloc[0]
     assert np.all(table["after"].str.len() <= 161)
+
+
+# ---------------------------------------------------------------- issue 11: hostile zips, safe CSVs
+def _patch_method(data: bytes, method: int) -> bytes:
+    """Rewrite the compression method of every member (local and central headers)."""
+    b = bytearray(data)
+    for sig, at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        k = b.find(sig)
+        while k >= 0:
+            b[k + at:k + at + 2] = method.to_bytes(2, "little")
+            k = b.find(sig, k + 4)
+    return bytes(b)
+
+
+def _forged_size_zip() -> bytes:
+    """A deflated member of 8 MB whose headers declare 10 bytes."""
+    data = bytearray(_zip_deflated({"big.md": "a" * 8_000_000}))
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        k = data.find(sig)
+        data[k + at:k + at + 4] = (10).to_bytes(4, "little")
+    return bytes(data)
+
+
+def _zip_deflated(files: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for n, d in files.items():
+            zf.writestr(n, d)
+    return buf.getvalue()
+
+
+def _encrypted_zip() -> bytes:
+    """A member flagged as encrypted (general purpose bit 0 in both headers)."""
+    b = bytearray(_zip({"secret.md": "x"}))
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        k = b.find(sig)
+        b[k + at] |= 0x1
+    return bytes(b)
+
+
+@pytest.mark.parametrize("data, message", [
+    (_encrypted_zip(), "encrypted"),
+    (_patch_method(_zip({"a.md": "# A\n\nx"}), 99), "unsupported compression"),
+    (_zip({"a.md": "x", "a.md/b.md": "y"}), "both a file and a folder"),
+    (_zip({"/".join(["d"] * 30) + "/x.md": "x"}), "too deep"),
+    (_zip({f"n{i}.md": "x" for i in range(5)}), "too many"),
+    (_forged_size_zip(), "not a readable zip"),
+    (_zip_deflated({"a.md": "x" * 3_000})[:-60], "not a readable zip"),
+])
+def test_malformed_upload_zips_are_refused_clearly(monkeypatch, data, message):
+    import ui.gems as G
+    monkeypatch.setattr(G, "MAX_ZIP_FILES", 4)
+    with pytest.raises(LatticeError, match=message):
+        stage_uploads([Up("x.zip", data)])
+
+
+def test_the_unpacked_size_is_counted_while_reading(monkeypatch):
+    import ui.gems as G
+    monkeypatch.setattr(G, "MAX_ZIP_BYTES", 1_000_000)
+    with pytest.raises(LatticeError, match="MB unpacked|not a readable zip"):
+        stage_uploads([Up("x.zip", _forged_size_zip())])
+    data = _zip_deflated({"a.md": "a" * 600_000, "b.md": "b" * 600_000})
+    with pytest.raises(LatticeError, match="MB unpacked"):
+        stage_uploads([Up("x.zip", data)])
+
+
+_REAL_ZIP = _zip_deflated({"notes/a.md": "# Alpha\n\nwaves and memory " * 20, "notes/b.txt": "plain text " * 30,
+                           "c.md": "# C\n\n" + "x" * 500})
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, len(_REAL_ZIP) - 1), st.integers(0, 255)), min_size=1, max_size=4))
+def test_any_damage_to_an_upload_zip_is_a_lattice_error_or_harmless(edits):
+    data = bytearray(_REAL_ZIP)
+    for at, value in edits:
+        data[at] = value
+    try:
+        staged = stage_uploads([Up("x.zip", bytes(data))])
+    except LatticeError:
+        return
+    staged.cleanup()
+
+
+@given(cells=st.lists(st.text(max_size=12), min_size=1, max_size=8))
+def test_every_csv_download_is_formula_safe(cells):
+    import csv as _csv
+    import pandas as pd
+    from ui.tables import csv_bytes
+    df = pd.DataFrame({"text": cells, "=head": cells, "num": [-1.5] * len(cells)})
+    rows = list(_csv.reader(io.StringIO(csv_bytes(df).decode("utf-8"), newline="")))
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or cell == "-1.5", cell

@@ -15,7 +15,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.access import SYSTEM, Actor, PermissionDenied
-from core.store import Store
 from tests.ui.helpers import ROOT, TIMEOUT, app_as, chart_json, charts, texts
 
 LATTICE = "pages/1_Lattice.py"
@@ -31,15 +30,6 @@ def titles_of(at) -> list[str]:
 
 def metric(at, label: str) -> str:
     return next(str(m.value) for m in at.main.get("metric") if m.label == label)
-
-
-@pytest.fixture
-def db(fresh_database):
-    from core.service import ensure_demo
-    s = Store.open(fresh_database)
-    ensure_demo(s)
-    yield s
-    s.close()
 
 
 def frames_with(at, column: str) -> list:
@@ -244,8 +234,10 @@ def test_reflection_rate_limit_is_a_warning_and_changes_nothing(fresh_database):
 def test_viewer_cannot_reflect_the_engine_refuses(db):
     at = app_as("viewer", REFLECTION)
     assert "engine refuses it for viewers" in texts(at.info)
-    ask(at, "What is decoherence?")
-    assert "Not allowed: user 'viewer' (viewer) is not allowed to reflect" in texts(at.error)
+    assert at.chat_input(key="refl_input").proto.disabled  # issue 11, item 22: no input that fails on send
+    from ui.services import get_workbench
+    with pytest.raises(PermissionDenied, match="not allowed to reflect"):  # and the engine refuses it anyway
+        list(get_workbench().reflect("demo", "What is decoherence?", Actor("viewer", "viewer"), "s"))
     assert db.list_reflections("demo").empty
 
 
@@ -374,14 +366,15 @@ def test_saved_runs_persist_in_the_store_and_are_compared(db):
     at.button(key="par_save_run").click().run()
     assert not at.exception, at.exception
     runs = db.list_runs("demo")
-    assert runs["name"].tolist() == ["lambda_=0.5", "defaults"] and set(runs["actor"]) == {"researcher"}
+    assert runs["name"].tolist() == ["Decay scale λ = 0.5", "defaults"] and set(runs["actor"]) == {"researcher"}
     assert any(n.startswith("Saved runs compared (2)") for n in titles_of(at))
     table = next(d.value for d in at.dataframe if "parameter" in d.value.columns and len(d.value.columns) == 3)
-    assert table["parameter"].tolist() == ["lambda_"]
+    assert table["parameter"].tolist() == ["Decay scale λ"]
     other = app_as("viewer", PARAMETERS)  # another user, another session: the runs are shared
     assert len(other.multiselect(key="par_compare").options) == 2
-    other.button(key="par_save_run").click().run()
-    assert "Not saved" in texts(other.error) and "not allowed" in texts(other.error)
+    assert other.button(key="par_save_run").disabled and "viewer" in other.button(key="par_save_run").help
+    with pytest.raises(PermissionDenied):  # the engine refuses it anyway
+        db.save_run("demo", "x", {}, {}, Actor("viewer", "viewer"))
     assert len(db.list_runs("demo")) == 2
 
 

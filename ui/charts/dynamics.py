@@ -69,8 +69,8 @@ def order_parameter_over_time(series: pd.DataFrame, time_unit: str = "hour",
                              line=dict(color=ACCENT, width=2.5)))
     psi = np.degrees(np.asarray(series["psi"], dtype=float))
     psi[1:][np.abs(np.diff(psi)) > 180] = np.nan  # break the line where psi wraps at ±180°
-    fig.add_trace(go.Scatter(x=series["time"], y=psi, mode="markers", name="ψ (mean phase, °)", yaxis="y2",
-                             marker=dict(color=WARM, size=3, opacity=0.6)))
+    fig.add_trace(go.Scatter(x=series["time"], y=psi, mode="lines", name="ψ (mean phase, °)", yaxis="y2",
+                             connectgaps=False, line=dict(color=WARM, width=1.5)))
     time_marker(fig, current_time, time_unit)
     r_max = float(np.nanmax(series["R"])) if len(series) else 1.0
     fig.update_layout(
@@ -78,7 +78,8 @@ def order_parameter_over_time(series: pd.DataFrame, time_unit: str = "hour",
         yaxis=dict(title=dict(text="R (0-1)"), range=[0, max(0.05, min(1.0, r_max * 1.15))]),
         yaxis2=dict(title=dict(text="ψ (degrees)"), overlaying="y", side="right", range=[-180, 180],
                     showgrid=False, tickvals=[-180, -90, 0, 90, 180]),
-        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
+        legend=dict(orientation="h", y=-0.28, yanchor="top", x=0, xanchor="left"),  # below the axis, clear of the title
+        margin=dict(b=90),
     )
     return finish(fig, "Order parameter R(t) and mean phase ψ(t)")
 
@@ -98,13 +99,14 @@ def phasor_polar(phase: np.ndarray, coherence: np.ndarray, labels: Sequence[str]
                     line=dict(width=0.5, color=BG),
                     colorbar=dict(title=dict(text="c"), thickness=10, len=0.6, x=1.08)),
         text=labels, hovertemplate="%{text}<br>phase %{theta:.0f}°<br>coherence %{r:.3f}<extra></extra>"))
-    if highlight:
-        h = np.asarray(list(highlight), dtype=int)
+    # The chosen gems are ringed, one legend entry each in the colour of their lines on the other
+    # charts; no text labels on the plot: as coherence decays the gems gather near the centre and
+    # labels would pile into one blob. Names are in the legend and on hover.
+    for k, i in enumerate(list(highlight or [])):
+        color = COLORWAY[(k + 1) % len(COLORWAY)]
         fig.add_trace(go.Scatterpolar(
-            theta=deg[h], r=coh[h], mode="markers+text", name="chosen gems",
-            marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(width=2, color=WARM)),
-            text=[short(labels[i], 18) for i in h], textposition="top center",
-            textfont=dict(size=10, color=WARM),
+            theta=[deg[i]], r=[coh[i]], mode="markers", name=short(labels[i], 28), text=[labels[i]],
+            marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(width=2.5, color=color)),
             hovertemplate="%{text}<br>phase %{theta:.0f}°<br>coherence %{r:.3f}<extra></extra>"))
     if order_parameter is not None:
         z = complex(order_parameter)
@@ -115,4 +117,5 @@ def phasor_polar(phase: np.ndarray, coherence: np.ndarray, labels: Sequence[str]
         radialaxis=dict(range=[0, 1.05], tickvals=[0.25, 0.5, 0.75, 1.0], angle=0, tickfont=dict(size=10)),
         angularaxis=dict(direction="counterclockwise", rotation=0, ticksuffix="°", dtick=45)),
         legend=dict(orientation="h", y=-0.08))
-    return finish(fig, title, height=460, subtitle="angle = phase (degrees), radius = coherence (0-1)")
+    legend_rows = (len(list(highlight or [])) + 2) // 3  # the chosen gems' legend grows downwards
+    return finish(fig, title, height=460 + 22 * legend_rows, subtitle="angle = phase (degrees), radius = coherence (0-1)")

@@ -65,12 +65,27 @@ def sweep_chart(results: pd.DataFrame, params: Sequence[str], metric: str, metri
     pivot = results.pivot_table(index=py_, columns=px_, values=metric, aggfunc="mean")
     fig = go.Figure(go.Heatmap(z=pivot.to_numpy(dtype=np.float32), x=pivot.columns.to_numpy(),
                                y=pivot.index.to_numpy(), colorscale=SEQUENTIAL,
-                               colorbar=dict(title=dict(text=metric), thickness=12),
-                               hovertemplate=f"{px_} = %{{x:.3g}}<br>{py_} = %{{y:.3g}}<br>"
-                                             f"{metric} = %{{z:.4f}}<extra></extra>"))
+                               colorbar=dict(title=dict(text=short(metric_label, 18)), thickness=12),
+                               hovertemplate=f"{labels.get(px_, px_)} = %{{x:.3g}}<br>{labels.get(py_, py_)} = "
+                                             f"%{{y:.3g}}<br>{metric_label} = %{{z:.4f}}<extra></extra>"))
     fig.update_xaxes(title_text=labels.get(px_, px_))
     fig.update_yaxes(title_text=labels.get(py_, py_))
     return finish(fig, f"Sweep: {metric_label}", height=460)
+
+
+def compare_sweeps_chart(sweeps: Sequence[tuple[str, pd.DataFrame]], param: str, metric: str, metric_label: str,
+                         param_labels: Mapping[str, str] | None = None) -> go.Figure:
+    """Saved one-parameter sweeps of the same parameter and outcome, one line each."""
+    labels = dict(param_labels or {})
+    fig = go.Figure()
+    for k, (name, df) in enumerate(sweeps):
+        d = df.sort_values(param)
+        fig.add_trace(go.Scatter(x=d[param], y=d[metric], mode="lines+markers", name=short(name, 60),
+                                 line=dict(color=COLORWAY[k % len(COLORWAY)], width=2), marker=dict(size=6)))
+    fig.update_xaxes(title_text=labels.get(param, param))
+    fig.update_yaxes(title_text=metric_label)
+    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    return finish(fig, f"Saved sweeps compared ({len(sweeps)}): {metric_label}", height=420)
 
 
 def decay_fit_chart(t: np.ndarray, coherence: np.ndarray, groups: Sequence | None, fit,

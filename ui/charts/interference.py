@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from ui.charts.theme import BG, DIVERGING, GRID, MUTED, SEQUENTIAL, finish, short
 
 MAX_HEATMAP_SIDE = 1000
+MAX_NAMED_TICKS = 40  # up to this many gems every row is labelled with its name
 DRAWN_HEATMAP_SIDE = 400  # the pages' cap: the heatmap's plot area is ~450 px, so more cells would not show
 
 
@@ -77,16 +78,18 @@ def interference_heatmap(matrix: np.ndarray, labels: Sequence[str], phases_deg: 
     subtitle = "orange: in phase (reinforce) · blue: opposed (cancel)"
     if block > 1:
         subtitle = f"block-averaged: each cell is the mean over {block}×{block} gem pairs · " + subtitle
-    tick_step = max(1, n // 8)
+    tick_step = 1 if n <= MAX_NAMED_TICKS else max(1, n // 20)
     ticks = list(range(0, n, tick_step))
-    if phases_deg is not None and block == 1:
+    if named:  # rows and columns carry the gems' names (their phase is in the hover)
+        ticktext = [short(labels[i], 22) for i in ticks]
+        ticks = [axis[i] for i in ticks]
+    elif phases_deg is not None and block == 1:
         ticktext = [f"{float(phases_deg[i]):.0f}°" for i in ticks]
     else:
         ticktext = [str(i * block) for i in ticks]
-    if named:
-        ticks = [axis[i] for i in ticks]
     axis_type = "category" if named else "linear"
-    axis_title = "gems by phase (phase in degrees)" if block == 1 else "gem rank by phase"
+    axis_title = ("gems, ordered by phase (hover for the phase)" if named
+                  else "gems by phase (phase in degrees)" if block == 1 else "gem rank by phase")
     fig.update_xaxes(title_text=axis_title, tickvals=ticks, ticktext=ticktext, showgrid=False, showline=False,
                      zeroline=False, type=axis_type)
     fig.update_yaxes(title_text=axis_title, tickvals=ticks, ticktext=ticktext, autorange="reversed", type=axis_type,
@@ -103,6 +106,7 @@ def entanglement_network(phase: np.ndarray, coherence: np.ndarray, labels: Seque
     glance; colour = coherence. Only gems with at least one edge are drawn.
     """
     ei, ej, w = (np.asarray(x) for x in edges)
+    total = len(w)
     if len(w) > max_edges:
         keep = np.argsort(-w)[:max_edges]
         ei, ej, w = ei[keep], ej[keep], w[keep]
@@ -114,7 +118,11 @@ def entanglement_network(phase: np.ndarray, coherence: np.ndarray, labels: Seque
         return finish(fig, "Entanglement network", height=520)
     ang = np.mod(np.asarray(phase, dtype=float), 2 * np.pi)
     coh = np.asarray(coherence, dtype=float)
-    radius = 0.35 + 0.65 * coh  # more coherent gems sit further out: the phasor picture
+    # More coherent gems sit further out (the phasor picture), spread over the coherence range of
+    # the drawn gems: after a look-ahead every gem has decayed and they would pile up near the centre.
+    drawn = np.unique(np.concatenate((ei, ej)))
+    lo, hi = float(coh[drawn].min()), float(coh[drawn].max())
+    radius = 0.35 + 0.65 * ((coh - lo) / (hi - lo) if hi - lo > 1e-9 else np.ones_like(coh))
     x, y = (radius * np.cos(ang)).astype(np.float32), (radius * np.sin(ang)).astype(np.float32)  # screen precision
     # Edges grouped into 4 weight bands (one trace each) to keep the figure light.
     bands = np.digitize(w, [0.25, 0.5, 0.75])
@@ -151,5 +159,7 @@ def entanglement_network(phase: np.ndarray, coherence: np.ndarray, labels: Seque
     fig.update_xaxes(visible=False, range=[-1.25, 1.25])
     fig.update_yaxes(visible=False, range=[-1.25, 1.25], scaleanchor="x")
     fig.update_layout(legend=dict(orientation="h", y=-0.05))
-    return finish(fig, f"Entanglement network: {len(nodes)} gems, {len(w)} links", height=580,
-                   subtitle="angle = phase (degrees), distance from centre = coherence; colour = coherence")
+    strongest = f" (the {len(w)} strongest of {total})" if total > len(w) else ""
+    return finish(fig, f"Entanglement network: {len(nodes)} gems, {len(w)} links{strongest}", height=580,
+                   subtitle=f"angle = phase (degrees), distance from centre = coherence ({lo:.2f} at the inner ring to "
+                            f"{hi:.2f} at the outer); colour = coherence")
