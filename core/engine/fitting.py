@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import curve_fit
 
 from core.errors import FitError
 
@@ -60,6 +59,7 @@ def fit_decay(
     ------
     FitError : fewer points than parameters + 1, non-finite data, or no convergence.
     """
+    from scipy.optimize import curve_fit  # imported when a fit is made (start-up time)
     t = np.asarray(t, dtype=float).ravel()
     y = np.asarray(coherence, dtype=float).ravel()
     if t.shape != y.shape:

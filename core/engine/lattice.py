@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from core.errors import ValidationError
 from core.engine.limits import MAX_ODE_WORK, MAX_PHASE, MAX_TIME, ODE_EVAL_OVERHEAD, WorkLimitExceeded, name_gems
@@ -284,6 +283,8 @@ class Lattice:
         Bounded: each right-hand-side evaluation costs ``gems + edges + ODE_EVAL_OVERHEAD``
         work; past ``max_work`` the integration stops with WorkLimitExceeded.
         """
+        from scipy.integrate import solve_ivp  # only coupled lattices need scipy (start-up time)
+
         ei, ej, w = self.edge_arrays()
         omega = self.params.f * self._E
         k_inv_deg = self.params.K * self._inverse_degree()

@@ -16,11 +16,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -28,9 +26,15 @@ from sqlalchemy.pool import NullPool
 from core.errors import LatticeError
 from core.paths import DATA_DIR
 
+if TYPE_CHECKING:  # alembic is imported only when a schema is checked or migrated (start-up time)
+    from alembic.config import Config
+
 DEFAULT_SQLITE_PATH = DATA_DIR / "lattice.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ENV_URL = "LATTICE_DATABASE_URL"
+# The migrations are one linear chain named NNNN_*.py with revision "NNNN", so the head is the
+# largest number; tests/store/test_schema.py checks that this agrees with alembic's own head.
+HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 class SchemaError(LatticeError):
@@ -91,6 +95,7 @@ def create_db_engine(url: str | None = None) -> Engine:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -98,11 +103,14 @@ def alembic_config() -> Config:
 
 
 def head_revision() -> str:
+    """The newest schema revision this code knows (alembic's head)."""
+    from alembic.script import ScriptDirectory
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     """The database's schema revision (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -114,6 +122,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Run the migrations up to ``revision`` in one transaction; return the new revision."""
+    from alembic import command
     check_known(engine)
     _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
     return current_revision(engine) or ""
@@ -121,6 +130,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
 
 def downgrade(engine: Engine, revision: str) -> str:
     """Undo the migrations above ``revision`` in one transaction; return the new revision."""
+    from alembic import command
     check_known(engine)
     _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
     return current_revision(engine) or ""
@@ -152,6 +162,7 @@ def check_known(engine: Engine) -> str | None:
             raise SchemaError(f"the database {engine.url.render_as_string()} has lattice tables but no "
                               "migration record; it was not created by this program")
         return None
+    from alembic.script import ScriptDirectory
     script = ScriptDirectory.from_config(alembic_config())
     try:
         script.get_revision(rev)
@@ -162,8 +173,19 @@ def check_known(engine: Engine) -> str | None:
     return rev
 
 
+def is_current(engine: Engine) -> bool:
+    """True when the database is at HEAD_REVISION: one query, no alembic (the common case at start-up)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD_REVISION]
+    except Exception:  # no such table (an empty database), or unreachable: alembic's careful path decides
+        return False
+
+
 def ensure_schema(engine: Engine) -> str:
     """Upgrade an empty or older database to head; refuse a newer one. Returns the revision."""
+    if is_current(engine):
+        return HEAD_REVISION
     rev = check_known(engine)
     head = head_revision()
     if rev != head:

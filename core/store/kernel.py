@@ -129,7 +129,7 @@ class StoreKernel:
         try:
             if upgrade:
                 db.ensure_schema(engine)
-            elif db.check_known(engine) != db.head_revision():
+            elif not db.is_current(engine) and db.check_known(engine) != db.head_revision():
                 raise db.SchemaError("the database schema is not current; run `python -m core db upgrade`")
         except BaseException:
             engine.dispose()

@@ -100,3 +100,15 @@ def test_upgrade_from_0002_moves_state_to_its_own_table_and_keeps_everything(db_
         assert "gem_states" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_the_fast_head_check_agrees_with_alembic(db_url):
+    """Store.open skips alembic when the database is at HEAD_REVISION (start-up time): that must be alembic's head."""
+    assert db.HEAD_REVISION == db.head_revision()
+    engine = db.create_db_engine(db_url)
+    try:
+        assert not db.is_current(engine)  # empty database
+        db.upgrade(engine)
+        assert db.is_current(engine)
+    finally:
+        engine.dispose()
