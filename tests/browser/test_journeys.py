@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -108,17 +109,24 @@ def phasor_time(page) -> float:
     return float(re.search(r"t = ([0-9.]+)", title).group(1))
 
 
+def only_button(page, name: str):
+    """The one button called ``name``, once a rerun has replaced any stale copy of it."""
+    button = page.get_by_role("button", name=name)
+    expect(button).to_have_count(1, timeout=30_000)
+    return button
+
+
 def test_simulate_play_and_advance(page, app_server, shots):
     login(page, app_server, "researcher")
     start = phasor_time(page)  # the lattice clock (another journey may have advanced it)
-    page.get_by_role("button", name="Play").click()
+    only_button(page, "Play").click()
     page.wait_for_function(
         "[...document.querySelectorAll('.js-plotly-plot .gtitle')].some(e => {"
         "  const m = /^Phasors at t = ([0-9.]+)/.exec(e.textContent);"
         f"  return m && parseFloat(m[1]) > {start}; }})", timeout=20_000)
     shots(page, "simulate-1-playing")
-    page.get_by_role("button", name="Pause").click()
-    page.get_by_role("button", name="Play").wait_for()
+    only_button(page, "Pause").click()
+    only_button(page, "Play")
     assert phasor_time(page) > start
     page.get_by_role("button", name="Advance lattice").click()
     page.get_by_text(re.compile(r"Lattice clock advanced by 1 to t = \d")).wait_for()
@@ -145,10 +153,8 @@ def test_play_to_the_horizon_at_the_chosen_speed(page, app_server, shots):
     slider.focus()
     slider.press("Home")  # the fastest: 10 s for the whole horizon
     page.locator("[data-testid='stSliderThumbValue']").filter(has_text="10 s").wait_for()
-    page.wait_for_function("[...document.querySelectorAll('button')].filter(b => b.innerText.trim().endsWith('Play'))"
-                           ".length === 1", timeout=20_000)  # the rerun has settled
-    page.get_by_role("button", name="Play").click()
-    page.get_by_role("button", name="Pause").wait_for()
+    only_button(page, "Play").click()  # once the rerun has settled
+    only_button(page, "Pause")
     page.get_by_role("button", name="Play").wait_for(timeout=60_000)  # back to Play at the end
     page.wait_for_timeout(1500)
     assert phasor_time(page) == pytest.approx(start + 24.0, abs=1e-6)
