@@ -126,3 +126,24 @@ def test_evolve_rejects_bad_dt_and_changes_nothing(bad):
     np.testing.assert_array_equal(lat.coherence, before[0])
     np.testing.assert_array_equal(lat.phase, before[1])
     assert lat.t == before[2]
+
+
+def test_coupled_integration_keeps_only_the_current_state():
+    """Memory of a coupled step does not grow with the number of solver steps (issue 12, item 3)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+
+    def peak(dt: float) -> int:
+        lat = Lattice(energy=rng.uniform(0.5, 2, n), phase=rng.uniform(0, 6.28, n), params=LatticeParams(K=0.5))
+        lat.set_edges(np.arange(n - 1), np.arange(1, n), np.full(n - 1, 0.5))
+        tracemalloc.start()
+        lat.evolve(dt, max_work=1e12)
+        used = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return used
+
+    peak(0.2)  # the first coupled step imports scipy; measure after it
+    short, long = peak(2.0), peak(200.0)  # about 20x more solver steps
+    assert long < 1.5 * short, (short, long)
