@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core import engine  # engine.sweep: the face's function (``from core.engine import sweep`` reads as its submodule)
-from core.engine import PARAM_SPECS, DecayFit, Lattice, LatticeParams
+from core.engine import PARAM_SPECS, DecayFit, Lattice, LatticeParams, grid_values, sweep
 
 PREVIEW_POINTS = 400  # at most ~this many time points: the preview must stay instant
 
@@ -57,8 +56,8 @@ def run_sweep(lattice: Lattice, params: LatticeParams, grid: dict[str, tuple[flo
     """``core.engine.sweep`` over ``grid`` ``{parameter: (from, to, points)}``: one row per grid point
     with the outcomes at ``horizon`` (lattice time units); raises ValidationError for a bad grid,
     the engine's Cancelled when ``should_stop()`` turns True."""
-    values = {name: engine.grid_values(name, *spec) for name, spec in grid.items()}
-    return engine.sweep(lattice, params, values, float(horizon), progress=progress, should_stop=should_stop)
+    values = {name: grid_values(name, *spec) for name, spec in grid.items()}
+    return sweep(lattice, params, values, float(horizon), progress=progress, should_stop=should_stop)
 
 
 def sample_observations(lattice: Lattice, params: LatticeParams) -> pd.DataFrame:

@@ -109,9 +109,8 @@ def as_number(name: str, value: Any, from_text: bool) -> float:
 
 def _check_state(values: dict[str, float]) -> None:
     for name, spec in STATE_SPECS.items():
-        v = values[name]
-        if (v <= spec.minimum if spec.minimum_open else v < spec.minimum) or v > spec.maximum:
-            raise BadField(name, f"got {v!r}; {name} {spec.rule()}")
+        if spec.invalid(values[name]):
+            raise BadField(name, f"got {values[name]!r}; {name} {spec.rule()}")
 
 
 def _text(name: str, value: Any, limit: int | None = None) -> str:

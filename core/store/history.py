@@ -28,7 +28,8 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.errors import LatticeError
-from core.store import snapshot_file, txlog
+from core.store import txlog
+from core.store.snapshots import validated_snapshot
 from core.store.kernel import StoreKernel
 from core.store.tables import TRANSACTIONS
 
@@ -73,8 +74,8 @@ class History:
 
 
 def _from_snapshot(path: str) -> txlog.ReplayState:
-    """Replay state of a snapshot (the store's own conversion, so the two never diverge)."""
-    return txlog.replay_state(snapshot_file.read_snapshot(path))
+    """Replay state of a snapshot, checked as strictly as a restore (the store's own conversion)."""
+    return txlog.replay_state(validated_snapshot(path)[0])
 
 
 def lattice_history(store, name: str, max_points: int = 1000) -> History:

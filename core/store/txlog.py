@@ -27,7 +27,6 @@ import base64
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +38,7 @@ from core.engine.lattice import Lattice
 from core.engine.params import LatticeParams
 from core.engine.trajectory import time_grid
 from core.store.snapshot_file import Snapshot
+from core.store.models import utcnow
 from core.store.tables import STATE, TRANSACTIONS
 
 logger = logging.getLogger("core.store.txlog")
@@ -90,7 +90,7 @@ def append(conn: Connection, lattice_id: int, lattice_name: str, kind: str, acto
 
     ``energy``: the gems' energies, for the log lines only (not stored when unchanged).
     """
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     conn.execute(insert(TRANSACTIONS).values(
         lattice_id=lattice_id, kind=kind, gem_ids=list(gem_ids), before=pack(before), after=pack(after),
         actor=actor.name, lattice_t=float(t), lattice_version=int(version), wall_time=now))
