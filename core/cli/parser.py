@@ -6,6 +6,7 @@ A command's handler takes the parsed args and returns an exit code. User errors
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -36,10 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from core.monitoring import configure_logging
     configure_logging("WARNING")
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handling below, not at exit
+        return code
     except LatticeError as exc:
         say(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141

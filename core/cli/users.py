@@ -13,14 +13,24 @@ from core.access import Role
 from core.cli.common import add_actions, say
 
 
+def _ask(prompt: str) -> str:
+    """A password from the terminal (or one line of a pipe); a closed input is a user error, not a crash."""
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        from core.auth import AuthConfigError
+        raise AuthConfigError("no password was given (standard input is closed); run the command in a "
+                              "terminal, or pipe the password in twice, one per line") from None
+
+
 def cmd_users(args: argparse.Namespace) -> int:
     from core.auth import (AuthConfigError, add_user, credentials_path, hash_password, load_credentials_file,
                            save_credentials_file)
-    password = getpass.getpass("password: ")
+    password = _ask("password: ")
     if args.users_command == "hash":
         print(hash_password(password))
         return 0
-    if password != getpass.getpass("again: "):
+    if password != _ask("again: "):
         raise AuthConfigError("the passwords differ")
     path = args.file or credentials_path()
     credentials, cookie = load_credentials_file(path) if path.exists() else ({"usernames": {}}, None)

@@ -33,3 +33,25 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "demo")
     assert main(["users", "add-user", "dave", "--role", "admin", "--file", str(path)]) == 2
     assert "public demo password" in capsys.readouterr().err and not path.exists()
+
+
+def test_a_closed_input_is_a_user_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    def closed(prompt=""):
+        raise EOFError
+    monkeypatch.setattr(getpass, "getpass", closed)
+    path = tmp_path / "creds.yaml"
+    assert main(["users", "add-user", "alice", "--role", "researcher", "--file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no password was given") and "Traceback" not in err and not path.exists()
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "LATTICE_DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "lattices", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader is gone before anything is written (`... | head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
