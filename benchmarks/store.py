@@ -1,5 +1,8 @@
 """Store benchmarks (issue 3), measured as absolute figures on this machine.
 
+Long file: one module per suite (``python -m core bench --suite store`` loads it), whose
+benchmarks share the throwaway-database and data-building helpers.
+
 Run with ``python -m core bench --suite store`` (``--quick``: 10k gems, naive 1k; ``--json``).
 Each database gets a fresh, throwaway place: a temporary SQLite file, and on PostgreSQL
 (``LATTICE_TEST_POSTGRES_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
@@ -16,6 +19,13 @@ afterwards; PostgreSQL is skipped with a printed reason when it cannot be reache
 - ``load_save``: ``store.load`` of the imported lattice (target < 1 s), ``store.save`` of it
   after an in-memory evolve (target < 2 s), and ``store.advance`` (load + evolve + save in
   the store, for comparison).
+- ``pg_load_vs_copy`` (issue 12, 5b): ``Store.load`` of a 1e6-gem lattice on PostgreSQL
+  (``--quick``: 1e5; built by a server-side ``INSERT ... SELECT generate_series``, not an
+  import) against the floor: a binary ``COPY (SELECT pk and state) TO STDOUT`` read with
+  psycopg's ``cursor.copy`` and decoded by one numpy structured dtype. Target: ratio <= 2.
+  Also ``fetch_s`` (the same columns as one binary fetch) and ``sqlite_load_s`` (the same
+  lattice on SQLite). Not in the default run (the build takes minutes at 1e6):
+  ``python -m core bench --suite store --only pg_load_vs_copy``.
 """
 from __future__ import annotations
 
@@ -29,10 +39,12 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import create_engine, select, text
+import numpy as np
+from sqlalchemy import bindparam, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -172,6 +184,121 @@ def bench_load_save(url: str, name: str = "bench") -> dict:
             "advance_s": t_advance, "target": "load < 1 s, save < 2 s"}
 
 
+LOAD_SIZES = {False: 1_000_000, True: 100_000}  # pg_load_vs_copy: gems (quick -> 100k)
+_SERIES = {"postgresql": "SELECT i FROM generate_series(1, :n) AS i",
+           "sqlite": "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < :n) SELECT i FROM c"}
+_RANDOM = {"postgresql": "random()", "sqlite": "((random() / 18446744073709551616.0) + 0.5)"}  # uniform [0, 1)
+
+
+def build_synthetic_lattice(store: Store, name: str, n: int) -> None:
+    """Lattice ``name`` with ``n`` gems written straight by SQL (one ``INSERT ... SELECT`` per table).
+
+    Ids ``g1000000001...``, every 50th gem archived (so the load filters), random state in
+    range, ``last_observed`` NULL for every third gem; a one-byte placeholder embedding
+    (the load does not read it). Minutes faster than an import at 1e6, and the load
+    sees the same rows an import would write.
+    """
+    kind = store.engine.dialect.name
+    store.create_lattice(name, SYSTEM, embedder=EMBEDDER)
+    rnd = _RANDOM[kind]
+    with store.engine.begin() as conn:
+        lid = conn.execute(select(LatticeRow.id).where(LatticeRow.name == name)).scalar_one()
+        conn.execute(text(
+            "INSERT INTO gems (lattice_id, gem_id, seq, title, content, tags, source, embedding, created_at, "
+            "updated_at, archived, version) "
+            f"SELECT :lid, 'g' || CAST(1000000000 + i AS TEXT), i, 'title', 'content', '[]', 'bench', "
+            f":emb, :now, :now, i % 50 = 0, 1 FROM ({_SERIES[kind]}) AS s")
+            .bindparams(bindparam("now", type_=GemRow.__table__.c.created_at.type)),  # the column's own format
+            {"lid": lid, "n": int(n), "emb": b"\x00", "now": datetime.now(timezone.utc)})
+        conn.execute(text(
+            "INSERT INTO gem_states (gem_pk, energy, phase, coherence, uncertainty, last_observed, version) "
+            f"SELECT pk, 0.2 + 2.8 * {rnd}, 6.283 * {rnd}, {rnd}, 0.5 * {rnd}, "
+            f"CASE WHEN seq % 3 = 0 THEN NULL ELSE {rnd} END, 1 FROM gems WHERE lattice_id = :lid"), {"lid": lid})
+    with store.engine.connect() as conn:  # fresh statistics, as _analyze_after_bulk gives an import
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+
+
+_STATE_SQL = ("SELECT CAST(g.pk AS BIGINT), s.energy, s.phase, s.coherence, s.uncertainty FROM gems g "
+              "JOIN gem_states s ON s.gem_pk = g.pk WHERE g.lattice_id = {lid} AND NOT g.archived ORDER BY g.seq")
+
+
+def copy_state_floor(store: Store, lid: int) -> list[np.ndarray]:
+    """The floor of a load: pk and state of the active gems by binary COPY, decoded by one numpy
+    structured dtype (per row: int16 field count, then per field int32 length and the big-endian
+    value; no NULLs among these NOT NULL columns). Arrays: pk int64, then the four state float64."""
+    layout = np.dtype([("n", ">i2"), ("len_pk", ">i4"), ("pk", ">i8")]
+                      + [f for j in range(4) for f in ((f"len_{j}", ">i4"), (f"v_{j}", ">f8"))])
+    with store.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            with conn.connection.driver_connection.cursor() as cur:
+                with cur.copy(f"COPY ({_STATE_SQL.format(lid=int(lid))}) TO STDOUT (FORMAT BINARY)") as copy:
+                    data = b"".join(copy)
+    start = 19 + int.from_bytes(data[15:19], "big")  # signature, flags, header extension
+    rows = np.frombuffer(data, dtype=layout, offset=start, count=(len(data) - 2 - start) // layout.itemsize)
+    assert (rows["n"] == 5).all() and (rows["len_pk"] == 8).all(), "unexpected COPY layout"
+    return [rows["pk"].astype(np.int64)] + [rows[f"v_{j}"].astype(np.float64) for j in range(4)]
+
+
+def _fetch_state(store: Store, lid: int) -> int:
+    """The same columns as one binary fetch (psycopg's C row parsing), for comparison."""
+    with store.engine.connect() as conn:
+        with conn.begin():
+            with conn.connection.driver_connection.cursor(binary=True) as cur:
+                cur.execute(_STATE_SQL.format(lid=int(lid)))
+                return len(cur.fetchall())
+
+
+def _best(f: Callable[[], object], k: int = 3) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(k):
+        t0 = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def pg_load_vs_copy(n: int, url: str | None = None, sqlite: bool = True, name: str = "load_vs_copy") -> dict:
+    """``Store.load`` of an ``n``-gem lattice on PostgreSQL against the binary-COPY floor (best of 3 each).
+
+    ``url``: a PostgreSQL database to use (lattice ``name`` is built there unless it already
+    exists); None: a fresh schema (:func:`database`), dropped afterwards. ``sqlite``: also time
+    the load of the same lattice built in a temporary SQLite file (``sqlite_load_s``).
+    Returns n, copy_s, load_s, ratio (load_s / copy_s), fetch_s and sqlite_load_s (seconds).
+    """
+    with tempfile.TemporaryDirectory(prefix="lattice-bench-") as tmp:
+        with (database("postgresql", Path(tmp)) if url is None else _given(url)) as pg:
+            with Store.open(pg) as store:
+                if not store.exists(name):
+                    build_synthetic_lattice(store, name, n)
+                lid = _lattice_id(store, name)
+                load_s, loaded = _best(lambda: store.load(name))
+                copy_s, floor = _best(lambda: copy_state_floor(store, lid))
+                fetch_s, _ = _best(lambda: _fetch_state(store, lid))
+                lat = loaded.lattice  # type: ignore[attr-defined]
+                read = [loaded._pks, lat.energy, lat.phase, lat.coherence, lat.uncertainty]  # type: ignore[attr-defined]
+                assert all(a.tobytes() == b.tobytes() for a, b in zip(floor, read)), \
+                    "the load and the COPY floor read different values"
+        out = {"name": "pg_load_vs_copy", "n": len(lat), "copy_s": copy_s, "load_s": load_s,
+               "ratio": load_s / copy_s, "fetch_s": fetch_s}
+        if sqlite:
+            with Store.open(f"sqlite:///{Path(tmp) / 'load.db'}") as store:
+                build_synthetic_lattice(store, name, n)
+                out["sqlite_load_s"] = _best(lambda: store.load(name))[0]
+    out["target"] = "ratio <= 2"
+    return out
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url
+
+
+def _lattice_id(store: Store, name: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(LatticeRow.id).where(LatticeRow.name == name)).scalar_one())
+
+
 MEMORY_SIZES = {False: 1_000_000, True: 100_000}
 _MEMORY_CHILD = """
 import json, resource, sys
@@ -212,8 +339,9 @@ def bench_import_memory(url: str, path: Path, n: int) -> dict:
             "target": "peak < 1 GB"}
 
 
-BENCHMARKS = ("import", "load_save", "import_memory")
-DEFAULT_BENCHMARKS = ("import", "load_save")  # import_memory takes minutes: ``--only import_memory``
+BENCHMARKS = ("import", "load_save", "import_memory", "pg_load_vs_copy")
+# import_memory and pg_load_vs_copy take minutes: ``--only import_memory`` / ``--only pg_load_vs_copy``
+DEFAULT_BENCHMARKS = ("import", "load_save")
 
 
 def _line(res: dict) -> str:
@@ -229,6 +357,7 @@ def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[s
     if unknown:
         raise ValueError(f"unknown store benchmark {sorted(unknown)[0]!r}; available: {', '.join(BENCHMARKS)}")
     size, naive_size = SIZES[bool(quick)]
+    load_n = n or LOAD_SIZES[bool(quick)]  # pg_load_vs_copy's own default size
     n, naive_n = n or size, min(naive_n or naive_size, n or size)
     results: list[dict] = []
     workdir = Path(tempfile.mkdtemp(prefix="lattice-bench-"))
@@ -251,6 +380,8 @@ def run_all(quick: bool = False, only: list[str] | None = None, log: Callable[[s
                         (workdir / "bench.db").unlink(missing_ok=True)
                     with database(kind, workdir) as url:
                         res.append({"database": kind, **bench_import_memory(url, short, MEMORY_SIZES[bool(quick)])})
+                if "pg_load_vs_copy" in wanted and kind == "postgresql":
+                    res.append({"database": kind, **pg_load_vs_copy(load_n, sqlite="sqlite" in databases)})
             except Unavailable as exc:
                 if log:
                     log(f"{kind}: skipped ({exc})")

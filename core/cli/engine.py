@@ -77,11 +77,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a parameter for this run (logged), e.g. --set K=0.5")
     add_json_and_handler(p, cmd_simulate)
 
-    p = sub.add_parser("bench", help="run the benchmarks (engine by default; --suite store|knowledge|startup)")
-    p.add_argument("--suite", choices=("engine", "store", "knowledge", "startup"), default="engine",
+    p = sub.add_parser("bench", help="run the benchmarks (engine by default; --suite store|knowledge|startup|"
+                                     "history|scale)")
+    p.add_argument("--suite", choices=("engine", "store", "knowledge", "startup", "history", "scale"),
+                   default="engine",
                    help="engine (ratios vs the seed and numpy floors), store (import/load/save on SQLite and "
                         "PostgreSQL), knowledge (resonance, cache, offline reflection), startup (`--help` and a "
-                        "reflect on 100 gems vs `python -c pass`)")
+                        "reflect on 100 gems vs `python -c pass`), history (log replay at 100k gems), scale (the "
+                        "app's paths vs their floors at 1e5-1e6 gems; --json: each row's ratio)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
     p.add_argument("--only", action="append", help="run only the named benchmark(s)")
     add_json_and_handler(p, cmd_bench, "the results")

@@ -25,6 +25,9 @@ from core.engine.params import STATE_SPECS, LatticeParams
 # scan's extra memory stays bounded whatever N is.
 _ROW_BLOCK = 256
 _COL_BLOCK = 8192
+# Smallest edge block of the coupled right-hand side (see Lattice._phase_rhs): 65536 edges,
+# 1.5 MB of temporaries; larger lattices use blocks of N/2 edges.
+_EDGE_BLOCK_MIN = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ class Lattice:
         self._edge_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._energy_version = 0  # bumped when energy changes (invalidates _step_factors)
         self.last_work = 0  # solver work of the last evolve (see evolve)
-        self._step_cache: tuple | None = None
+        self._step_cache: tuple | None = None  # (key, decay, rotation, max_rotation), see _step_factors
+        self._energy_max: tuple[int, float] | None = None  # (energy version, max(E))
 
     # ------------------------------------------------------------------ state
     def __len__(self) -> int:
@@ -193,7 +197,7 @@ class Lattice:
         Coherence and uncertainty follow the seed's closed form exactly. Phase rotates
         by ``f*E*dt``; with coupling K != 0 and entanglements, the phase ODE
         ``dphi_i/dt = f E_i + K sum_j w_ij sin(phi_j - phi_i) / deg_i`` is integrated
-        with ``solve_ivp``. Decay and uncertainty do not depend on phase (nor phase on
+        with scipy's RK45. Decay and uncertainty do not depend on phase (nor phase on
         them), so splitting them off is exact, not an approximation.
 
         All or nothing: a step that would take a phase beyond +-MAX_PHASE or the clock beyond
@@ -206,20 +210,24 @@ class Lattice:
             raise ValidationError("dt", f"advancing the clock from t={self.t:g} by {dt:g} would pass the limit "
                                         f"{MAX_TIME:g} time units; nothing was changed")
         p = self.params
-        decay, rotation, max_rotation = self._step_factors(dt)
         self.last_work = 0
         # The phase first (the only part that can fail), then coherence and uncertainty.
         if p.K != 0.0 and self._edges and dt > 0:
             phi = self._integrate_coupled_phase(dt, MAX_ODE_WORK if max_work is None else max_work)
-            self._phase_bound = self._check_phase(phi, dt)
-            self._phi = phi
-        elif self._phase_bound + max_rotation <= MAX_PHASE:
-            self._phi += rotation
-            self._phase_bound += max_rotation
-        else:  # possibly over the limit: check exactly before changing anything
-            phi = self._phi + rotation
-            self._phase_bound = self._check_phase(phi, dt)
-            self._phi = phi
+            phase_bound = self._check_phase(phi, dt)
+            # After the integration, so that it is not alive at the solver's memory peak; not
+            # cached (a coupled step costs hundreds of right-hand sides, the exp is noise).
+            decay = self._decay_factor(dt)
+            self._phi, self._phase_bound = phi, phase_bound
+        else:
+            decay, rotation, max_rotation = self._step_factors(dt)
+            if self._phase_bound + max_rotation <= MAX_PHASE:
+                self._phi += rotation
+                self._phase_bound += max_rotation
+            else:  # possibly over the limit: check exactly before changing anything
+                phi = self._phi + rotation
+                self._phase_bound = self._check_phase(phi, dt)
+                self._phi = phi
         self._c *= decay
         if p.u_rate:
             # dt/(1/u_rate) rather than dt*u_rate: equals the seed's dt/10 bit for bit.
@@ -242,23 +250,52 @@ class Lattice:
         return float(mag.max()) if mag.size else 0.0
 
     def _step_factors(self, dt: float) -> tuple[np.ndarray, np.ndarray, float]:
-        """Per-gem decay factor ``exp(-lambda_ dt / E)`` and rotation ``E f dt``.
+        """Per-gem decay factor ``exp(-lambda_ dt / E)``, rotation ``E f dt`` (rad) and max rotation.
 
-        Cached for the last (lambda_, f, dt): a simulation steps with one dt, and
-        recomputing the division and exp each step would triple the cost of
-        ``evolve`` (it is memory-bound). Same bits either way. At the defaults the
-        expressions equal the seed's: -(1.0*dt)/E == -dt/E and E*(1.0*dt) == E*dt.
+        Cached for the last (lambda_, f, dt, energy version): a simulation steps with one dt,
+        and recomputing the division and exp each step would triple the cost of ``evolve``
+        (it is memory-bound). A new dt overwrites the two cached arrays in place: allocating
+        two fresh N-arrays per step (and freeing the old ones, which the allocator hands back
+        to the OS) cost more page faults than the exp itself (issue 12, item 3). Same bits
+        either way. At the defaults the expressions equal the seed's: -(1.0*dt)/E == -dt/E
+        and E*(1.0*dt) == E*dt.
+
+        The max rotation is ``max(E) * (f dt)``, with max(E) cached per energy version: for
+        ``f dt >= 0`` rounding is monotone, so this is exactly ``max(E * (f dt))``, without
+        a pass over N per new dt.
         """
-        key = (self.params.lambda_, self.params.f, dt, self._energy_version)
-        if self._step_cache is None or self._step_cache[0] != key:
+        p = self.params
+        key = (p.lambda_, p.f, dt, self._energy_version)
+        cache = self._step_cache
+        if cache is None or cache[0] != key:
+            n = len(self._E)
+            if cache is not None and cache[1].shape == (n,):
+                decay, rotation = cache[1], cache[2]
+            else:
+                decay, rotation = np.empty(n), np.empty(n)
+            self._step_cache = None  # the buffers are being overwritten: no stale key on them meanwhile
             with np.errstate(over="ignore"):  # a tiny E: -inf, and exp(-inf) = 0 exactly
-                decay = np.divide(-(self.params.lambda_ * dt), self._E)
+                np.divide(-(p.lambda_ * dt), self._E, out=decay)
             np.exp(decay, out=decay)
-            rotation = self._E * (self.params.f * dt)
-            with np.errstate(over="ignore"):
-                max_rotation = float(rotation.max()) if rotation.size else 0.0
+            np.multiply(self._E, p.f * dt, out=rotation)
+            max_rotation = self._max_energy() * (p.f * dt) if n else 0.0
             self._step_cache = (key, decay, rotation, max_rotation)
         return self._step_cache[1], self._step_cache[2], self._step_cache[3]
+
+    def _decay_factor(self, dt: float) -> np.ndarray:
+        """``exp(-lambda_ dt / E)``: the cached one for this dt, else a fresh array (not cached)."""
+        cache = self._step_cache
+        if cache is not None and cache[0] == (self.params.lambda_, self.params.f, dt, self._energy_version):
+            return cache[1]
+        with np.errstate(over="ignore"):  # as in _step_factors, same bits
+            decay = np.divide(-(self.params.lambda_ * dt), self._E)
+        return np.exp(decay, out=decay)
+
+    def _max_energy(self) -> float:
+        """max(E), cached per energy version (0.0 for N = 0)."""
+        if self._energy_max is None or self._energy_max[0] != self._energy_version:
+            self._energy_max = (self._energy_version, float(self._E.max()) if self._E.size else 0.0)
+        return self._energy_max[1]
 
     def phase_velocity(self, phase: np.ndarray | None = None) -> np.ndarray:
         """Right-hand side of the phase ODE (rad per time unit) at ``phase``."""
@@ -277,20 +314,57 @@ class Lattice:
         deg = np.bincount(ei, minlength=len(self)) + np.bincount(ej, minlength=len(self))
         return np.divide(1.0, deg, out=np.zeros(len(self)), where=deg > 0)
 
+    def _phase_rhs(self):
+        """``dphi/dt`` of the coupled phase ODE as a function of phi (rad per time unit).
+
+        The per-edge form of ``phase_velocity``, with the edges taken in blocks of N/2 (at
+        least ``_EDGE_BLOCK_MIN``): its temporaries are those of one block (``sin(phi_j -
+        phi_i)``, a gather or index shift, one array of per-gem sums), at most two N-arrays
+        whatever the number of edges, plus the result. Over all the edges at once they were 16 bytes per
+        edge (issue 12, item 5a). Edges are sorted by i, so a block's i-side sums need only
+        the block's range of rows; the j-side is a bincount over all N per block.
+        """
+        ei, ej, w = self.edge_arrays()
+        n, m = len(self), len(w)
+        k_inv_deg = self.params.K * self._inverse_degree()
+        f, energy = self.params.f, self._E
+        block = max(n // 2, _EDGE_BLOCK_MIN)
+        blocks = [(a, min(a + block, m)) for a in range(0, m, block)]
+        blocks = [(a, b, int(ei[a]), int(ei[b - 1]) + 1) for a, b in blocks]  # edges [a, b), rows [lo, hi)
+
+        def rhs(phi: np.ndarray) -> np.ndarray:
+            out = np.zeros(n)
+            for a, b, lo, hi in blocks:
+                s = phi[ej[a:b]]  # w * sin(phi_j - phi_i) of the block, in place
+                s -= phi[ei[a:b]]
+                np.sin(s, out=s)
+                s *= w[a:b]
+                out[lo:hi] += np.bincount(ei[a:b] - lo, s, hi - lo)
+                out -= np.bincount(ej[a:b], s, n)
+                del s
+            out *= k_inv_deg
+            out += energy * f  # omega = f E, made here (not kept between evaluations)
+            return out
+
+        return rhs
+
     def _integrate_coupled_phase(self, dt: float, max_work: float) -> np.ndarray:
         """The phases after ``dt`` of the coupled ODE (the lattice is not changed).
 
         Bounded: each right-hand-side evaluation costs ``gems + edges + ODE_EVAL_OVERHEAD``
         work; past ``max_work`` the integration stops with WorkLimitExceeded.
+
+        Memory (issue 12, item 5a): RK45's stages and states (12 N-arrays while the right-hand
+        side runs, 15 in its error estimate), the right-hand side's result and block
+        temporaries, and K/deg (one N-array): a peak of about 16 N-arrays, 4x the four state
+        arrays, and nothing per edge beyond the lattice's own edge arrays.
         """
         from scipy.integrate import RK45  # only coupled lattices need scipy (start-up time)
 
-        ei, ej, w = self.edge_arrays()
-        omega = self.params.f * self._E
-        k_inv_deg = self.params.K * self._inverse_degree()
-        n = len(self)
-        per_eval = n + len(w) + ODE_EVAL_OVERHEAD
+        n, n_edges = len(self), self.n_edges
+        per_eval = n + n_edges + ODE_EVAL_OVERHEAD
         max_evals = max(1, int(max_work // per_eval))
+        phase_rhs = self._phase_rhs()
         evals = 0
 
         def rhs(_t: float, phi: np.ndarray) -> np.ndarray:
@@ -298,15 +372,7 @@ class Lattice:
             evals += 1
             if evals > max_evals:
                 raise _OverBudget
-            s = phi[ej]  # w * sin(phi_j - phi_i), in place: one temporary per edge, not four
-            s -= phi[ei]
-            np.sin(s, out=s)
-            s *= w
-            out = np.bincount(ei, s, n)
-            out -= np.bincount(ej, s, n)
-            out *= k_inv_deg
-            out += omega
-            return out
+            return phase_rhs(phi)
 
         # The RK45 stepper itself, as solve_ivp drives it, but keeping only the current state:
         # solve_ivp stores every step (98x the state at 1e6 gems) although only the last is used.
@@ -315,10 +381,10 @@ class Lattice:
             while solver.status == "running":
                 solver.step()
         except _OverBudget:
-            spread = float(omega.max() - omega.min()) if n else 0.0
+            spread = self.params.f * float(self._E.max() - self._E.min()) if n else 0.0
             raise WorkLimitExceeded(
                 "dt", f"the coupled phase integration over dt={dt:g} needs more than {max_evals} solver evaluations "
-                f"({n} gems, {len(w)} entanglements; budget {max_work:.3g} work units): the phase frequencies f*E "
+                f"({n} gems, {n_edges} entanglements; budget {max_work:.3g} work units): the phase frequencies f*E "
                 f"span {spread:.3g} rad per time unit and coupling K={self.params.K:g}; use a shorter time span, "
                 "a smaller f, a smaller |K| (0 uncouples) or fewer gems - nothing was changed") from None
         self.last_work = evals * per_eval

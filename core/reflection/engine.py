@@ -79,7 +79,8 @@ class ReflectionEngine:
     lattice : Lattice
         Gem state (ids = gem ids); updated in place after each complete answer.
     texts : sequence of str
-        Gem texts in lattice order.
+        Gem texts in lattice order: a list, or a lazy sequence with ``prefetch(indices)``
+        that reads the cited texts on demand (the Workbench's lattice cache).
     embeddings : ndarray (N, d)
         Gem embeddings (L2-normalised float32) in lattice order.
     embedder : Embedder
@@ -108,7 +109,10 @@ class ReflectionEngine:
             raise LatticeError(f"lattice has {len(lattice)} gems but {len(texts)} texts and embeddings of "
                                f"shape {emb.shape}; they must match one to one")
         check_embedder(embedder, embedder_name or embedder.name, emb.shape[1])
-        self.lattice, self.texts, self.embeddings, self.embedder = lattice, list(texts), emb, embedder
+        # a lazy sequence (core.service.lattice_cache.GemTexts) is kept as it is: it reads the
+        # texts a reflection cites on first use, instead of all N texts up front
+        texts = texts if hasattr(texts, "prefetch") else list(texts)
+        self.lattice, self.texts, self.embeddings, self.embedder = lattice, texts, emb, embedder
         self.params = params
         self.lattice_name = lattice_name
         self._version = version
@@ -166,6 +170,9 @@ class ReflectionEngine:
         conversation = self.conversations.get(actor.name, session_id)
         if not ranking.gems:
             return self._nothing(question, actor, session_id, ranking, version, t0)
+        prefetch = getattr(self.texts, "prefetch", None)
+        if prefetch is not None:
+            prefetch(ranking.indices)  # one read for the k cited texts
         prompt = build_prompt(question, ranking, self.texts, self.embeddings, conversation, self.counter,
                               self.budget, self.dedup_threshold, self.stale_uncertainty)
         sources = tuple(Source(g.gem_id, self.texts[g.index], g.coherence, g.uncertainty, g.score)

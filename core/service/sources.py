@@ -28,6 +28,7 @@ from core.access import Actor, Permission, require
 from core.service.demo import DEMO_DIR, DEMO_NAME, load_demo_lattice
 from core.errors import LatticeError
 from core.engine.lattice import Lattice
+from core.service.lattice_cache import LatticeCache
 from core.store import Store
 
 
@@ -107,11 +108,19 @@ class DemoFileSource:
 
 
 class StoreSource:
-    """core.service.sources.LatticeSource over a :class:`Store` (changes are persistent)."""
+    """core.service.sources.LatticeSource over a :class:`Store` (changes are persistent).
 
-    def __init__(self, store: Store):
+    With ``lattices`` (the Workbench's :class:`LatticeCache`, so one process keeps one copy
+    of each lattice), a new version costs what changed: the state from the lattice cache
+    and the gem list only when the gems or their texts changed (a reflection changes
+    neither). Without it, every new version is read whole.
+    """
+
+    def __init__(self, store: Store, lattices: LatticeCache | None = None):
         self.store = store
+        self.lattices = lattices
         self._cache: dict[str, LatticeView] = {}
+        self._gems: dict[str, tuple[int, pd.DataFrame]] = {}  # name -> (content key, gem list)
         self._lock = threading.Lock()
 
     @property
@@ -127,8 +136,20 @@ class StoreSource:
             hit = self._cache.get(name)
             if hit is not None and hit.version == version:
                 return hit
-        stored = self.store.load(name)
-        loaded = LatticeView(name, stored.lattice, stored.texts(), stored.version, persistent=True)
+        if self.lattices is None:
+            stored = self.store.load(name)
+            loaded = LatticeView(name, stored.lattice, stored.texts(), stored.version, persistent=True)
+        else:
+            cached = self.lattices.get(name)
+            with self._lock:
+                key, gems = self._gems.get(name, (None, None))
+            if key != cached.content_key or gems is None:
+                gems = self.store.gem_texts(name)  # one scan in seq order: the lattice's order...
+                if gems["id"].tolist() != list(cached.lattice.ids):  # ...unless a gem came or went since
+                    gems = self.store.gem_texts(name, cached.lattice.ids)
+                with self._lock:
+                    self._gems[name] = (cached.content_key, gems)
+            loaded = LatticeView(name, cached.lattice, gems, cached.version, persistent=True)
         with self._lock:
             self._cache[name] = loaded
         return loaded

@@ -1,12 +1,14 @@
 """The process-wide services of a front end (or the CLI) over one store.
 
 One :class:`Workbench` per process holds what must outlive a single request: the
-store, the resonance cache, the LLM router with its cooldowns, the per-user rate
-limiter, the conversations and the reflection latency series. A reflection loads the
-lattice at its current version, ranks (through the shared cache, keyed by that
-version), answers, and writes the state change back through :class:`StoreSink`.
-Several processes (nodes) can each hold a Workbench over the same PostgreSQL store:
-their caches are keyed by the shared lattice version, so none serves a stale ranking.
+store, the lattice cache (state, embeddings and texts in memory, core.service.lattice_cache),
+the resonance cache, the LLM router with its cooldowns, the per-user rate limiter, the
+conversations and the reflection latency series. A reflection takes the lattice at its
+current version from the lattice cache (one read of what changed), ranks (through the
+resonance cache, keyed by that version), answers, and writes the state change back
+through :class:`StoreSink`. Several processes (nodes) can each hold a Workbench over the
+same PostgreSQL store: both caches follow the shared lattice version, so none serves a
+stale lattice or ranking.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from core.reflection.engine import Reflection, ReflectionEngine
 from core.reflection.ratelimit import UserRateLimiter
 from core.reflection.records import ReflectionRecord, StateChange
 from core.reflection.services import ReflectionServices
+from core.service.lattice_cache import LatticeCache
 from core.router import LLMRouter, build_router
 from core.store import Store
 
@@ -53,8 +56,9 @@ class Workbench:
     """Store + shared cache, router, rate limiter, conversations and latency series."""
 
     def __init__(self, store: Store, *, router: LLMRouter | None = None, cache: ResonanceCache | None = None,
-                 rate_limiter: UserRateLimiter | None = None):
+                 rate_limiter: UserRateLimiter | None = None, lattices: LatticeCache | None = None):
         self.store = store
+        self.lattices = lattices or LatticeCache(store)
         self.router = router or build_router()
         self.cache = cache or ResonanceCache()
         self.rate_limiter = rate_limiter or UserRateLimiter()
@@ -75,14 +79,13 @@ class Workbench:
                                   conversations=self.conversations, latency=self.latency)
 
     def engine(self, name: str, actor: Actor) -> tuple[ReflectionEngine, StoreSink]:
-        """A reflection engine on lattice ``name`` at its current version."""
-        loaded = self.store.load(name)
-        texts = loaded.texts()["content"].fillna("").astype(str).tolist()
+        """A reflection engine on lattice ``name`` at its current version (from the lattice cache)."""
+        cached = self.lattices.get(name)
         sink = StoreSink(self.store, name, actor)
         engine = ReflectionEngine(
-            loaded.lattice, texts, loaded.embeddings(), self.embedder(loaded.info.embedder),
-            self.services(sink), embedder_name=loaded.info.embedder, params=loaded.info.params,
-            lattice_name=name, version=loaded.version)
+            cached.lattice, cached.texts, cached.embeddings, self.embedder(cached.info.embedder),
+            self.services(sink), embedder_name=cached.info.embedder, params=cached.info.params,
+            lattice_name=name, version=cached.version)
         return engine, sink
 
     def reflect(self, name: str, question: str, actor: Actor, session_id: str = "default") -> Reflection:
@@ -92,15 +95,19 @@ class Workbench:
         return engine.reflect(question, actor, session_id)
 
     def metrics(self) -> dict[str, Any]:
-        """Reflection latency p50/p95, cache statistics and per-provider router metrics."""
+        """Reflection latency p50/p95, resonance and lattice cache statistics, per-provider router metrics."""
         return {"reflection_latency": self.latency.summary(), "cache": self.cache.stats().to_dict(),
-                "router": self.router.metrics_snapshot()}
+                "lattice_cache": self.lattices.stats(), "router": self.router.metrics_snapshot()}
 
     def collector(self) -> WorkbenchCollector:
         """Prometheus collector over this workbench (see core.monitoring.prometheus)."""
         def lattices() -> dict[str, dict]:
             out = {}
             for info in self.store.list_lattices():
-                out[info.name] = self.store.load(info.name).lattice.summary()
+                # a kept lattice costs only what changed; the others are read, not kept (a scrape
+                # must not fill the cache with lattices nobody asks about)
+                lat = (self.lattices.get(info.name) if self.lattices.holds(info.name)
+                       else self.store.load(info.name)).lattice
+                out[info.name] = lat.summary()
             return out
         return WorkbenchCollector(lattices, self.cache, self.router, self.latency)

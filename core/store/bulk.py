@@ -155,11 +155,20 @@ def _pg_binary_copy(keys: np.ndarray, columns: Sequence[np.ndarray]) -> bytes:
     return header + rows.tobytes() + struct.pack(">h", -1)  # -1: end of data
 
 
-def select_columns(conn: Connection, sql: str, dtypes: Sequence[str]) -> list[np.ndarray]:
+def select_columns(conn: Connection, sql: str, dtypes: Sequence[Any]) -> list[np.ndarray]:
     """The result of ``sql`` (no parameters) as one array per column, of ``dtypes``.
 
-    Straight from the driver's cursor (binary results on PostgreSQL): no SQLAlchemy row
-    object per row, which for 100k rows cost more than the query.
+    Straight from the driver's cursor (binary results on PostgreSQL), in the caller's
+    transaction and so in its snapshot: no SQLAlchemy row object per row, which for 100k
+    rows cost more than the query. The rows become columns in one numpy call (a
+    structured array built from the row tuples), not a ``zip(*rows)`` of Python tuples:
+    for 1e6 rows of five numbers that took longer than the query itself. A value the
+    structured conversion refuses (a NULL in an integer column, say) goes through the
+    per-column conversion instead, which gives the same values and errors as ever.
+
+    A binary ``COPY ... TO STDOUT`` decoded by numpy was measured here and is slower than
+    this on PostgreSQL: psycopg hands over a COPY one message per row
+    (``benchmarks/store.py`` ``pg_load_vs_copy`` keeps it as the reference).
     """
     cursor = conn.connection.driver_connection.cursor(
         **({"binary": True} if conn.dialect.name == "postgresql" else {}))
@@ -168,5 +177,21 @@ def select_columns(conn: Connection, sql: str, dtypes: Sequence[str]) -> list[np
         rows = cursor.fetchall()
     finally:
         cursor.close()
+    return rows_to_columns(rows, dtypes)
+
+
+def rows_to_columns(rows: Sequence[Sequence[Any]], dtypes: Sequence[Any]) -> list[np.ndarray]:
+    """Row tuples as one array per column, of ``dtypes`` (each exactly ``np.array(column, dtype)``)."""
+    if len(dtypes) == 1:  # one column: a list, not zip(*rows) over a million argument tuples
+        return [np.array([r[0] for r in rows], dtype=dtypes[0])]
+    kinds = [np.dtype(t) for t in dtypes]
+    if rows:
+        layout = np.dtype([(f"c{j}", d) for j, d in enumerate(kinds)])
+        try:
+            table = np.array(rows, dtype=layout)
+        except (TypeError, ValueError, OverflowError):
+            pass  # e.g. None in an integer column: the per-column path below says what it says
+        else:
+            return [np.ascontiguousarray(table[f"c{j}"]) for j in range(len(kinds))]
     cols = list(zip(*rows)) if rows else [()] * len(dtypes)
     return [np.array(c, dtype=t) for c, t in zip(cols, dtypes)]

@@ -18,7 +18,9 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 from core.engine.params import STATE_DEFAULTS, STATE_SPECS
 from core.errors import ValidationError
@@ -145,11 +147,14 @@ def _tags(value: Any, from_text: bool) -> list[str]:
     return [_text("tags", t, 200).strip() for t in value if t.strip()]
 
 
-def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str = "", line: int = 0) -> GemRecord:
+def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str = "", line: int = 0,
+                    limit: int | None = None, check_state: bool = True) -> GemRecord:
     """Validate one raw row (a dict of import fields) into a :class:`GemRecord`.
 
     ``from_text``: values came from CSV cells (numbers as text, empty cell = missing).
     Raises ``BadField(field, message)``; the file parsers turn it into an ImportIssue.
+    ``limit``: :func:`max_gem_bytes` if already known; ``check_state=False`` leaves the state
+    range check to the caller (:func:`validate_batch` does it for a whole batch at once).
     """
     unknown = sorted(raw.keys() - _FIELD_SET)
     if unknown:
@@ -161,7 +166,7 @@ def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str =
     if "content" not in raw:
         raise BadField("content", "missing (every gem needs its text in 'content')")
     content = _text("content", raw["content"])
-    limit = max_gem_bytes()
+    limit = max_gem_bytes() if limit is None else limit
     if len(content) * 4 > limit and len(content.encode("utf-8")) > limit:  # UTF-8: at most 4 bytes a character
         raise BadField("content", too_large_message(len(content.encode("utf-8"))))
     if not content.strip():
@@ -178,9 +183,46 @@ def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str =
         first = next((line for line in content.splitlines() if line.strip()), "")
         title = first.strip().lstrip("#").strip()[:80]
     state = {k: as_number(k, raw[k], from_text) if k in raw else d for k, d in STATE_DEFAULTS.items()}
-    _check_state(state)
+    if check_state:
+        _check_state(state)
     return GemRecord(content=content, id=gid, title=title, tags=_tags(raw.get("tags"), from_text),
                      source=_text("source", raw.get("source", ""), 500).strip(), file=file, line=line, **state)
+
+
+def validate_batch(raws: Sequence[dict[str, Any]], lines: Sequence[int], *, from_text: bool = False,
+                   file: str = "") -> list[GemRecord | BadField]:
+    """Validate a batch of raw rows: per row a :class:`GemRecord`, or the ``BadField`` that
+    :func:`validate_record` raises for it (the same message, field and choice of first error).
+
+    The state range checks run column-wise, one :meth:`StateSpec.invalid` over the batch per
+    field (per row they cost as much as all the other checks together), and the size limit
+    is read once. A row that fails anything is validated again on its own by
+    :func:`validate_record`, so its error is exactly the one-row error.
+    """
+    try:
+        limit: int | None = max_gem_bytes()
+    except ValidationError:
+        limit = None  # a bad setting: each row raises it where validate_record reads it
+    out: list[GemRecord | BadField] = []
+    for raw, line in zip(raws, lines):
+        try:
+            out.append(validate_record(raw, from_text=from_text, file=file, line=line, limit=limit,
+                                       check_state=False))
+        except BadField as bad:
+            out.append(bad)
+    valid = [k for k, r in enumerate(out) if isinstance(r, GemRecord)]
+    flagged = np.zeros(len(valid), dtype=bool)
+    for name, spec in STATE_SPECS.items():
+        values = np.fromiter((getattr(out[k], name) for k in valid), dtype=np.float64, count=len(valid))
+        flagged |= spec.invalid(values)
+    again = sorted([k for k, r in enumerate(out) if isinstance(r, BadField)]
+                   + [valid[j] for j in np.flatnonzero(flagged)])
+    for k in again:  # the one-row path names the first failing field, in its own order
+        try:
+            out[k] = validate_record(raws[k], from_text=from_text, file=file, line=lines[k], limit=limit)
+        except BadField as bad:
+            out[k] = bad
+    return out
 
 
 def check_state_values(values: dict[str, Any]) -> dict[str, float]:

@@ -44,6 +44,14 @@ class HistoryMixin(StoreKernel):
                      limit: int | None = None) -> pd.DataFrame:
         """The lattice's log, oldest first: id, kind, gem_ids, before, after, actor, lattice_t,
         lattice_version, wall_time."""
+        rows = [(*r[:3], txlog.unpack(r[3]), txlog.unpack(r[4]), *r[5:])
+                for r in self._log_rows(name, since_id=since_id, kinds=kinds, limit=limit)]
+        return pd.DataFrame(rows, columns=LOG_COLUMNS)
+
+    def _log_rows(self, name: str, *, since_id: int | None = None, kinds: Sequence[str] | None = None,
+                  limit: int | None = None) -> list:
+        """The log entries as stored (columns of :data:`LOG_COLUMNS`, payloads still packed),
+        oldest first: what replay reads, unpacking the packed arrays straight to numpy."""
         with self._read() as conn:
             lid = self._lattice_row(conn, name)["id"]
             q = select(*(TRANSACTIONS.c[k] for k in LOG_COLUMNS)).where(TRANSACTIONS.c.lattice_id == lid)
@@ -53,11 +61,8 @@ class HistoryMixin(StoreKernel):
                 q = q.where(TRANSACTIONS.c.kind.in_(list(kinds)))
             if limit:
                 q = q.order_by(TRANSACTIONS.c.id.desc()).limit(limit)
-                rows = conn.execute(q).all()[::-1]
-            else:
-                rows = conn.execute(q.order_by(TRANSACTIONS.c.id)).all()
-        rows = [(*r[:3], txlog.unpack(r[3]), txlog.unpack(r[4]), *r[5:]) for r in rows]
-        return pd.DataFrame(rows, columns=LOG_COLUMNS)
+                return conn.execute(q).all()[::-1]
+            return conn.execute(q.order_by(TRANSACTIONS.c.id)).all()
 
 
 @dataclass
@@ -80,33 +85,39 @@ def _from_snapshot(path: str) -> txlog.ReplayState:
 
 def lattice_history(store, name: str, max_points: int = 1000) -> History:
     """Mean coherence and R of lattice ``name`` after each logged change (at most ``max_points``,
-    evenly thinned; the last entry is always kept)."""
-    log = store.transactions(name)
+    evenly thinned; the last entry is always kept).
+
+    One replay over packed arrays (:class:`txlog.ReplayState`): an entry costs numpy work
+    over the gems it names, an evolution one Lattice of the active gems, and a kept point
+    one mean and one order parameter over the active gems (reused while only the clock,
+    parameters or edges change).
+    """
+    log = store._log_rows(name)  # payloads as stored: replay unpacks them to arrays
     params = store.info(name).params
     rs = txlog.ReplayState(params, 0.0)
     n = len(log)
-    keep = set(np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int)).tolist()) if n else set()
+    keep = np.zeros(n, dtype=bool)
+    if n:
+        keep[np.linspace(0, n - 1, min(n, max_points)).round().astype(int)] = True
     rows, stopped = [], None
-    for k, e in enumerate(log.itertuples(index=False)):
+    for k, e in enumerate(log):
         try:
             if e.kind == "restore":
                 rs = _from_snapshot(str((e.after or {}).get("snapshot", "")))
             else:
                 rs.apply(e.kind, list(e.gem_ids or []), e.before, e.after, float(e.lattice_t))
+            s = rs.summary() if keep[k] else None
         except (LatticeError, OSError, KeyError, ValueError, TypeError) as exc:
             stopped = f"entry {e.id} ({e.kind}) could not be replayed: {exc}"
             break
-        if k in keep:
-            if any(rs.active.values()):
-                s = rs.lattice().summary()
-                mc, R, gems = s["mean_coherence"], s["R"], s["gems"]
-            else:
-                mc, R, gems = np.nan, np.nan, 0
+        if s is not None:
+            mc, R = (s["mean_coherence"], s["R"]) if s["gems"] else (np.nan, np.nan)
             rows.append({"entry": int(e.id), "kind": e.kind, "actor": e.actor, "wall_time": e.wall_time,
-                         "lattice_t": float(rs.t), "gems": gems, "mean_coherence": mc, "R": R})
+                         "lattice_t": float(rs.t), "gems": s["gems"], "mean_coherence": mc, "R": R})
     frame = pd.DataFrame(rows, columns=["entry", "kind", "actor", "wall_time", "lattice_t", "gems",
                                         "mean_coherence", "R"])
-    return History(frame, n, stopped, log["id"].to_numpy(dtype=np.int64), log["kind"].to_numpy(dtype=object))
+    return History(frame, n, stopped, np.array([e.id for e in log], dtype=np.int64),
+                   np.array([e.kind for e in log], dtype=object))
 
 
 def decay_segments(frame: pd.DataFrame, log_ids: np.ndarray, log_kinds: np.ndarray) -> pd.DataFrame:

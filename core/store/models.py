@@ -129,6 +129,9 @@ class EntanglementRow(Base):
     __table_args__ = (
         CheckConstraint("gem_a < gem_b", name="ordered"),
         CheckConstraint("weight > 0 AND weight <= 1", name="weight_range"),
+        # the primary key finds a gem's edges as gem_a; this finds them as gem_b (a reflection
+        # reads the edges of the gems it used, not the whole lattice's)
+        Index("ix_entanglements_gem_b", "gem_b"),
     )
 
 

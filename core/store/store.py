@@ -30,11 +30,12 @@ from core.store.repair import RepairMixin
 from core.store.runs import RunsMixin
 from core.store.snapshots import SnapshotsMixin
 from core.store.state import StateMixin
+from core.store.sync import SyncMixin
 from core.store.transfer import TransferMixin
 
 
 class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin, HistoryMixin, RunsMixin,
-            AdminMixin, RepairMixin):
+            AdminMixin, RepairMixin, SyncMixin):
     """The Crystal Lattice DB. Open with :meth:`open`; every mutating call takes an Actor.
 
     Every part is a mixin over one transaction kernel (:class:`core.store.kernel.StoreKernel`:
@@ -86,4 +87,7 @@ class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin,
         store.audit(actor, action, target="", details=None);  store.audit_log(limit=100, action=None, actor=None)
         store.rotate_keys(actor, batch_size=500, progress=None);  store.encryption_status()
         store.repair(name, actor, dry_run=False) -> dict   # reset damaged state (core.store.repair), audited
+        # incremental reads for in-memory caches (core.store.sync)
+        store.sync(name, version=None, last_tx_id=None, lattice_id=None) -> LatticeSync
+        store.content_rows(name, pks=None) -> (pks, content versions, float32 embeddings);  store.contents(pks)
     """

@@ -13,7 +13,8 @@ Entry kinds and their payloads (``after``/``before`` are JSON; state values as c
   packed, ``{"f8": base64}`` (``"i8"`` for integers), little-endian: a save of 100k
   gems logs 800k exact floats as 8.5 MB of base64 instead of 20 MB of JSON numbers (the
   JSON made the log entry the slowest part of the save). :func:`unpack` restores lists;
-  ``Store.transactions`` and replay unpack, so readers always see plain lists.
+  ``Store.transactions`` unpacks, so readers always see plain lists (replay unpacks to
+  numpy arrays internally).
 - With encryption at rest on, the content values an ``edit``/``delete`` keeps are the
   encrypted tokens (rotated with the rows); the JSON log lines never carry content.
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -35,7 +35,7 @@ from sqlalchemy import Connection, insert
 from core.access import Actor
 from core.errors import LatticeError
 from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.engine.params import STATE_SPECS, LatticeParams
 from core.engine.trajectory import time_grid
 from core.store.snapshot_file import Snapshot
 from core.store.models import utcnow
@@ -67,17 +67,23 @@ def pack(payload: dict | None) -> dict | None:
     return out
 
 
-def unpack(payload: dict | None) -> dict | None:
-    """A stored payload with its packed arrays as plain lists again (exact values)."""
+def unpack(payload: dict | None, as_arrays: bool = False) -> dict | None:
+    """A stored payload with its packed arrays as plain lists again (exact values).
+
+    ``as_arrays``: packed arrays as read-only numpy arrays instead (replay's internal
+    form: no list of 100k Python floats to build and convert back); short arrays, stored
+    as JSON lists, stay lists either way.
+    """
     if not isinstance(payload, dict):
         return payload
     out: dict = {}
     for k, v in payload.items():
         if isinstance(v, dict) and len(v) == 1 and next(iter(v)) in _PACKED:
             code, data = next(iter(v.items()))
-            out[k] = np.frombuffer(base64.b64decode(data), dtype=_PACKED[code]).tolist()
+            arr = np.frombuffer(base64.b64decode(data), dtype=_PACKED[code])
+            out[k] = arr if as_arrays else arr.tolist()
         elif isinstance(v, dict):
-            out[k] = unpack(v)
+            out[k] = unpack(v, as_arrays)
         else:
             out[k] = v
     return out
@@ -116,58 +122,214 @@ def append(conn: Connection, lattice_id: int, lattice_name: str, kind: str, acto
 
 
 # ------------------------------------------------------------------ replay
-@dataclass
-class ReplayState:
-    """A lattice rebuilt from a snapshot and log entries (gem id -> seq, state, active)."""
+def _floats(values, ids: Sequence[str], what: str) -> np.ndarray:
+    """The ``what`` values of a log payload (list or unpacked array) for gems ``ids`` as
+    float64: the numbers ``float(v)`` gives, so the replayed state is bit for bit the logged
+    one. Checked against the state's range here, once per value (a Lattice built from the
+    replay would refuse them anyway; this names the entry that brought them)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.shape != (len(ids),):
+        raise ValueError(f"{what}: the log entry has {arr.size} values for {len(ids)} gems")
+    STATE_SPECS[what].check(arr, ids)
+    return arr
 
-    params: LatticeParams
-    t: float
-    seq: dict[str, int] = field(default_factory=dict)
-    state: dict[str, list[float]] = field(default_factory=dict)  # E, phi, c, u
-    active: dict[str, bool] = field(default_factory=dict)
-    edges: dict[tuple[str, str], float] = field(default_factory=dict)
+
+def _last_of_each(pos: np.ndarray) -> np.ndarray | None:
+    """Indices into ``pos`` that keep the last occurrence of each repeated position (a gem
+    named twice in one entry: the later value wins, as it did entry by entry), or None
+    when every position is distinct (the usual case: nothing to drop)."""
+    if pos.size < 2:
+        return None
+    _, first_from_end = np.unique(pos[::-1], return_index=True)
+    if first_from_end.size == pos.size:
+        return None
+    return np.sort(pos.size - 1 - first_from_end)
+
+
+def _grown(arr: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(arr.shape[:-1] + (size,), dtype=arr.dtype)
+    out[..., :arr.shape[-1]] = arr
+    return out
+
+
+class ReplayState:
+    """A lattice rebuilt from a snapshot and log entries, as packed arrays.
+
+    Every gem has a fixed position, in the order it first appeared (a gem deleted and added
+    again gets a new one): its id, ``seq``, state (rows E, phi, c, u of one (4, capacity)
+    float64 array) and an active flag (False when archived or deleted). ``_pos`` maps the
+    ids present to their positions; it is built once per import and updated on delete, so an
+    entry costs one dict lookup per gem id it names plus numpy work over the arrays, and an
+    evolution builds one Lattice of the active gems and writes back by fancy indexing.
+    Edges: weight by sorted id pair. :meth:`lattice` orders the active gems by seq, like
+    ``Store.load``.
+    """
+
+    def __init__(self, params: LatticeParams, t: float):
+        self.params = params
+        self.t = t
+        self.edges: dict[tuple[str, str], float] = {}
+        self.version = 0  # bumped by every change of gem state, activity or membership
+        self._pos: dict[str, int] = {}
+        self._n = 0  # positions in use (deleted gems' included)
+        self._ids = np.empty(0, dtype=object)
+        self._seq = np.zeros(0, dtype=np.int64)
+        self._state = np.zeros((len(STATE), 0))
+        self._active = np.zeros(0, dtype=bool)
+        self._order: np.ndarray | None = None  # active positions in seq order (cached)
+        self._all = False  # with _order: every position is active, in seq order
+        self._summary: tuple[int, dict] | None = None  # (version, summary)
+
+    # -------------------------------------------------------------- reading
+    @property
+    def gems(self) -> int:
+        """Number of active gems."""
+        return int(self._active_order().size)
+
+    def _active_order(self) -> np.ndarray:
+        if self._order is None:
+            act = np.flatnonzero(self._active[:self._n])
+            seq = self._seq[act]
+            if seq.size > 1 and not (seq[1:] > seq[:-1]).all():
+                act = act[np.argsort(seq, kind="stable")]  # stable: ties keep first-seen order
+                self._all = False
+            else:
+                self._all = act.size == self._n  # order = 0..n-1: rows can be read as views
+            self._order = act
+        return self._order
+
+    def _rows(self, rows: slice | int) -> np.ndarray:
+        """State rows of the active gems in seq order (a view when that is every position)."""
+        order = self._active_order()
+        return self._state[rows, :self._n] if self._all else self._state[rows, order]
 
     def lattice(self) -> Lattice:
         """The active gems as a Lattice in seq order, with their edges (like Store.load)."""
-        ids = sorted((g for g, on in self.active.items() if on), key=self.seq.__getitem__)
-        arr = np.array([self.state[g] for g in ids], dtype=np.float64).reshape(len(ids), 4)
-        lat = Lattice(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], params=self.params, ids=ids, t=self.t)
-        pos = {g: i for i, g in enumerate(ids)}
-        pairs = [(pos[a], pos[b], w) for (a, b), w in self.edges.items() if a in pos and b in pos]
-        if pairs:
-            i, j, w = zip(*pairs)
-            lat.set_edges(i, j, w)
+        return self._lattice(self.params, with_edges=True)
+
+    def _lattice(self, params: LatticeParams, with_edges: bool) -> Lattice:
+        order = self._active_order()
+        st = self._rows(slice(None))  # Lattice copies its arrays: evolving it leaves the replay's alone
+        lat = Lattice(st[0], st[1], st[2], st[3], params=params, ids=self._ids[order].tolist(), t=self.t)
+        if with_edges and self.edges:
+            rank = np.full(self._n + 1, -1, dtype=np.int64)  # position -> index in the lattice; [-1]: unknown
+            rank[order] = np.arange(order.size)
+            keys = list(self.edges)
+            ia = rank[np.fromiter((self._pos.get(a, -1) for a, _ in keys), np.int64, len(keys))]
+            ib = rank[np.fromiter((self._pos.get(b, -1) for _, b in keys), np.int64, len(keys))]
+            w = np.fromiter(self.edges.values(), np.float64, len(keys))
+            keep = (ia >= 0) & (ib >= 0)  # both ends active (edges to archived gems wait in self.edges)
+            if keep.any():
+                lat.set_edges(ia[keep], ib[keep], w[keep])
         return lat
 
-    def _add(self, cols: dict[str, list]) -> None:
-        for k, gid in enumerate(cols["id"]):
-            self.seq[gid] = cols["seq"][k]
-            self.state[gid] = [float(cols[s][k]) for s in STATE]
-            self.active[gid] = True
+    def summary(self) -> dict[str, float]:
+        """``gems``, ``mean_coherence`` and ``R`` of the active gems: the figures of
+        ``self.lattice().summary()``, bit for bit (the same values in the same order through
+        the same expressions), without building the Lattice. Cached until the state changes
+        (clock, parameter and edge entries reuse it)."""
+        if self._summary is not None and self._summary[0] == self.version:
+            return self._summary[1]
+        order = self._active_order()
+        phi, c = self._rows(1), self._rows(2)
+        if order.size:
+            a, b = np.column_stack((c * np.cos(phi), c * np.sin(phi))).mean(axis=0)  # Lattice.order_parameter
+            out = {"gems": int(order.size), "mean_coherence": float(c.mean()), "R": abs(complex(a, b))}
+        else:
+            out = {"gems": 0, "mean_coherence": 0.0, "R": 0.0}
+        self._summary = (self.version, out)
+        return out
 
-    def _set(self, gem_ids: Sequence[str], values: dict[str, list]) -> None:
-        for s_idx, name in enumerate(STATE):
-            if name in values:
-                for k, gid in enumerate(gem_ids):
-                    self.state[gid][s_idx] = float(values[name][k])
+    # ------------------------------------------------------------- changing
+    def _changed(self, membership: bool) -> None:
+        self.version += 1
+        if membership:
+            self._order = None
+
+    def _lookup(self, gem_ids: Sequence[str]) -> np.ndarray:
+        """Positions of gems that must be present (KeyError naming the first unknown one)."""
+        return np.fromiter(map(self._pos.__getitem__, gem_ids), np.int64, len(gem_ids))
+
+    def _place(self, ids: list) -> np.ndarray:
+        """Positions for the ids of an import: a present id keeps its position, a new one
+        gets the next free one."""
+        m, n0 = len(ids), self._n
+        if n0 + m > self._seq.size:  # amortised growth: many small creates stay linear
+            cap = max(n0 + m, 2 * self._seq.size, 16)
+            self._ids, self._seq = _grown(self._ids, cap), _grown(self._seq, cap)
+            self._state, self._active = _grown(self._state, cap), _grown(self._active, cap)
+        fresh = dict(zip(ids, range(n0, n0 + m)))
+        if len(fresh) == m and self._pos.keys().isdisjoint(fresh):  # all new and distinct: no loop
+            self._pos.update(fresh)
+            self._ids[n0:n0 + m] = ids
+            self._n += m
+            return np.arange(n0, n0 + m)
+        pos = np.empty(m, dtype=np.int64)
+        for k, gid in enumerate(ids):  # re-imported or repeated ids (rare)
+            p = self._pos.get(gid)
+            if p is None:
+                p = self._pos[gid] = self._n
+                self._ids[p] = gid
+                self._n += 1
+            pos[k] = p
+        return pos
+
+    def _add(self, cols: dict, active: np.ndarray | None = None) -> None:
+        """Gems of an import/create payload (``id``, ``seq`` and the state columns); all
+        active unless ``active`` (one flag per gem) says otherwise."""
+        ids = list(cols["id"])
+        m = len(ids)
+        seq = np.asarray(cols["seq"], dtype=np.int64)
+        if seq.shape != (m,):
+            raise ValueError(f"seq: the log entry has {seq.size} values for {m} gems")
+        values = np.stack([_floats(cols[s], ids, s) for s in STATE]) if m else np.zeros((len(STATE), 0))
+        on = np.ones(m, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+        pos = self._place(ids)  # everything checked above: nothing changes on a bad payload
+        keep = _last_of_each(pos)
+        if keep is not None:
+            pos, seq, values, on = pos[keep], seq[keep], values[:, keep], on[keep]
+        self._seq[pos] = seq
+        self._state[:, pos] = values
+        self._active[pos] = on
+        self._changed(membership=True)
+
+    def _set(self, gem_ids: Sequence[str], values: dict) -> None:
+        """The state values an observe/edit/unarchive entry logged for its gems."""
+        names = [s for s in STATE if s in values]
+        if not names:
+            return
+        pos = self._lookup(gem_ids)
+        new = [(STATE.index(s), _floats(values[s], gem_ids, s)) for s in names]
+        keep = _last_of_each(pos)
+        if keep is not None:
+            pos, new = pos[keep], [(row, v[keep]) for row, v in new]
+        for row, v in new:
+            self._state[row, pos] = v
+        self._changed(membership=False)
+
+    def _evolve(self, a: dict, until: float | None) -> None:
+        params = LatticeParams.from_dict(a["params"])
+        times = time_grid(float(a["t0"]), float(a["horizon"]), float(a["step"]))
+        if until is not None:
+            times = times[times <= until]
+        # Edges only matter to a coupled evolution (Lattice.evolve ignores them when K = 0).
+        lat = self._lattice(params, with_edges=params.K != 0.0)
+        for k in range(1, len(times)):
+            lat.evolve(times[k] - times[k - 1])  # same steps as trajectory.simulate
+        order = self._active_order()
+        for row, arr in enumerate((lat.energy, lat.phase, lat.coherence, lat.uncertainty)):
+            self._state[row, order] = arr
+        self.t = lat.t
+        self._changed(membership=False)
 
     def apply(self, kind: str, gem_ids: list[str], before: dict | None, after: dict | None, t: float,
               until: float | None = None) -> None:
-        """Apply one log entry. ``until``: for an evolution, stop after its last step at or
-        before that lattice time (the state the lattice went through at that time)."""
-        a = unpack(after) or {}
+        """Apply one log entry (payloads as stored, packed, or as ``Store.transactions``
+        returns them). ``until``: for an evolution, stop after its last step at or before
+        that lattice time (the state the lattice went through at that time)."""
+        a = unpack(after, as_arrays=True) or {}
         if kind == "evolve":
-            lat = self.lattice()
-            lat.params = LatticeParams.from_dict(a["params"])
-            times = time_grid(float(a["t0"]), float(a["horizon"]), float(a["step"]))
-            if until is not None:
-                times = times[times <= until]
-            for k in range(1, len(times)):
-                lat.evolve(times[k] - times[k - 1])  # same steps as trajectory.simulate
-            for i, gid in enumerate(lat.ids):
-                self.state[gid] = [float(lat.energy[i]), float(lat.phase[i]), float(lat.coherence[i]),
-                                   float(lat.uncertainty[i])]
-            self.t = lat.t
+            self._evolve(a, until)
             return
         if kind in ("import", "create"):
             self._add(a["gems"])
@@ -176,17 +338,22 @@ class ReplayState:
         elif kind in ("observe", "edit"):
             self._set(gem_ids, a)
         elif kind == "archive":
-            for gid in gem_ids:
-                self.active[gid] = False
+            pos = [self._pos[g] for g in gem_ids if g in self._pos]  # an unknown gem: nothing to archive
+            self._active[pos] = False
+            self._changed(membership=True)
         elif kind == "unarchive":
             self._set(gem_ids, a)
-            for gid in gem_ids:
-                self.active[gid] = True
+            self._active[self._lookup(gem_ids)] = True
+            self._changed(membership=True)
         elif kind == "delete":
             for gid in gem_ids:
-                for d in (self.seq, self.state, self.active):
-                    d.pop(gid, None)
-                self.edges = {p: w for p, w in self.edges.items() if gid not in p}
+                p = self._pos.pop(gid, None)
+                if p is not None:
+                    self._active[p] = False
+            gone = set(gem_ids)
+            if gone and self.edges:
+                self.edges = {p: w for p, w in self.edges.items() if p[0] not in gone and p[1] not in gone}
+            self._changed(membership=True)
         elif kind == "entangle":
             for src, dst, w in a.get("pairs", []):
                 key = tuple(sorted((src, dst)))
@@ -202,17 +369,18 @@ class ReplayState:
             raise LatticeError("the log after this snapshot contains a restore; replay from a snapshot taken after it")
         else:
             raise LatticeError(f"unknown transaction kind {kind!r} in the log; is this code older than the database?")
-        self.t = t if kind != "evolve" else self.t
+        self.t = t
 
 
 def replay_state(snapshot: Snapshot) -> ReplayState:
     """The state a snapshot holds, as the start of a replay (restore verification,
     point-in-time recovery and the history series all start from it)."""
     rs = ReplayState(LatticeParams.from_dict(snapshot.lattice["params"]), float(snapshot.lattice["t"]))
-    for g in snapshot.gems:
-        rs.seq[g["id"]] = int(g["seq"])
-        rs.state[g["id"]] = [float(g[k]) for k in STATE]
-        rs.active[g["id"]] = not g["archived"]
+    gems = snapshot.gems
+    if gems:
+        cols = {"id": [g["id"] for g in gems], "seq": [int(g["seq"]) for g in gems],
+                **{s: [float(g[s]) for g in gems] for s in STATE}}
+        rs._add(cols, active=np.array([not g["archived"] for g in gems], dtype=bool))
     for e in snapshot.edges:
         rs.edges[tuple(sorted((e["source"], e["target"])))] = float(e["weight"])
     return rs

@@ -1,6 +1,7 @@
 """Resonance ranking: exact against the naive formula, batch = single, every term returned."""
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -183,3 +184,143 @@ def test_property_resonance_equals_naive(n, k, alpha, beta, min_score, seed):
         assert g.score == pytest.approx(r + term, abs=1e-5)
     # the set of gems is the top-k by resonance whatever beta does to the order
     assert sorted(got.indices) == sorted(w[0] for w in want)
+
+
+# ------------------------------------------------------------------ batch in float32, in place
+def dyadic_world(n: int, patterns: int | None, seed: int = 0):
+    """A lattice whose similarities are exact in any arithmetic: gem rows have four entries
+    +-0.5 (norm exactly 1), queries four entries +-1 (normalised to +-0.5), so every dot
+    product is a multiple of 1/4 in float32 whatever BLAS does. ``patterns`` distinct rows
+    repeated (many identical gems: ties) or all rows drawn afresh (None); coherence takes
+    three values, so resonances tie too (and many are exactly 0)."""
+    rng = np.random.default_rng(seed)
+
+    def rows(m, value):
+        out = np.zeros((m, 8), dtype=np.float32)
+        for row in out:
+            row[rng.choice(8, 4, replace=False)] = value * rng.choice([-1.0, 1.0], 4)
+        return out
+
+    vecs = rows(patterns or n, 0.5)
+    if patterns:
+        vecs = vecs[rng.integers(0, patterns, n)]
+    lat = Lattice(energy=rng.uniform(0.5, 3, n), phase=rng.uniform(0, 2 * np.pi, n),
+                  coherence=rng.choice([0.25, 0.5, 1.0], n), uncertainty=rng.uniform(0, 1, n),
+                  ids=[f"g{i}" for i in range(n)])
+    return lat, vecs, rows(12, 1.0)
+
+
+@pytest.mark.parametrize("alpha,beta,k,min_score", [(1.0, 0.0, 5, 0.0), (2.0, 0.0, 40, 0.1), (1.0, 1.5, 8, 0.0),
+                                                    (0.5, -2.0, 3, 0.3), (1.0, 0.0, 1, 0.9)])
+@pytest.mark.parametrize("patterns", [6, None])
+def test_batch_equals_the_loop_exactly_with_ties(alpha, beta, k, min_score, patterns, monkeypatch):
+    # 6 patterns over 3000 gems: ~500 identical gems per pattern, ties far beyond the 2k + 16
+    # candidates, so the widened (exact) path runs; the tie rule sends them to the lowest index
+    module = importlib.import_module("core.knowledge.resonance")  # (the package's `resonance` is the function)
+    calls = []
+    rank_candidates = module._rank_candidates
+    monkeypatch.setattr(module, "_rank_candidates", lambda *a: calls.append(a[5]) or rank_candidates(*a))
+    lat, vecs, qs = dyadic_world(3000, patterns)
+    p = LatticeParams(alpha=alpha, beta=beta, k=k, min_score=min_score)
+    batch = batch_resonance(qs, vecs, lat, p)
+    loop = [resonance(q, vecs, lat, p) for q in qs]
+    assert batch == loop  # every term, bit for bit (the similarities are exact here)
+    if patterns:
+        assert any(floor is None for floor in calls)  # some query needed more than its candidates
+    for ranking in batch:
+        if beta == 0:
+            keys = [(-g.resonance, g.index) for g in ranking]
+            assert keys == sorted(keys)  # equal resonance: lower lattice index first
+
+
+@pytest.mark.parametrize("alpha,beta,k,min_score", [(1.0, 0.0, 10, 0.0), (2.5, 0.0, 17, 0.05), (1.0, 1.5, 8, 0.02),
+                                                    (0.7, -2.0, 10, 0.0), (1.0, 0.0, 5, 0.45)])
+def test_batch_equals_the_loop_on_random_lattices(alpha, beta, k, min_score):
+    lat, vecs, rng = random_world(4000, d=48, seed=3)
+    vecs[1000:1400] = vecs[7]  # 400 identical gems (with their own coherences)
+    p = LatticeParams(alpha=alpha, beta=beta, k=k, min_score=min_score)
+    qs = rng.normal(size=(30, 48)).astype(np.float32)
+    qs[5] = vecs[7]  # a query that matches the 401 identical gems
+    batch = batch_resonance(qs, vecs, lat, p)
+    assert len(batch) == len(qs)
+    for q, got in zip(qs, batch):
+        want = resonance(q, vecs, lat, p)
+        assert got.indices == want.indices
+        assert got.best_resonance == pytest.approx(want.best_resonance, abs=1e-6)
+        for a, b in zip(got.gems, want.gems):
+            assert a.similarity == pytest.approx(b.similarity, abs=1e-6)
+            assert a.resonance == pytest.approx(b.resonance, abs=1e-6)
+            assert a.interference == pytest.approx(b.interference, abs=1e-6)
+            assert (a.coherence, a.coherence_factor, a.uncertainty, a.gem_id) == (
+                b.coherence, b.coherence_factor, b.uncertainty, b.gem_id)
+            assert a.score == a.resonance + a.interference
+    if min_score == 0.45:
+        assert any(len(r) < k for r in batch)  # min_score cut some rankings short
+
+
+def test_batch_does_not_depend_on_blocks_or_company():
+    lat, vecs, rng = random_world(3000, d=24, seed=5)
+    p = LatticeParams(k=6, beta=0.5, min_score=0.0)
+    qs = rng.normal(size=(9, 24)).astype(np.float32)
+    whole = batch_resonance(qs, vecs, lat, p)
+    assert batch_resonance(qs, vecs, lat, p, block_bytes=1) == whole  # one query per block
+    assert batch_resonance(qs, vecs, lat, p, block_bytes=12 * 3000 * 4) == whole  # 4 rows fit: 3 even blocks of 3
+    assert [batch_resonance(q, vecs, lat, p)[0] for q in qs] == whole  # Q = 1, one-dimensional query
+
+
+def test_batch_edge_sizes_and_bad_queries():
+    lat, vecs, rng = random_world(10, d=8)
+    qs = rng.normal(size=(4, 8)).astype(np.float32)
+    big_k = LatticeParams(k=50, min_score=0.0)  # k > N: every gem, ranked
+    for q, got in zip(qs, batch_resonance(qs, vecs, lat, big_k)):
+        assert len(got) == 10 and got.indices == resonance(q, vecs, lat, big_k).indices
+    assert batch_resonance(np.zeros((0, 8), dtype=np.float32), vecs, lat) == []
+    assert batch_resonance([], vecs, lat) == []
+    one = batch_resonance(qs[:1], vecs, lat, big_k)
+    assert len(one) == 1 and one[0].indices == resonance(qs[0], vecs, lat, big_k).indices
+    zero = batch_resonance(np.zeros((2, 8)), vecs, lat, LatticeParams(k=3, min_score=0.0))
+    assert [r.indices for r in zero] == [[0, 1, 2]] * 2  # nothing matches: ties at 0, lowest indices
+    assert all(g.similarity == 0.0 for r in zero for g in r)
+    bad = qs.copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(LatticeError, match="NaN"):
+        batch_resonance(bad, vecs, lat)
+    with pytest.raises(EmbedderMismatchError, match="dimension 8"):
+        batch_resonance(np.ones((2, 5)), vecs, lat)
+    broken = vecs.copy()
+    broken[4, 0] = np.inf
+    with pytest.raises(LatticeError, match="re-embed"):
+        batch_resonance(qs, broken, lat)
+    empty = batch_resonance(qs, np.zeros((0, 8), dtype=np.float32), Lattice())
+    assert [len(r) for r in empty] == [0] * 4 and all(r.best_resonance == 0.0 for r in empty)
+
+
+def test_batch_peak_memory_has_no_float64_query_by_gem_array():
+    """Peak traced memory at Q=50, N=20000 stays within 1.1x of the floor's: the float32
+    (Q, N) scores plus the int64 (Q, N) indices a 2-D argpartition returns (12 bytes per
+    score). One float64 (Q, N) array more (the old path made two, and a float32 copy) breaks it."""
+    import tracemalloc
+
+    q_count, n = 50, 20_000
+    lat, vecs, rng = random_world(n, d=16, seed=7)
+    qs = rng.normal(size=(q_count, 16)).astype(np.float32)
+    p = LatticeParams(k=10, beta=0.5, min_score=0.0)
+    batch_resonance(qs[:2], vecs, lat, p)  # first-call imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        batch_resonance(qs, vecs, lat, p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    floor = (4 + 8) * q_count * n
+    assert peak < 1.1 * floor, f"peak {peak / 1e6:.1f} MB, floor {floor / 1e6:.1f} MB"
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 80), patterns=st.one_of(st.none(), st.integers(1, 6)), k=st.integers(1, 12),
+       alpha=st.sampled_from([0.0, 0.5, 1.0, 2.0]), beta=st.floats(-3, 3), min_score=st.sampled_from([0.0, 0.2, 0.5]),
+       seed=st.integers(0, 2**16))
+def test_property_batch_equals_the_loop(n, patterns, k, alpha, beta, min_score, seed):
+    lat, vecs, qs = dyadic_world(n, patterns, seed=seed)
+    p = LatticeParams(alpha=alpha, beta=beta, k=k, min_score=min_score)
+    assert batch_resonance(qs, vecs, lat, p) == [resonance(q, vecs, lat, p) for q in qs]

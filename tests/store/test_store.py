@@ -337,3 +337,37 @@ def test_both_bulk_update_paths_store_exact_states(filled, monkeypatch, copy_min
     assert {filled.get_gem("lab", g)["state_version"] for g in again.ids} == {2}
     filled.observe("lab", ["g002"], RESEARCHER)  # a few rows
     assert filled.get_gem("lab", "g002")["state_version"] == 3
+
+
+def test_a_reflection_write_reads_only_the_used_gems_and_partners_yet_matches_the_whole_lattice(store):
+    """apply_reflection / observe load the used gems, their partners and their edges only;
+    the stored result and the log equal an observe + strengthen of the whole lattice."""
+    from core.access import SYSTEM
+
+    rng = np.random.default_rng(11)
+    store.create_lattice("big", SYSTEM, params={"rho": 0.6, "eta": 0.7})
+    for i in range(60):
+        store.add_gem("big", SYSTEM, f"gem {i} words {rng.integers(1000)}", id=f"g{i:02d}",
+                      coherence=float(rng.uniform(0, 1)), uncertainty=float(rng.uniform(0, 1)))
+    for _ in range(80):
+        a, b = rng.choice(60, 2, replace=False)
+        store.entangle("big", f"g{a:02d}", f"g{b:02d}", float(rng.uniform(0.1, 1)), SYSTEM)
+    store.archive_gem("big", "g05", SYSTEM)  # an archived partner is not lifted
+    for used in (["g01", "g02", "g03"], ["g10"], ["g20", "g01", "g20"]):
+        ref = store.load("big").lattice
+        pos = [ref.ids.index(g) for g in dict.fromkeys(used)]
+        ref.observe(pos)
+        if len(pos) > 1:
+            ref.strengthen(pos, 0.1)
+        store.apply_reflection("big", used, SYSTEM, increment=0.1)
+        got = store.load("big").lattice
+        np.testing.assert_array_equal(got.coherence, ref.coherence)
+        np.testing.assert_array_equal(got.uncertainty, ref.uncertainty)
+        for x, y in zip(got.edge_arrays(), ref.edge_arrays()):
+            np.testing.assert_array_equal(x, y)
+    ref = store.load("big").lattice
+    ref.observe([ref.ids.index("g07")], 0.5)
+    store.observe("big", ["g07"], SYSTEM, strength=0.5)
+    np.testing.assert_array_equal(store.load("big").lattice.coherence, ref.coherence)
+    with pytest.raises(NotFoundError, match="not an active gem"):
+        store.apply_reflection("big", ["g05"], SYSTEM)

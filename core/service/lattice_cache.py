@@ -1,0 +1,363 @@
+"""The process-wide lattice cache: state, embeddings and texts of the lattices a Workbench
+answers from, kept in memory and refreshed from the store's log.
+
+Why: a reflection used to reload the lattice, every gem's text and every embedding (400 MB
+at 100k gems) for each question, although nothing but the k cited texts is needed and
+only the last answer's few gems changed. Now a question costs one consistent read of
+what changed since the cached version (core.store.sync):
+
+* nothing: the cached lattice is used;
+* values of a few gems (observations, edits, entanglements): the exact stored values are
+  applied to the cached state; embeddings of gems whose content was edited are re-read;
+* an evolution, an import, an archive...: the state is read whole (one bulk read), and
+  only embeddings of gems whose content row version moved are fetched;
+* texts are fetched for the gems a reflection cites only (:class:`GemTexts`), and kept.
+
+Versions live in the database, so each process (node) keeps its own cache and none
+serves a stale lattice. Memory: an LRU over lattices with a byte budget
+(``LATTICE_CACHE_MB``, default 2048); a lattice bigger than the budget is served without
+being kept. :meth:`LatticeCache.stats` reports sizes, hits and reloads.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.engine.lattice import Lattice
+from core.engine.params import LatticeParams
+from core.errors import LatticeError, ValidationError
+from core.store import Store
+from core.store.records import LatticeInfo, lattice_info
+from core.store.sync import LatticeSync, ValueChange
+
+BUDGET_ENV = "LATTICE_CACHE_MB"
+DEFAULT_BUDGET_MB = 2048
+TEXTS_KEPT = 4096  # texts kept per lattice (the ones reflections cited most recently)
+_ATTEMPTS = 3  # a lattice that changes between the state read and the embeddings read is read again
+_GENERATIONS = itertools.count(1)  # content keys: new whenever a lattice's gems or their texts change
+
+
+def budget_from_env(env: dict[str, str] | None = None) -> int:
+    """The cache's byte budget from ``LATTICE_CACHE_MB`` (megabytes, >= 0; 0 keeps nothing)."""
+    raw = (os.environ if env is None else env).get(BUDGET_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BUDGET_MB * 2**20
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise ValidationError(BUDGET_ENV, f"got {raw!r}; give the lattice cache's budget in megabytes, "
+                                          f"e.g. {DEFAULT_BUDGET_MB}") from None
+    if not (mb >= 0 and np.isfinite(mb)):
+        raise ValidationError(BUDGET_ENV, f"got {raw!r}; must be a number of megabytes >= 0")
+    return int(mb * 2**20)
+
+
+class _Retry(Exception):
+    """The lattice changed between two reads of one refresh: read it again."""
+
+
+@dataclass
+class _Entry:
+    """One cached lattice. Mutated only under its lock; readers get copies (:meth:`view`)."""
+
+    lattice_id: int
+    version: int
+    last_tx_id: int
+    row: dict
+    lattice: Lattice
+    pks: np.ndarray  # gem primary keys, lattice order
+    content_versions: np.ndarray  # gems' content row versions, lattice order
+    embeddings: np.ndarray  # (N, dim) float32, writable here; handed out read-only
+    content_key: int = field(default_factory=lambda: next(_GENERATIONS))
+    texts: "OrderedDict[int, str]" = field(default_factory=OrderedDict)  # pk -> content (LRU)
+    _positions: pd.Index | None = None
+
+    @property
+    def nbytes(self) -> int:
+        n = len(self.pks)
+        state = 4 * 8 * n + 16 * n + 96 * n  # state arrays, pks + versions, ids (about 96 B each)
+        return int(self.embeddings.nbytes + state + 120 * self.lattice.n_edges
+                   + sum(len(t) for t in self.texts.values()))
+
+    def positions(self, gem_ids: Sequence[str]) -> np.ndarray:
+        if self._positions is None:
+            self._positions = pd.Index(self.lattice.ids)
+        return self._positions.get_indexer(list(gem_ids))
+
+
+@dataclass(frozen=True)
+class CachedLattice:
+    """A lattice as one reflection sees it: its own copy of the state, texts fetched on
+    first use, and the shared read-only embeddings (a content edit rewrites the edited
+    gems' rows in place: a copy of the matrix would cost gigabytes at 1e6 gems, and a
+    reflection racing the edit may then rank with the new text's embedding)."""
+
+    name: str
+    lattice: Lattice  # a private copy: the engine may change it in memory
+    embeddings: np.ndarray  # (N, dim) float32, read-only
+    texts: "GemTexts"
+    version: int
+    info: LatticeInfo
+    # changes whenever the gems or their title, content, tags or source change (not with
+    # their state): what a cache of gem lists is keyed by
+    content_key: int
+
+
+class GemTexts(Sequence):
+    """The gems' texts in lattice order, read from the store on first use and kept.
+
+    A reflection reads the k texts it cites; :meth:`prefetch` reads them in one query.
+    """
+
+    def __init__(self, cache: "LatticeCache", name: str, entry: _Entry, pks: np.ndarray):
+        self._cache, self._name, self._entry, self._pks = cache, name, entry, pks
+
+    def __len__(self) -> int:
+        return len(self._pks)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = int(index)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"gem index {index} out of range for {len(self)} gems")
+        return self.prefetch([i])[0]
+
+    def prefetch(self, indices: Iterable[int]) -> list[str]:
+        """The texts at ``indices`` (lattice positions), fetching the missing ones at once."""
+        pks = [int(self._pks[int(i)]) for i in indices]
+        return self._cache._texts(self._name, self._entry, pks)
+
+
+@dataclass
+class CacheCounters:
+    hits: int = 0  # nothing changed since the cached version
+    applied: int = 0  # refreshed by applying logged values
+    state_reloads: int = 0  # state read whole (embeddings kept where unchanged)
+    builds: int = 0  # lattice read whole (cold, or nothing reusable)
+    embeddings_fetched: int = 0  # embedding rows read from the store
+    texts_fetched: int = 0
+    evictions: int = 0
+    oversize: int = 0  # served without being kept (bigger than the budget)
+
+
+class LatticeCache:
+    """Lattices of one store kept in memory for reflections; thread-safe."""
+
+    def __init__(self, store: Store, budget_bytes: int | None = None):
+        self.store = store
+        self.budget = budget_from_env() if budget_bytes is None else int(budget_bytes)
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # the LRU order, the lock table and the counters
+        self.counters = CacheCounters()
+
+    # ------------------------------------------------------------ public
+    def get(self, name: str) -> CachedLattice:
+        """Lattice ``name`` at its current version (one read of what changed)."""
+        with self._name_lock(name):
+            with self._lock:
+                entry = self._entries.get(name)
+            try:
+                for attempt in range(_ATTEMPTS):
+                    try:
+                        entry = self._refresh(name, entry if attempt == 0 else None)
+                        break
+                    except _Retry:
+                        if attempt == _ATTEMPTS - 1:
+                            raise LatticeError(f"lattice {name!r} kept changing while it was read; "
+                                               "try again") from None
+            except BaseException:
+                self.forget(name)  # a refresh may have stopped half-applied: never serve that entry
+                raise
+            view = CachedLattice(name, entry.lattice.copy(), _readonly(entry.embeddings),
+                                 GemTexts(self, name, entry, entry.pks), entry.version,
+                                 lattice_info(entry.row, len(entry.pks)), entry.content_key)
+        self._keep(name, entry)
+        return view
+
+    def holds(self, name: str) -> bool:
+        """True when lattice ``name`` is kept (a :meth:`get` costs only what changed)."""
+        with self._lock:
+            return name in self._entries
+
+    def forget(self, name: str | None = None) -> None:
+        """Drop one lattice (or all) from the cache."""
+        with self._lock:
+            if name is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(name, None)
+
+    def stats(self) -> dict:
+        """Lattices kept, their bytes, the budget and the refresh counters (for Metrics)."""
+        with self._lock:
+            sizes = {name: e.nbytes for name, e in self._entries.items()}
+            return {"lattices": len(sizes), "bytes": int(sum(sizes.values())), "budget_bytes": self.budget,
+                    "per_lattice_bytes": sizes, **vars(self.counters)}
+
+    # ----------------------------------------------------------- refresh
+    def _refresh(self, name: str, entry: _Entry | None) -> _Entry:
+        if entry is None:
+            sync = self.store.sync(name)
+        else:
+            sync = self.store.sync(name, entry.version, entry.last_tx_id, entry.lattice_id)
+        if entry is not None and sync.unchanged:
+            self._count("hits")
+            return entry
+        if sync.state is None:
+            assert entry is not None  # a refresh without a state read needs something cached
+            self._apply(name, entry, sync)
+            self._count("applied")
+            return entry
+        lattice, pks = sync.state
+        reuse = None if sync.fresh or entry is None else entry
+        if sync.content is None:  # only the state moved (an evolution): same gems, same content
+            if entry is None or not np.array_equal(pks, entry.pks):
+                raise _Retry
+            versions, embeddings = entry.content_versions, entry.embeddings
+        else:
+            content_pks, versions = sync.content
+            if not np.array_equal(content_pks, pks):
+                raise _Retry  # a gem was added or archived between the two reads of the sync
+            if reuse is not None and (reuse.row["embedder"], reuse.row["dim"]) != (sync.row["embedder"], sync.row["dim"]):
+                reuse = None
+            embeddings, versions = self._embeddings(name, pks, versions, reuse, int(sync.row["dim"]))
+        self._count("builds" if reuse is None else "state_reloads")
+        new = _Entry(int(sync.row["id"]), int(sync.row["version"]), sync.last_tx_id, sync.row, lattice, pks,
+                     versions, embeddings)
+        if entry is not None and np.array_equal(pks, entry.pks) and np.array_equal(versions, entry.content_versions):
+            new.content_key = entry.content_key  # same gems, same texts: only their state moved
+        if reuse is not None:  # texts of gems whose content did not move stay valid
+            old = dict(zip(reuse.pks.tolist(), reuse.content_versions.tolist()))
+            now = dict(zip(pks.tolist(), versions.tolist()))
+            new.texts = OrderedDict((pk, t) for pk, t in reuse.texts.items() if old.get(pk) == now.get(pk))
+        return new
+
+    def _embeddings(self, name: str, pks: np.ndarray, versions: np.ndarray, reuse: _Entry | None,
+                    dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings for ``pks`` (lattice order): cached rows whose content version did not
+        move, the rest fetched. Returns (embeddings, the versions they are at)."""
+        n = len(pks)
+        out = np.empty((n, dim), dtype=np.float32)
+        need = np.ones(n, dtype=bool)
+        if reuse is not None and len(reuse.pks):
+            at = pd.Index(reuse.pks).get_indexer(pks)
+            same = (at >= 0)
+            same[same] = reuse.content_versions[at[same]] == versions[same]
+            out[same] = reuse.embeddings[at[same]]
+            need = ~same
+        wanted = pks[need]
+        if wanted.size == 0:
+            return out, versions
+        # most gems needed (cold): one scan in seq order beats many IN (...) lists
+        keys, got_versions, rows = self.store.content_rows(name, None if wanted.size > n // 2 else wanted)
+        at = pd.Index(keys).get_indexer(wanted)
+        if (at < 0).any():
+            raise _Retry  # a gem disappeared between the state read and this one
+        out[need] = rows[at]
+        versions = versions.copy()
+        versions[need] = got_versions[at]
+        self._count("embeddings_fetched", int(wanted.size))
+        return out, versions
+
+    def _apply(self, name: str, entry: _Entry, sync: LatticeSync) -> None:
+        """Apply logged values to the cached state (exact stored values, in log order)."""
+        lat = entry.lattice
+        for change in sync.changes:
+            pos = entry.positions(change.gem_ids)
+            if (pos < 0).any():
+                raise _Retry  # a gem the cache does not have: read the lattice whole
+            self._apply_change(lat, entry, change, pos)
+        if sync.edited_content:
+            pos = entry.positions(sync.edited_content)
+            keys, versions, rows = self.store.content_rows(name, entry.pks[pos])
+            at = pd.Index(keys).get_indexer(entry.pks[pos])
+            if (at < 0).any():
+                raise _Retry
+            # in place: at 1e6 gems a copy of the matrix would be gigabytes
+            entry.embeddings[pos] = rows[at]
+            entry.content_versions[pos] = versions[at]
+            for pk in entry.pks[pos].tolist():
+                entry.texts.pop(int(pk), None)
+            self._count("embeddings_fetched", int(pos.size))
+        if sync.edited_text:
+            entry.content_key = next(_GENERATIONS)
+        lat.params = LatticeParams.from_dict(sync.row["params"])
+        lat.t = float(sync.row["t"])
+        entry.version, entry.last_tx_id, entry.row = int(sync.row["version"]), sync.last_tx_id, sync.row
+
+    @staticmethod
+    def _apply_change(lat: Lattice, entry: _Entry, change: ValueChange, pos: np.ndarray) -> None:
+        if change.kind == "entangle":
+            pairs = change.after.get("pairs", [])
+            ends = entry.positions([p[0] for p in pairs] + [p[1] for p in pairs])
+            if (ends < 0).any():
+                raise _Retry
+            for k, (_, _, w) in enumerate(pairs):
+                i, j = int(ends[k]), int(ends[k + len(pairs)])
+                if float(w) > 0:
+                    lat.add_edge(i, j, float(w))
+                elif lat.edge_weight(i, j) > 0:
+                    lat.remove_edge(i, j)
+            return
+        values = {k: v for k, v in change.after.items() if k != "pairs"}
+        for k, i in enumerate(pos.tolist()):
+            if values:
+                lat.set_state(i, **{s: float(v[k]) for s, v in values.items()})
+
+    # ------------------------------------------------------------- texts
+    def _texts(self, name: str, entry: _Entry, pks: list[int]) -> list[str]:
+        with self._lock:
+            missing = [pk for pk in dict.fromkeys(pks) if pk not in entry.texts]
+        fetched = self.store.contents(missing) if missing else {}
+        with self._lock:
+            for pk, text in fetched.items():
+                entry.texts[pk] = text
+            out = []
+            for pk in pks:
+                if pk not in entry.texts:
+                    raise LatticeError(f"a gem of lattice {name!r} was deleted while a reflection read it; ask again")
+                entry.texts.move_to_end(pk)
+                out.append(entry.texts[pk])
+            while len(entry.texts) > TEXTS_KEPT:
+                entry.texts.popitem(last=False)
+            self.counters.texts_fetched += len(fetched)
+        return out
+
+    # ------------------------------------------------------------ budget
+    def _keep(self, name: str, entry: _Entry) -> None:
+        size = entry.nbytes
+        with self._lock:
+            if size > self.budget:
+                self._entries.pop(name, None)
+                self.counters.oversize += 1
+                return
+            self._entries[name] = entry
+            self._entries.move_to_end(name)
+            total = sum(e.nbytes for e in self._entries.values())
+            while total > self.budget and len(self._entries) > 1:
+                _, gone = self._entries.popitem(last=False)
+                total -= gone.nbytes
+                self.counters.evictions += 1
+
+    def _name_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _count(self, counter: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.counters, counter, getattr(self.counters, counter) + n)
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    view = arr.view()
+    view.flags.writeable = False
+    return view
