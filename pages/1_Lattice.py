@@ -83,7 +83,8 @@ def tab_browse(ctx: PageContext) -> None:
     status = f4.selectbox("Status", ["Active", "Archived", "All"], key="lat_status", on_change=_reset_page)
     asked = int(st.session_state.setdefault("lat_page", 1))
     try:
-        df, total, page = G.find_gems(store, name, tag, text, coh, status, asked)
+        df, total, page = G.cached_find_gems(store, store.url, name, ctx.loaded.version, tag, text, tuple(coh),
+                                             status, asked)
     except LatticeError as exc:
         st.error(str(exc))
     else:
@@ -339,7 +340,7 @@ require_store(ctx)  # this page works on the database only
 st.title("Lattice")
 st.caption(f"The gems of lattice **{ctx.name}**: search, filter, open one to read or edit it; import and export "
            "files.")
-headline_metrics(ctx.store, get_workbench(), ctx.name, ctx.lattice)
+headline_metrics(ctx.store, get_workbench(), ctx.name, ctx.lattice, ctx.loaded.version)
 if not ctx.can(Permission.EDIT):
     st.info(f"You are a **{ctx.actor.role.value}**: the lattice is read-only for you (the engine refuses edits).",
             icon=":material/visibility:")

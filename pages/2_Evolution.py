@@ -108,9 +108,10 @@ def simulation_table(ctx: PageContext, traj, titles: dict) -> None:
             download_csv(series, f"{ctx.name}-evolution.csv", key="evo_download", label="Totals (CSV)")
         with d2:
             gems = traj.gems
-            per_gem = gems.assign(title=gems["gem"].map(lambda g: titles.get(g, "")))
-            download_csv(per_gem, f"{ctx.name}-evolution-gems.csv", key="evo_gems_download",
-                         label=f"Per-gem trajectories, {gems['gem'].nunique()} gems (CSV)")
+            recorded = len(gems) // len(series) if len(series) else 0  # the tidy table: gems x time points
+            download_csv(lambda: gems.assign(title=gems["gem"].map(lambda g: titles.get(g, ""))),
+                         f"{ctx.name}-evolution-gems.csv", key="evo_gems_download",
+                         label=f"Per-gem trajectories, {recorded} gems (CSV)")
 
 
 # ------------------------------------------------------------- real clock

@@ -9,7 +9,7 @@ from ui import charts
 from ui.compute import extreme_pairs, gem_indices, looked_ahead, thin_times, trajectory
 from ui.context import PageContext, page_context
 from ui.controls import gem_picker
-from ui.interference import most_coherent, pairs_table, phase_degrees
+from ui.interference import TitlesByIndex, most_coherent, pairs_table, phase_degrees
 from ui.tables import download_csv
 
 NAME_WIDTH = 300  # px: room for a title of ~40 characters, and every number column still in view
@@ -81,8 +81,8 @@ def network_and_sync(ctx: PageContext, lat: Lattice, ahead: float, titles: dict)
     with g1:
         links = st.select_slider("Links to draw (the strongest)", [25, 50, 100, 200, 500, 1000, 2000], value=100,
                                  key="int_links", help="More links than this make the network unreadable.")
-        st.plotly_chart(charts.entanglement_network(lat.phase, lat.coherence, [titles[g] for g in lat.ids],
-                                                    lat.edge_arrays(), max_edges=int(links)), key="int_network")
+        st.plotly_chart(charts.entanglement_network(lat.phase, lat.coherence, TitlesByIndex(lat.ids, titles),
+                                                    ctx.lattice.edge_arrays(), max_edges=int(links)), key="int_network")
     with g2:
         horizon = st.number_input(f"R(t) horizon ({unit}s)", min_value=0.1, max_value=10_000.0, value=48.0,
                                   step=1.0, key="int_horizon")
@@ -106,8 +106,8 @@ st.title("Interference")
 st.caption("I_ij = cos(φi − φj)·ci·cj: positive when two gems are in phase (they reinforce each other), "
            "negative when opposed (they cancel). Shown for the lattice at its clock plus an optional look-ahead.")
 ahead, chosen_idx, count = heatmap_controls(ctx, titles)
-try:  # cached per lattice version, parameters and look-ahead: reruns reuse it
-    lat = looked_ahead(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), ahead)
+try:  # at the clock: the loaded state itself (read-only here); a look-ahead: a cached evolved copy
+    lat = ctx.lattice if ahead == 0 else looked_ahead(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), ahead)
 except LatticeError as exc:
     st.error(str(exc))
     st.stop()

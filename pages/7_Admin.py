@@ -142,8 +142,8 @@ def tab_log(ctx: PageContext) -> None:
     who = f2.text_input("Actor", key="adm_log_actor", placeholder="Any user")
     limit = f3.number_input("Most recent entries", min_value=10, max_value=100_000, value=500, step=100,
                             key="adm_log_limit")
-    try:
-        log = ctx.store.transactions(ctx.name, kinds=chosen or None, limit=int(limit))
+    try:  # read once per lattice version and filters: a rerun reads nothing
+        log = A.log_view(ctx.store, ctx.store.url, ctx.name, ctx.loaded.version, tuple(chosen), int(limit))
     except LatticeError as exc:
         st.error(str(exc))
         return
@@ -151,9 +151,14 @@ def tab_log(ctx: PageContext) -> None:
     st.caption(f"{len(log)} entr{'y' if len(log) == 1 else 'ies'} of lattice **{ctx.name}**, newest first. "
                "Every state change is logged with who, when (wall and lattice time), the gems, and the values "
                "before and after.")
-    st.dataframe(A.log_table(log), hide_index=True, key="adm_log", height=table_height(len(log), 460))
-    download_csv(A.log_csv_frame(log), f"{ctx.name}-transactions.csv", key="adm_log_csv",
-                 label="Download the log (CSV)")
+    st.dataframe(log, hide_index=True, key="adm_log", height=table_height(len(log), 460))
+    # The CSV (complete payloads: an import's is every gem's state) is built when the button is
+    # clicked, not on every rerun, and kept for the log's position and these filters.
+    st.download_button("Download the log (CSV)", A.log_csv_source(ctx.store, ctx.name, chosen, who, int(limit)),
+                       file_name=f"{ctx.name}-transactions.csv", mime="text/csv", key="adm_log_csv",
+                       icon=":material/download:",
+                       help="These entries with their complete before/after values, as the log is when you "
+                            "click (built then).")
 
 
 # ---------------------------------------------------------------------- audit

@@ -1,6 +1,6 @@
 """Helpers of the Admin page: snapshot bytes to download, an uploaded snapshot to verify and restore,
-the transaction log as a display table, and the users table (the store checks the admin role on
-each call)."""
+the transaction log as a display table and as a CSV built on demand, and the users table (the
+store checks the admin role on each call)."""
 from __future__ import annotations
 
 import json
@@ -8,16 +8,20 @@ import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 import pandas as pd
+import streamlit as st
 
 from core.access import Actor
 from core.auth import DEMO_USERS
 from core.errors import LatticeError
 from core.store import SnapshotError, Store
+from ui.tables import csv_bytes
 
 MAX_SNAPSHOT_BYTES = 500 * 1024 * 1024
+LOG_TABLE_COLUMNS = ["id", "wall_time", "kind", "actor", "lattice_t", "lattice_version", "gems", "gem ids",
+                     "before", "after"]
 LOG_KINDS = ["create_lattice", "import", "create", "edit", "observe", "evolve", "entangle", "archive", "unarchive",
              "delete", "params", "clock", "restore"]
 
@@ -120,26 +124,50 @@ def _check_size(data: bytes, filename: str) -> None:
         raise LatticeError(f"{filename}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MB")
 
 
+def _head(value, items: int):
+    """``value`` with every list (and dict) cut to its first ``items`` entries, and whether
+    anything was cut: the start of its JSON without encoding 100k numbers to show 160 characters."""
+    if isinstance(value, (list, tuple)):
+        parts = [_head(v, items) for v in value[:items]]
+        return [p for p, _ in parts], len(value) > items or any(c for _, c in parts)
+    if isinstance(value, dict):
+        parts = {k: _head(v, items) for k, v in list(value.items())[:items]}
+        return {k: p for k, (p, _) in parts.items()}, len(value) > items or any(c for _, c in parts.values())
+    return value, False
+
+
 def _short_json(value, limit: int = 160) -> str:
+    """The JSON of ``value``, cut to ``limit`` characters (``…`` marks the cut). Lists and dicts
+    are cut to ``limit // 2`` entries before encoding: each entry takes at least two characters
+    with its separator, so the first ``limit`` characters are the same as the full JSON's."""
     if value is None:
         return ""
-    text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[:limit] + "…"
+    head, cut = _head(value, limit // 2)
+    text = json.dumps(head, default=str)
+    if len(text) <= limit and not cut:
+        return text
+    return text[:limit] + "…"
 
 
 def log_table(log: pd.DataFrame) -> pd.DataFrame:
     """The transaction log, newest first, with the JSON payloads shortened for display."""
     if log.empty:
-        return pd.DataFrame(columns=["id", "wall_time", "kind", "actor", "lattice_t", "lattice_version", "gems",
-                                     "gem ids", "before", "after"])
+        return pd.DataFrame(columns=LOG_TABLE_COLUMNS)
     df = log.iloc[::-1].copy()
-    ids = df["gem_ids"].map(lambda g: list(g or []))
+    ids = df["gem_ids"].map(lambda g: g or [])
     df["gems"] = ids.map(len)
     df["gem ids"] = ids.map(lambda g: ", ".join(map(str, g[:5])) + (f" (+{len(g) - 5})" if len(g) > 5 else ""))
     df["before"] = df["before"].map(_short_json)
     df["after"] = df["after"].map(_short_json)
-    return df[["id", "wall_time", "kind", "actor", "lattice_t", "lattice_version", "gems", "gem ids", "before",
-               "after"]]
+    return df[LOG_TABLE_COLUMNS]
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the transaction log…")
+def log_view(_store: Store, url: str, name: str, version: int, kinds: tuple[str, ...], limit: int) -> pd.DataFrame:
+    """:func:`log_table` of the ``limit`` newest entries of ``kinds`` (all when empty) of lattice
+    ``name`` at ``version`` in the store at ``url``. Every write bumps the version (a restore
+    too: it keeps rising), so the version is the cache key and a rerun reads nothing."""
+    return log_table(_store.transactions(name, kinds=list(kinds) or None, limit=int(limit)))
 
 
 def log_csv_frame(log: pd.DataFrame) -> pd.DataFrame:
@@ -148,6 +176,32 @@ def log_csv_frame(log: pd.DataFrame) -> pd.DataFrame:
     for col in ("gem_ids", "before", "after"):
         df[col] = df[col].map(lambda v: json.dumps(v, default=str) if v is not None else "")
     return df
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _log_csv_bytes(_log: pd.DataFrame, url: str, name: str, last_id: int, kinds: tuple[str, ...], who: str,
+                   limit: int) -> bytes:
+    """The CSV of ``_log`` (passed unhashed: hashing the payloads would cost what building
+    does), cached by log position: the store, lattice, newest log id and filters."""
+    return csv_bytes(log_csv_frame(_log))
+
+
+def log_csv(store: Store, name: str, kinds: Sequence[str], who: str, limit: int) -> bytes:
+    """The transaction log of lattice ``name`` as CSV with complete payloads: the ``limit``
+    newest entries of ``kinds`` (all when empty) whose actor contains ``who``, oldest first,
+    as the log is now. Built once per log position (newest log id and filters): asking again
+    before the log moves reuses it."""
+    log = store.transactions(name, kinds=list(kinds) or None, limit=int(limit))
+    last_id = int(log["id"].max()) if len(log) else 0  # before the actor filter: where the log's window ends
+    return _log_csv_bytes(filter_actor(log, who), store.url, name, last_id, tuple(kinds), who.strip().lower(),
+                          int(limit))
+
+
+def log_csv_source(store: Store, name: str, kinds: Sequence[str], who: str, limit: int) -> Callable[[], bytes]:
+    """What the log's download button is given: :func:`log_csv` of these filters, called only
+    when the button is clicked (``st.download_button`` runs a callable then), never on a rerun."""
+    kinds = tuple(kinds)
+    return lambda: log_csv(store, name, kinds, who, limit)
 
 
 def filter_actor(log: pd.DataFrame, who: str) -> pd.DataFrame:

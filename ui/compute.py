@@ -67,23 +67,43 @@ def extreme_pairs(_lattice: Lattice, key: tuple, params: dict, ahead: float, k: 
 MAX_GEM_OPTIONS = 500  # gem pickers list at most this many options (plus the chosen): 10k would be ~300 KB
 
 
+def most_coherent_first(coherence: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` most coherent gems, most coherent first (ties in lattice order):
+    the first ``k`` of a stable descending sort, without sorting all gems (1M: ~0.1 s)."""
+    c = np.asarray(coherence, dtype=float)
+    k = max(0, min(int(k), c.size))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k * 8 >= c.size:
+        return np.argsort(-c, kind="stable")[:k]
+    kth = np.partition(c, c.size - k)[c.size - k]  # the k-th largest value
+    candidates = np.flatnonzero(c >= kth)  # ascending positions: a stable sort keeps ties in order
+    return candidates[np.argsort(-c[candidates], kind="stable")][:k]
+
+
 def gem_options(ids: Sequence, titles: dict, coherence: np.ndarray, selected: Sequence, query: str = "",
                 cap: int = MAX_GEM_OPTIONS) -> tuple[list, int]:
     """Options of a gem picker: every gem when there are at most ``cap``, else the chosen
     gems plus the first ``cap`` matches of ``query`` (id or title, case-insensitive; all
     gems when empty), most coherent first. Returns ``(options, matches)``."""
-    ids = list(ids)
+    ids = ids if isinstance(ids, list) else list(ids)
     if len(ids) <= cap:
         return ids, len(ids)
-    order = np.argsort(-np.asarray(coherence, dtype=float), kind="stable")
     q = query.strip().lower()
-    ranked = [ids[i] for i in order]
-    if q:
-        ranked = [g for g in ranked if q in str(g).lower() or q in str(titles.get(g, "")).lower()]
-    known = set(ids)
+    selected = list(selected)
+    if q:  # every gem is looked at: only while the user types a query
+        order = np.argsort(-np.asarray(coherence, dtype=float), kind="stable")
+        ranked = [g for g in (ids[i] for i in order) if q in str(g).lower() or q in str(titles.get(g, "")).lower()]
+        matches = len(ranked)
+    else:  # the top of the coherence order only (the chosen ones may take places in it)
+        ranked = [ids[i] for i in most_coherent_first(coherence, cap + len(selected))]
+        matches = len(ids)
+    listed = set(ranked)
+    others = {g for g in selected if g not in listed}  # chosen further down: are they still gems?
+    known = listed | (others & set(ids) if others else set())
     chosen = [g for g in selected if g in known]
     taken = set(chosen)
-    return chosen + [g for g in ranked[:cap] if g not in taken], len(ranked)
+    return chosen + [g for g in ranked[:cap] if g not in taken], matches
 
 
 MAX_CHART_POINTS = 1000  # time points per line sent to the browser (a chart is ~1000 px wide)

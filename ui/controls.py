@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.engine import PARAM_SPECS, STATE_SPECS, LatticeParams, ParamSpec
 from core.errors import ValidationError
-from ui.compute import MAX_GEM_OPTIONS, gem_options
+from ui.compute import MAX_GEM_OPTIONS, gem_options, most_coherent_first
 from ui.context import PARAMS_KEY, flash, set_params
 
 KEY_PREFIX = "param_"
@@ -85,8 +85,8 @@ def gem_picker(container, label: str, key: str, ids: Sequence, titles: dict, coh
     """A multiselect of gems (default: the ``default_count`` most coherent). Above
     :data:`~ui.compute.MAX_GEM_OPTIONS` gems the browser gets a short list plus a find box
     (``<key>_find``), not every gem. Returns the chosen gem ids."""
-    ids = list(ids)
-    by_coherence = [ids[i] for i in np.argsort(-np.asarray(coherence), kind="stable")[:default_count]]
+    ids = ids if isinstance(ids, list) else list(ids)
+    by_coherence = [ids[i] for i in most_coherent_first(coherence, default_count)]
     many = len(ids) > MAX_GEM_OPTIONS
     query = container.text_input(f"Find {label.lower()}", key=f"{key}_find", placeholder="title or id") if many else ""
     options, matches = gem_options(ids, titles, coherence, st.session_state.get(key, by_coherence), query)

@@ -244,6 +244,14 @@ def find_gems(store: Store, name: str, tag: str, text: str, coherence: tuple[flo
     return df, total, page
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_find_gems(_store: Store, url: str, name: str, version: int, tag: str, text: str,
+                     coherence: tuple[float, float], status: str, page: int) -> tuple[pd.DataFrame, int, int]:
+    """:func:`find_gems` of the lattice at ``version`` (every write bumps it): a rerun with the
+    same filters and page asks the database nothing (at 1M gems the count alone takes 0.5 s)."""
+    return find_gems(_store, name, tag, text, tuple(coherence), status, page)
+
+
 def page_count(total: int, page_size: int = PAGE_SIZE) -> int:
     """Pages of ``page_size`` for ``total`` gems (at least 1)."""
     return max(1, -(-total // page_size))

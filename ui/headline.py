@@ -29,13 +29,21 @@ def last_reflection(store: Store, name: str) -> dict | None:
     return None if df.empty else df.iloc[0].to_dict()
 
 
-def headline_metrics(store: Store, workbench: Workbench, name: str, lattice: Lattice) -> None:
+@st.cache_data(max_entries=32, show_spinner=False)
+def _archived(_store: Store, url: str, name: str, version: int) -> int:
+    """Archived gems of lattice ``name`` at ``version`` (a count over every gem: 1 s at 1M gems)."""
+    return _store.info(name).archived
+
+
+def headline_metrics(store: Store, workbench: Workbench, name: str, lattice: Lattice,
+                     version: int | None = None) -> None:
+    """The headline figures; with the lattice's ``version`` the archived count is read once per version."""
     s = lattice.summary()
-    info = store.info(name)
+    archived = store.info(name).archived if version is None else _archived(store, store.url, name, int(version))
     cache = workbench.cache.stats()
     last = last_reflection(store, name)
     c = st.columns(5)
-    c[0].metric("Gems", f"{s['gems']}", help=f"Active gems; {info.archived} archived, {s['entanglements']} "
+    c[0].metric("Gems", f"{s['gems']}", help=f"Active gems; {archived} archived, {s['entanglements']} "
                                            "entanglements.")
     c[1].metric("Mean coherence", f"{s['mean_coherence']:.3f}", help="Mean coherence c of the active gems (0-1).")
     c[2].metric("Order parameter R", f"{s['R']:.3f}", help="|mean(c·e^{iφ})|: 1 = all coherent and in phase.")

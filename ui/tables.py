@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -22,13 +23,21 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
                             for dt in out.dtypes]]:
         out[col] = out[col].map(lambda v: csv_safe(v) if isinstance(v, str) else
                                 (csv_safe(str(v)) if v is not None and not isinstance(v, (int, float)) else v))
-    return out.to_csv(index=False).encode("utf-8")
+    # RFC 4180 line ends: the csv writer quotes a cell holding any character of the line
+    # terminator, so with "\n" alone a cell with a bare CR was written unquoted and split
+    # into two rows by every reader
+    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
-def download_csv(df: pd.DataFrame, filename: str, key: str, label: str = "Download CSV") -> None:
-    """A download button for ``df`` as a formula-safe UTF-8 CSV (:func:`csv_bytes`)."""
-    st.download_button(label, csv_bytes(df), file_name=filename, mime="text/csv", key=key,
-                       icon=":material/download:")
+def download_csv(df: pd.DataFrame | Callable[[], pd.DataFrame], filename: str, key: str,
+                 label: str = "Download CSV") -> None:
+    """A download button for ``df`` (or what ``df()`` returns) as a formula-safe UTF-8 CSV
+    (:func:`csv_bytes`).
+
+    The CSV is built when the button is clicked (``st.download_button`` calls a callable then),
+    not on every rerun: a page's per-gem tables at 100k gems take about a second to encode."""
+    st.download_button(label, lambda: csv_bytes(df() if callable(df) else df), file_name=filename,
+                       mime="text/csv", key=key, icon=":material/download:")
 
 
 def read_observations_csv(data: bytes) -> pd.DataFrame:

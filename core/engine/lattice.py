@@ -178,10 +178,48 @@ class Lattice:
         self._E[index], self._phi[index] = new["energy"][0], new["phase"][0]
         self._c[index], self._u[index] = new["coherence"][0], new["uncertainty"][0]
 
+    def set_states(self, indices: Sequence[int], **values: Sequence[float]) -> None:
+        """Set fields of several gems at once: one array per field, aligned with ``indices``.
+
+        Validated as a whole before anything is written: nothing changes if a value is
+        refused. (Applying logged values to a cached lattice: a reflection's gems.)
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise ValidationError("index", f"gem indices must be in [0, {len(self) - 1}]")
+        arrays: dict[str, np.ndarray] = {}
+        for name, value in values.items():
+            if name not in STATE_SPECS:
+                raise ValidationError(name, f"unknown state field; known: {', '.join(STATE_SPECS)}")
+            try:
+                arr = np.asarray(value, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError):
+                raise ValidationError(name, "must be numbers") from None
+            if arr.size != idx.size:
+                raise ValidationError(name, f"got {arr.size} values for {idx.size} gems")
+            if STATE_SPECS[name].invalid(arr).any():
+                STATE_SPECS[name].check(arr, [self.ids[i] for i in idx])
+            arrays[name] = arr
+        if "phase" in arrays and idx.size:
+            self._phase_bound = max(self._phase_bound, float(np.abs(arrays["phase"]).max()))
+        if "energy" in arrays and (arrays["energy"] != self._E[idx]).any():
+            self._energy_version += 1
+        targets = {"energy": self._E, "phase": self._phi, "coherence": self._c, "uncertainty": self._u}
+        for name, arr in arrays.items():
+            targets[name][idx] = arr
+
     def copy(self) -> "Lattice":
-        twin = Lattice(self._E.copy(), self._phi.copy(), self._c.copy(), self._u.copy(),
-                       params=self.params, ids=self.ids, t=self.t)
+        """An independent copy (state, ids, edges). Not validated again: this lattice's
+        state is valid by construction, and re-checking it cost more than the copy."""
+        twin = Lattice.__new__(Lattice)
+        twin._E, twin._phi, twin._c, twin._u = self._E.copy(), self._phi.copy(), self._c.copy(), self._u.copy()
+        twin.ids = list(self.ids)
+        twin._phase_bound, twin.params, twin.t = self._phase_bound, self.params, self.t
         twin._edges = dict(self._edges)
+        twin._edge_arrays = self._edge_arrays  # replaced on change, never written in place
+        twin._energy_version, twin.last_work = self._energy_version, 0
+        twin._step_cache = None  # its buffers are rewritten in place (see _step_factors)
+        twin._energy_max = self._energy_max
         return twin
 
     def _check_index(self, index: int) -> int:

@@ -77,19 +77,20 @@ class _Entry:
     embeddings: np.ndarray  # (N, dim) float32, writable here; handed out read-only
     content_key: int = field(default_factory=lambda: next(_GENERATIONS))
     texts: "OrderedDict[int, str]" = field(default_factory=OrderedDict)  # pk -> content (LRU)
-    _positions: pd.Index | None = None
+    _positions: dict | None = None  # gem id -> position (built on first use)
 
     @property
     def nbytes(self) -> int:
         n = len(self.pks)
-        state = 4 * 8 * n + 16 * n + 96 * n  # state arrays, pks + versions, ids (about 96 B each)
+        state = 4 * 8 * n + 16 * n + 160 * n  # state arrays, pks + versions, ids and their positions
         return int(self.embeddings.nbytes + state + 120 * self.lattice.n_edges
                    + sum(len(t) for t in self.texts.values()))
 
     def positions(self, gem_ids: Sequence[str]) -> np.ndarray:
         if self._positions is None:
-            self._positions = pd.Index(self.lattice.ids)
-        return self._positions.get_indexer(list(gem_ids))
+            self._positions = {g: i for i, g in enumerate(self.lattice.ids)}
+        pos = self._positions
+        return np.fromiter((pos.get(g, -1) for g in gem_ids), dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -309,9 +310,8 @@ class LatticeCache:
                     lat.remove_edge(i, j)
             return
         values = {k: v for k, v in change.after.items() if k != "pairs"}
-        for k, i in enumerate(pos.tolist()):
-            if values:
-                lat.set_state(i, **{s: float(v[k]) for s, v in values.items()})
+        if values:
+            lat.set_states(pos, **values)
 
     # ------------------------------------------------------------- texts
     def _texts(self, name: str, entry: _Entry, pks: list[int]) -> list[str]:

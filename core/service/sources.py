@@ -66,7 +66,8 @@ class LatticeSource(Protocol):
 def gem_titles(gems: pd.DataFrame, ids: list) -> list[str]:
     """Display titles for ``ids`` (falls back to the id when a gem has no title)."""
     if "title" in gems.columns and "id" in gems.columns:
-        lookup = dict(zip(gems["id"], gems["title"].fillna("").astype(str)))
+        # plain lists first: zipping pandas (Arrow) string columns walks them value by value
+        lookup = dict(zip(gems["id"].tolist(), gems["title"].fillna("").astype(str).tolist()))
         return [lookup.get(i) or str(i) for i in ids]
     return [str(i) for i in ids]
 
@@ -128,7 +129,7 @@ class StoreSource:
         return f"database {self.store.url} (changes are saved)"
 
     def names(self) -> list[str]:
-        return [info.name for info in self.store.list_lattices()]
+        return self.store.lattice_names()  # list_lattices counts every gem: 1-2 s at 1e6 gems
 
     def load(self, name: str) -> LatticeView:
         version = self.store.version(name)  # evolves a wall-clock lattice to now first

@@ -32,24 +32,36 @@ from core.store import Store
 
 
 class StoreSink:
-    """Writes one reflection's outcome to the store (the engine's ReflectionSink)."""
+    """Writes one reflection's outcome to the store (the engine's ReflectionSink).
+
+    The state change and the record go to the store together, in one transaction, when
+    the record arrives (the engine reports the change first, then the record): one write
+    per reflection instead of two, and never a re-coherence without its record.
+    """
 
     def __init__(self, store: Store, name: str, actor: Actor):
         self.store, self.name, self.actor = store, name, actor
         self.applied: dict[str, Any] | None = None  # what apply_reflection reported
         self.record_id: int | None = None
+        self._change: StateChange | None = None
 
     def on_state_change(self, change: StateChange) -> None:
-        # Re-applied to the stored state in one transaction (observe + entangle + log),
-        # so a concurrent write between load and answer is never overwritten.
-        self.applied = self.store.apply_reflection(self.name, list(change.used_gem_ids), change.actor,
-                                                   strength=change.eta, increment=change.edge_increment)
+        # Re-applied to the stored state (observe + entangle + log) with the record, so a
+        # concurrent write between load and answer is never overwritten.
+        self._change = change
 
     def record(self, rec: ReflectionRecord) -> None:
-        self.record_id = self.store.record_reflection(
-            self.name, self.actor, rec.question, rec.answer, provider_trace=rec.trace, gems_used=rec.gems,
-            latency_ms=rec.latency_s * 1000.0, tokens_in=rec.tokens.get("prompt"),
-            tokens_out=rec.tokens.get("completion"))
+        fields = dict(query=rec.question, answer=rec.answer, provider_trace=rec.trace, gems_used=rec.gems,
+                      latency_ms=rec.latency_s * 1000.0, tokens_in=rec.tokens.get("prompt"),
+                      tokens_out=rec.tokens.get("completion"))
+        change, self._change = self._change, None
+        if change is None:  # nothing resonated, or an interrupted answer: a record only
+            self.record_id = self.store.record_reflection(self.name, self.actor, **fields)
+            return
+        self.applied = self.store.apply_reflection(self.name, list(change.used_gem_ids), change.actor,
+                                                   strength=change.eta, increment=change.edge_increment,
+                                                   reflection=fields)
+        self.record_id = self.applied["reflection_id"]
 
 
 class Workbench:

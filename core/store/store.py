@@ -45,7 +45,8 @@ class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin,
 
         store = Store.open(url=None)                       # close() / context manager
         # lattices (core.store.lattices)
-        store.list_lattices() -> list[LatticeInfo];  store.info(name) -> LatticeInfo;  store.version(name) -> int
+        store.list_lattices() -> list[LatticeInfo];  store.lattice_names() -> list[str]
+        store.info(name) -> LatticeInfo;  store.version(name) -> int
         store.exists(name) -> bool
         store.create_lattice(name, actor, params=None, embedder="hashing-v1", clock="manual")
         store.delete_lattice(name, actor);  store.update_params(name, params, actor, expected_version=None)

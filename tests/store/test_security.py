@@ -23,7 +23,7 @@ ADMIN = Actor("ada", Role.ADMIN)
 READ_ONLY = {"open", "close", "url", "list_lattices", "exists", "info", "version", "load", "get_gem", "list_gems", "list_tags",
              "gem_texts", "embeddings", "entanglements", "export", "transactions", "snapshots", "replay_to",
              "list_runs", "get_run", "list_reflections", "audit_log", "encryption_status", "verify_snapshot",
-             "sync", "content_rows", "contents"}  # reads of the lattice cache (sync catches a wall clock up, as load)
+             "sync", "content_rows", "contents", "lattice_names"}  # reads of the lattice cache (sync catches a wall clock up, as load)
 
 
 def _mutations(store: Store, snapshot):

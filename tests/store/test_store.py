@@ -371,3 +371,10 @@ def test_a_reflection_write_reads_only_the_used_gems_and_partners_yet_matches_th
     np.testing.assert_array_equal(store.load("big").lattice.coherence, ref.coherence)
     with pytest.raises(NotFoundError, match="not an active gem"):
         store.apply_reflection("big", ["g05"], SYSTEM)
+
+
+def test_lattice_names_are_the_listed_lattices_in_order(store):
+    from core.access import SYSTEM
+    for name in ("zeta", "alpha", "Mid"):
+        store.create_lattice(name, SYSTEM)
+    assert store.lattice_names() == [i.name for i in store.list_lattices()] == sorted(["zeta", "alpha", "Mid"])

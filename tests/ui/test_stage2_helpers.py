@@ -194,3 +194,12 @@ def test_every_csv_download_is_formula_safe(cells):
     for row in rows:
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or cell == "-1.5", cell
+
+
+def test_a_csv_cell_with_a_bare_carriage_return_stays_one_cell():
+    import csv as _csv
+    import pandas as pd
+    from ui.tables import csv_bytes
+    cells = ["\r\t", "a\rb", "line\nbreak", "plain"]
+    rows = list(_csv.reader(io.StringIO(csv_bytes(pd.DataFrame({"text": cells})).decode("utf-8"), newline="")))
+    assert rows == [["text"], ["'\r\t"], ["a\rb"], ["line\nbreak"], ["plain"]]

@@ -139,13 +139,12 @@ def entanglement_network(phase: np.ndarray, coherence: np.ndarray, labels: Seque
                                  line=dict(width=0.8 + 2.2 * band / 3, color=f"rgba(167,139,250,{0.25 + 0.2 * band})")))
     nodes = np.unique(np.concatenate((ei, ej)))
     deg = np.bincount(np.concatenate((ei, ej)), minlength=len(coh))
-    labels = [str(s) for s in labels]
     fig.add_trace(go.Scatter(
         x=x[nodes], y=y[nodes], mode="markers", name="gems",
         marker=dict(size=(7 + 2.5 * np.sqrt(deg[nodes])).astype(np.float32), color=coh[nodes].astype(np.float32),
                     colorscale=SEQUENTIAL, cmin=0, cmax=1,
                     line=dict(width=0.6, color=BG), colorbar=dict(title=dict(text="c"), thickness=10)),
-        text=[labels[i] for i in nodes],
+        text=[str(labels[i]) for i in nodes],  # only the drawn gems' labels are read (1M gems: 0.3 s for all)
         customdata=np.column_stack((np.degrees(ang[nodes]), coh[nodes], deg[nodes])).astype(np.float32),
         hovertemplate="%{text}<br>phase %{customdata[0]:.0f}°, c = %{customdata[1]:.3f}, "
                       "%{customdata[2]:.0f} link(s)<extra></extra>"))

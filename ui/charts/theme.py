@@ -38,6 +38,10 @@ _template.layout.update(
 )
 pio.templates["lattice"] = _template
 TEMPLATE = "lattice"
+# The default of every new figure: a figure takes its default template without validating it
+# again (~10 ms), where setting ``template=`` afterwards re-validates a copy (~40 ms a figure,
+# the better part of a page rerun with four charts).
+pio.templates.default = TEMPLATE
 
 
 def time_label(time_unit: str = "hour") -> str:
@@ -50,7 +54,9 @@ def finish(fig: go.Figure, title: str, height: int = 380, subtitle: str | None =
     layout_title = dict(text=title)
     if subtitle:
         layout_title["subtitle"] = dict(text=subtitle, font=dict(size=12, color=MUTED))
-    fig.update_layout(template=TEMPLATE, title=layout_title, height=height)
+    if pio.templates.default != TEMPLATE:  # someone changed the default: set it on the figure
+        fig.update_layout(template=TEMPLATE)
+    fig.update_layout(title=layout_title, height=height)
     if subtitle:
         fig.update_layout(margin=dict(t=76))
     return fig
@@ -58,10 +64,12 @@ def finish(fig: go.Figure, title: str, height: int = 380, subtitle: str | None =
 
 def time_marker(fig: go.Figure, current_time: float | None, time_unit: str) -> None:
     """A dotted vertical line at ``current_time`` (nothing when None)."""
-    if current_time is not None:
-        fig.add_vline(x=float(current_time), line=dict(color=WARM, width=1.5, dash="dot"),
-                      annotation_text=f"t = {current_time:.3g}", annotation_font_color=WARM,
-                      annotation_position="top right")
+    if current_time is not None:  # what add_vline(annotation_position="top right") draws, at half its cost
+        x = float(current_time)
+        fig.add_shape(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain",
+                      line=dict(color=WARM, width=1.5, dash="dot"))
+        fig.add_annotation(x=x, xref="x", y=1, yref="y domain", text=f"t = {current_time:.3g}", showarrow=False,
+                           font=dict(color=WARM), xanchor="left", yanchor="top")
 
 
 def short(text: str, n: int = 32) -> str:
