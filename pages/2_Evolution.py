@@ -14,6 +14,8 @@ from ui.playback import DEFAULT_SPEED, SPEEDS, TICK_S, Playback
 from ui.tables import download_csv
 from ui.text import plural
 
+END_PIN_S = 4 * TICK_S  # how long a finished play keeps its last frame against stale ticks, seconds
+
 
 def simulation_controls(ctx: PageContext, titles: dict) -> tuple[float, float, list]:
     """Horizon, step and the gems to follow; returns ``(horizon, dt, chosen gem ids)``."""
@@ -40,6 +42,7 @@ def _toggle_play(first: float, last: float) -> None:
     if playing and st.session_state.get("evo_time", first) >= last - 1e-9:
         st.session_state["evo_time"] = float(first)  # play again from the start
     st.session_state["evo_playing"] = playing
+    st.session_state.pop("evo_end_pin", None)
     _restart_clock()
 
 
@@ -58,6 +61,7 @@ def player_buttons(ctx: PageContext, pb: Playback) -> bool:
     if b2.button("Rewind", key="evo_rewind", icon=":material/replay:", width="stretch"):
         st.session_state["evo_time"] = float(times[0])
         st.session_state["evo_playing"] = False
+        st.session_state.pop("evo_end_pin", None)
         st.rerun()
     b4.select_slider("Speed", list(SPEEDS), value=DEFAULT_SPEED, key="evo_speed", on_change=_restart_clock,
                      help="Wall time of a full play-through of the horizon; frames are skipped to keep to it.")
@@ -75,6 +79,15 @@ def live_view(pb: Playback, titles: dict, chosen: list, unit: str, dt: float) ->
         k = pb.frame_at_wall(t_start, time.monotonic() - started, SPEEDS.get(st.session_state.get("evo_speed"), 30.0))
         st.session_state["evo_time"] = float(times[k])
         finished = k >= pb.n_frames - 1
+    elif "evo_end_pin" in st.session_state:
+        # A timer tick the browser sent before the play ended arrives after it, carrying the
+        # slider's value of that tick (the frame before the last): for a moment after the
+        # end, the end stays shown (a scrub by hand comes later than that).
+        end, at = st.session_state["evo_end_pin"]
+        if time.monotonic() - at < END_PIN_S:
+            st.session_state["evo_time"] = end
+        else:
+            del st.session_state["evo_end_pin"]
     step = float(dt) if pb.n_frames > 1 else 0.1
     st.slider(f"Time ({unit}s)", min_value=float(times[0]), max_value=float(max(times[-1], times[0] + 1e-9)),
               step=step, key="evo_time", format="%.2f", help="Scrub through the simulation.")
@@ -96,6 +109,7 @@ def live_view(pb: Playback, titles: dict, chosen: list, unit: str, dt: float) ->
         # The app rerun re-applies the widget values this tick started with (the frame before the
         # last): the end time travels in a key of its own and is set before the slider is drawn.
         st.session_state["evo_end_at"] = float(times[-1])
+        st.session_state["evo_end_pin"] = (float(times[-1]), time.monotonic())
         st.rerun(scope="app")
 
 
