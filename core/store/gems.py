@@ -361,20 +361,18 @@ class GemsMixin(StoreKernel):
 
     def embeddings(self, name: str, ids: Sequence[str] | None = None) -> np.ndarray:
         """(N, dim) float32 embeddings of ``ids`` in that order (default: active gems, seq order)."""
+        if ids is None:  # decoded as they stream in (core.store.sync): no list of blobs plus a joined copy
+            return self.content_rows(name)[2]
         with self._read() as conn:
             row = self._lattice_row(conn, name)
             q = select(GEMS.c.gem_id, GEMS.c.embedding).where(GEMS.c.lattice_id == row["id"])
-            if ids is None:
-                pairs = conn.execute(q.where(GEMS.c.archived.is_(False)).order_by(GEMS.c.seq)).all()
-                blobs = [b for _, b in pairs]
-            else:
-                found: dict[str, bytes] = {}
-                for chunk in chunks(list(ids)):
-                    found.update(dict(conn.execute(q.where(GEMS.c.gem_id.in_(chunk))).all()))
-                missing = [g for g in ids if g not in found]
-                if missing:
-                    raise NotFoundError(f"no gem {missing[0]!r} in lattice {name!r}")
-                blobs = [found[g] for g in ids]
+            found: dict[str, bytes] = {}
+            for chunk in chunks(list(ids)):
+                found.update(dict(conn.execute(q.where(GEMS.c.gem_id.in_(chunk))).all()))
+            missing = [g for g in ids if g not in found]
+            if missing:
+                raise NotFoundError(f"no gem {missing[0]!r} in lattice {name!r}")
+            blobs = [found[g] for g in ids]
         if not blobs:
             return np.zeros((0, row["dim"]), dtype=np.float32)
         return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), row["dim"]).astype(np.float32)
