@@ -250,7 +250,7 @@ class Lattice:
         p = self.params
         self.last_work = 0
         # The phase first (the only part that can fail), then coherence and uncertainty.
-        if p.K != 0.0 and self._edges and dt > 0:
+        if self.coupled and dt > 0:
             phi = self._integrate_coupled_phase(dt, MAX_ODE_WORK if max_work is None else max_work)
             phase_bound = self._check_phase(phi, dt)
             # After the integration, so that it is not alive at the solver's memory peak; not
@@ -273,6 +273,12 @@ class Lattice:
             self._u[self._u > 1.0] = 1.0  # min(1, u): a masked store beats np.minimum here
         self.t += dt
         return self
+
+    @property
+    def coupled(self) -> bool:
+        """True when phases couple (K != 0 and at least one entanglement): evolution is then
+        an ODE; otherwise every step is the closed form of DESIGN section 2."""
+        return self.params.K != 0.0 and bool(self._edges)
 
     def _check_phase(self, phi: np.ndarray, dt: float) -> float:
         """max|phi|, or ValidationError naming the gems whose phase is not finite or beyond +-MAX_PHASE."""

@@ -20,6 +20,7 @@ from core.engine.limits import MAX_RECORDED_CELLS, MAX_SIM_CELLS, WorkLimitExcee
 
 PERCENTILES = (5, 25, 50, 75, 95)
 MAX_STEPS = 200_000
+RESYNC_STEPS = 64  # closed-form phasor steps between exact recomputations (bounds rounding drift)
 
 
 @dataclass
@@ -60,6 +61,62 @@ def time_grid(t0: float, horizon: float, dt: float) -> np.ndarray:
         raise ValidationError("dt", f"{steps} steps for horizon {horizon} is too many (max {MAX_STEPS}); use a larger dt")
     offsets = np.minimum(np.arange(steps + 1) * dt, horizon)
     return t0 + offsets
+
+
+def percentiles(values: np.ndarray, q: Sequence[float] = PERCENTILES) -> np.ndarray:
+    """``np.percentile(values, q)`` (its default linear method, same bits) from one sort.
+
+    numpy's SIMD sort of 1e5 floats is ~4x faster than the partition np.percentile does for
+    ten order statistics; a simulation takes these percentiles at every step.
+    """
+    v = np.sort(values)
+    virtual = np.true_divide(np.asarray(q, dtype=float), 100) * (v.size - 1)
+    below = np.floor(virtual).astype(np.intp)
+    above = np.minimum(below + 1, v.size - 1)
+    gamma = virtual - below
+    a, b = v[below], v[above]
+    diff = b - a
+    # numpy's _lerp: from below when gamma < 0.5, from above otherwise (monotone, exact at ends)
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+
+
+class _OrderParameter:
+    """``mean(c e^{i phi})`` at every step of a run, without a cos and a sin over N per step.
+
+    Uncoupled, a step multiplies each phasor by ``exp(-lambda_ dt / E + i f E dt)`` (the
+    closed form of DESIGN section 2), one complex multiply over N: ~25x cheaper at 1e5 gems
+    than recomputing the phasors. The phasors are recomputed from the lattice after a
+    coupled step, a step of another dt (the last, shortened one) and every RESYNC_STEPS
+    steps: the drift stays at rounding level (~1e-14 of R at t ~ 1, tested).
+    """
+
+    def __init__(self, lattice: Lattice, dt: float):
+        self._lat, self._dt = lattice, dt
+        p = lattice.params
+        self._closed_form = not lattice.coupled and len(lattice) > 0
+        self._step = None
+        if self._closed_form:
+            with np.errstate(over="ignore", divide="ignore"):  # tiny E: exp(-inf) = 0, as in evolve
+                self._step = np.exp(np.divide(-(p.lambda_ * dt), lattice.energy)
+                                    + 1j * (lattice.energy * (p.f * dt)))
+        self._z = None
+        self._since_sync = 0
+
+    def after(self, dt: float | None, t: float) -> complex:
+        """The order parameter at time ``t``, the lattice having just stepped by ``dt`` (None:
+        no step). A step counts as the run's dt when it differs by rounding of t only."""
+        lat = self._lat
+        if len(lat) == 0:
+            return 0j
+        same_step = dt is not None and abs(dt - self._dt) <= 4 * np.spacing(abs(t)) + 1e-12 * self._dt
+        if (not self._closed_form or self._z is None or not same_step
+                or self._since_sync >= RESYNC_STEPS):
+            self._z = lat.coherence * np.exp(1j * lat.phase)
+            self._since_sync = 0
+        else:
+            self._z *= self._step
+            self._since_sync += 1
+        return complex(self._z.mean())
 
 
 def check_budget(points: int, gems: int, recorded: int, horizon: float, dt: float) -> None:
@@ -118,15 +175,18 @@ def simulate(
     gem_c = np.empty((n_t, rec.size))
     gem_u = np.empty((n_t, rec.size))
     report_every = max(1, n_t // 100)
+    order = _OrderParameter(lat, dt)
     for step, t in enumerate(times):
         check_stop(should_stop, f"the simulation (at step {step} of {n_t - 1})")
+        step_dt = None
         if step:
-            lat.evolve(t - times[step - 1])
-        z = lat.order_parameter()
+            step_dt = t - times[step - 1]
+            lat.evolve(step_dt)
+        z = order.after(step_dt, t)
         c = lat.coherence
         series[step, :4] = (abs(z), math.atan2(z.imag, z.real),
                             c.mean() if len(c) else 0.0, lat.uncertainty.mean() if len(c) else 0.0)
-        series[step, 4:] = np.percentile(c, PERCENTILES) if len(c) else 0.0
+        series[step, 4:] = percentiles(c) if len(c) else 0.0
         gem_phase[step] = np.mod(lat.phase[rec], 2 * np.pi)
         gem_c[step] = c[rec]
         gem_u[step] = lat.uncertainty[rec]
