@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from core.errors import ValidationError
-from core.engine.limits import MAX_ODE_WORK, MAX_PHASE, MAX_TIME, ODE_EVAL_OVERHEAD, WorkLimitExceeded, name_gems
+from core.engine.limits import MAX_ENERGY, MAX_ODE_WORK, MAX_PHASE, MAX_TIME, ODE_EVAL_OVERHEAD, WorkLimitExceeded, name_gems
 from core.engine.params import STATE_SPECS, LatticeParams
 
 # Block sizes of top_interference: 256 x 8192 float64 = 16 MB per block, so the
@@ -40,6 +40,12 @@ class Observation:
     coherence_after: np.ndarray
     uncertainty_before: np.ndarray
     uncertainty_after: np.ndarray
+    energy_before: np.ndarray | None = None  # set when reinforcement changed an energy (else None)
+    energy_after: np.ndarray | None = None
+
+    @property
+    def reinforced(self) -> bool:
+        return self.energy_before is not None
 
 
 def _check_dt(dt: float, name: str = "dt") -> float:
@@ -442,6 +448,13 @@ class Lattice:
         Observed gem: ``c <- c + eta (1 - c)``, ``u <- u (1 - eta)``. Partner j of an
         observed gem i gets strength ``eta * rho * w_ij``. A gem reached several ways
         takes the strongest one (so the result does not depend on order).
+
+        Reinforcement (``params.reinforcement`` = g > 0, the spacing effect): each directly
+        observed gem's energy, and so its half-life ``E ln2 / lambda_``, is multiplied by
+        ``1 + g (1 - c)`` with c its coherence just before, capped at ``params.energy_cap``
+        (never lowered by the cap). A recall right after the last one (c near 1) adds almost
+        nothing; one after a long gap adds up to a factor 1 + g. Partners are not reinforced.
+        With g = 0 (the seed) energies are untouched.
         """
         eta = self.params.eta if strength is None else float(strength)
         if not (math.isfinite(eta) and 0.0 <= eta <= 1.0):
@@ -460,9 +473,28 @@ class Lattice:
         touched = np.flatnonzero(s > 0) if eta > 0 else idx
         st = s[touched]
         c0, u0 = self._c[touched].copy(), self._u[touched].copy()
+        energy = self._reinforce(idx, self._c[idx]) if self.params.reinforcement > 0 and eta > 0 else None
         self._c[touched] = c0 + st * (1.0 - c0)
         self._u[touched] = u0 * (1.0 - st)
-        return Observation(touched, st, c0, self._c[touched].copy(), u0, self._u[touched].copy())
+        e0 = e1 = None
+        if energy is not None:  # reported for every touched gem (partners: unchanged); idx is within touched
+            e0, e1 = self._E[touched].copy(), self._E[touched].copy()
+            e0[np.isin(touched, idx)] = energy[0]
+        return Observation(touched, st, c0, self._c[touched].copy(), u0, self._u[touched].copy(), e0, e1)
+
+    def _reinforce(self, idx: np.ndarray, coherence_before: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Multiply the energies of gems ``idx`` by ``1 + g (1 - c)``, capped; (before, after) or
+        None when nothing changed."""
+        p = self.params
+        before = self._E[idx].copy()
+        grown = before * (1.0 + p.reinforcement * (1.0 - coherence_before))
+        after = np.where(before >= p.energy_cap, before, np.minimum(grown, p.energy_cap))
+        after = np.minimum(after, MAX_ENERGY)
+        if np.array_equal(after, before):
+            return None
+        self._E[idx] = after
+        self._energy_version += 1
+        return before, after
 
     # ---------------------------------------------------------- entanglement
     def add_edge(self, i: int, j: int, weight: float = 1.0) -> None:

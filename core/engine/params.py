@@ -14,10 +14,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from core.errors import ValidationError
+from core.engine.durations import TIME_UNITS, half_life, humanize_duration, lambda_for_half_life, parse_duration
 from core.engine.limits import MAX_ENERGY, MAX_PHASE, name_gems
 
-TIME_UNITS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
-"""Lattice time units and their length in seconds (used by wall-clock lattices)."""
+SCORING_RULES = ("product", "floor", "weighted")
+PRESET_NAMES = ("seed", "memory", "archive")
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,36 @@ _SPECS = [
               "Greedy re-rank by r + β·ΣI/k: phase-aligned gems reinforce, opposed ones cancel.", step=0.05),
     ParamSpec("k", "Gems per reflection k", 5, 1, 100, "gems",
               "How many resonant gems a reflection retrieves.", kind="int", step=1),
-    ParamSpec("min_score", "Minimum resonance", 0.05, 0.0, 1.0, "",
-              "Below this resonance nothing is retrieved and the reflection says so.", step=0.01),
+    ParamSpec("min_score", "Minimum score", 0.05, 0.0, 1.0, "",
+              "Product scoring: the least resonance s·c^α a gem needs (the seed's rule: decay alone can "
+              "drop a gem). Floor and weighted scoring: the least similarity s, so age never drops a "
+              "relevant gem.", step=0.01),
+    ParamSpec("scoring", "Scoring rule", "product", kind="choice", choices=SCORING_RULES,
+              help="product: s·c^α (the seed); floor: s·(φ + (1−φ)·c^α), an old gem keeps a share φ of "
+                   "its similarity; weighted: w_rel·relevance + w_rec·recency + w_imp·importance, each "
+                   "normalised to [0, 1] over the lattice (the Generative Agents form)."),
+    ParamSpec("coherence_floor", "Coherence floor φ", 0.3, 0.0, 1.0, "",
+              "Floor scoring: the share of its similarity a fully decayed gem keeps.", step=0.05),
+    ParamSpec("w_relevance", "Relevance weight", 1.0, 0.0, 10.0, "",
+              "Weighted scoring: weight of the similarity s (min-max normalised over the lattice).", step=0.1),
+    ParamSpec("w_recency", "Recency weight", 1.0, 0.0, 10.0, "",
+              "Weighted scoring: weight of c^α (coherence decays since the gem was last used).", step=0.1),
+    ParamSpec("w_importance", "Importance weight", 1.0, 0.0, 10.0, "",
+              "Weighted scoring: weight of the energy E (min-max normalised; high energy decays slowly).",
+              step=0.1),
+    ParamSpec("reinforcement", "Reinforcement by use g", 0.0, 0.0, 10.0, "",
+              "Each recall multiplies a gem's energy, and so its half-life, by 1 + g·(1 − c), c its "
+              "coherence just before: spaced recalls strengthen most (0: energy never changes, the seed).",
+              step=0.1),
+    ParamSpec("energy_cap", "Energy cap", 100.0, 1e-3, MAX_ENERGY, "",
+              "Reinforcement never raises a gem's energy above this (so its half-life stays under "
+              "cap·ln2/λ).", step=1.0),
+    ParamSpec("fade_below", "Faded below", 0.1, 0.0, 1.0, "",
+              "Coherence under which a gem counts as faded (fading forecast, monitoring, alerts).",
+              step=0.01),
+    ParamSpec("preset", "Preset", "seed", kind="choice", choices=PRESET_NAMES,
+              help="The preset the parameters started from: seed (the seed's dynamics and retrieval), "
+                   "memory (half-lives of days, reinforcement, floor scoring) or archive (no decay)."),
     ParamSpec("dt", "Time step dt", 0.1, 0.0, 1000.0, "time units",
               "Step of simulations and of the evolution charts.", step=0.05),
     ParamSpec("time_unit", "Time unit", "hour", kind="choice", choices=tuple(TIME_UNITS),
@@ -112,6 +141,15 @@ class LatticeParams:
     beta: float = 0.0
     k: int = 5
     min_score: float = 0.05
+    scoring: str = "product"
+    coherence_floor: float = 0.3
+    w_relevance: float = 1.0
+    w_recency: float = 1.0
+    w_importance: float = 1.0
+    reinforcement: float = 0.0
+    energy_cap: float = 100.0
+    fade_below: float = 0.1
+    preset: str = "seed"
     dt: float = 0.1
     time_unit: str = "hour"
 
@@ -139,6 +177,24 @@ class LatticeParams:
     @property
     def time_unit_seconds(self) -> float:
         return TIME_UNITS[self.time_unit]
+
+    def half_life(self, energy: float = 1.0) -> float:
+        """``E ln 2 / lambda_``: the half-life of a gem of ``energy``, in lattice time units (inf: no decay)."""
+        return half_life(energy, self.lambda_)
+
+    def half_life_text(self, energy: float = 1.0) -> str:
+        """The half-life humanised ("42 min", "7 days", "∞")."""
+        return humanize_duration(self.half_life(energy), self.time_unit)
+
+    @property
+    def forgets(self) -> bool:
+        """True when decay alone can keep a gem out of a ranking (product scoring, lambda_ > 0)."""
+        return self.scoring == "product" and self.lambda_ > 0
+
+    def changed_from_preset(self) -> list[str]:
+        """Names of the parameters that differ from this lattice's preset."""
+        reference = preset_params(self.preset, self)
+        return [n for n in PRESET_FIELDS if getattr(self, n) != getattr(reference, n)]
 
 
 @dataclass(frozen=True)
@@ -204,6 +260,84 @@ STATE_SPECS: dict[str, StateSpec] = {s.name: s for s in _STATE}
 STATE_DEFAULTS: dict[str, float] = {s.name: s.default for s in _STATE}
 
 
+# ------------------------------------------------------------------ presets
+PRESET_FIELDS = ("lambda_", "u_rate", "min_score", "scoring", "coherence_floor", "w_relevance", "w_recency",
+                 "w_importance", "reinforcement", "energy_cap", "dt")
+"""What a preset sets; the rest (f, K, eta, rho, alpha, beta, k, fade_below, time unit) is kept."""
+
+_DAY, _WEEK = 86400.0, 7 * 86400.0
+PRESETS: dict[str, dict[str, Any]] = {
+    # The seed's exact dynamics and retrieval: every default of LatticeParams.
+    "seed": {n: PARAM_SPECS[n].default for n in PRESET_FIELDS},
+    # Live memory for agents: a gem of energy 1 halves in a week, an unused one keeps 30 % of
+    # its similarity (floor scoring, so age reorders and never erases), each spaced recall
+    # lengthens its half-life, and uncertainty saturates after a month, not 9 hours.
+    "memory": {"half_life_s": _WEEK, "u_rate_per_s": 1.0 / (30 * _DAY), "min_score": 0.05, "scoring": "floor",
+               "coherence_floor": 0.3, "w_relevance": 1.0, "w_recency": 1.0, "w_importance": 1.0,
+               "reinforcement": 1.0, "energy_cap": 16.0, "dt_s": 3600.0},
+    # Nothing fades: similarity alone ranks (c stays 1), uncertainty stays put.
+    "archive": {"lambda_": 0.0, "u_rate": 0.0, "min_score": 0.05, "scoring": "product", "coherence_floor": 0.3,
+                "w_relevance": 1.0, "w_recency": 1.0, "w_importance": 1.0, "reinforcement": 0.0,
+                "energy_cap": 100.0, "dt_s": 3600.0},
+}
+PRESET_HELP = {
+    "seed": "the seed's exact dynamics and retrieval (half-life 42 min at E = 1, hard forgetting): "
+            "the simulation default",
+    "memory": "live memory for agents: half-life 7 days at E = 1, recalls lengthen it, floor scoring "
+              "(age reorders, never erases)",
+    "archive": "no decay: similarity alone ranks",
+}
+
+
+def preset_params(name: str, base: "LatticeParams | None" = None, time_unit: str | None = None) -> "LatticeParams":
+    """``base`` (default: the defaults) with the preset ``name`` applied, in ``time_unit``
+    (default: base's). The memory and archive presets define durations in seconds, so they mean
+    the same half-life in any time unit; the seed's numbers are per lattice time unit, as in the seed."""
+    if name not in PRESETS:
+        raise ValidationError("preset", f"got {name!r}; allowed: {', '.join(PRESET_NAMES)}")
+    base = base or LatticeParams()
+    unit = time_unit or base.time_unit
+    seconds = TIME_UNITS.get(unit)
+    if seconds is None:
+        raise ValidationError("time_unit", f"got {unit!r}; allowed: {', '.join(TIME_UNITS)}")
+    values: dict[str, Any] = {}
+    for key, value in PRESETS[name].items():
+        if key == "half_life_s":
+            values["lambda_"] = lambda_for_half_life(value / seconds)
+        elif key == "u_rate_per_s":
+            values["u_rate"] = value * seconds
+        elif key == "dt_s":
+            values["dt"] = value / seconds
+        else:
+            values[key] = value
+    return base.replace(**values, preset=name, time_unit=unit)
+
+
+def apply_settings(params: LatticeParams, settings: Mapping[str, Any]) -> LatticeParams:
+    """``params`` with ``name=value`` settings applied (values may be text, as from ``--set``).
+
+    Besides the parameters: ``preset=NAME`` applies a preset first, and ``half_life=14d`` sets
+    lambda_ so that a gem of energy 1 halves in that time (durations as :func:`parse_duration`
+    reads them; a bare number is in lattice time units).
+    """
+    settings = dict(settings)
+    if "preset" in settings:
+        params = preset_params(str(settings.pop("preset")), params, settings.get("time_unit"))
+    changes: dict[str, Any] = {}
+    unit = str(settings.get("time_unit", params.time_unit))
+    for name, value in settings.items():
+        if name == "half_life":
+            if "lambda_" in settings:
+                raise ValidationError("half_life", "give either half_life or lambda_, not both")
+            changes["lambda_"] = lambda_for_half_life(parse_duration(value, unit, "half_life"))
+        elif name in PARAM_SPECS and PARAM_SPECS[name].kind == "choice":
+            changes[name] = str(value)
+        else:
+            changes[name] = value
+    return params.replace(**changes)
+
+
 # Consistency guard: the dataclass and the spec table must list the same parameters.
 assert [f.name for f in fields(LatticeParams)] == list(PARAM_SPECS), "PARAM_SPECS out of sync"
 assert LatticeParams().to_dict() == {n: s.default for n, s in PARAM_SPECS.items()}
+assert preset_params("seed") == LatticeParams(), "the seed preset must be the defaults"
