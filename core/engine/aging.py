@@ -28,26 +28,38 @@ def aged_states(energy: np.ndarray, phase: np.ndarray, coherence: np.ndarray, un
     Same expressions as ``Lattice.evolve`` (``-(lambda_ * dt) / E``, ``E * (f * dt)``,
     ``dt / (1 / u_rate)``), so a gem's result equals one evolve step of its age bit for bit.
     """
+    ph, coh, unc = (np.array(a, dtype=np.float64, copy=True) for a in (phase, coherence, uncertainty))
+    age_in_place(energy, ph, coh, unc, age, params)
+    return ph, coh, unc
+
+
+def age_in_place(energy: np.ndarray, phase: np.ndarray, coherence: np.ndarray, uncertainty: np.ndarray,
+                 age: np.ndarray, params: LatticeParams) -> None:
+    """:func:`aged_states` written into ``phase``, ``coherence`` and ``uncertainty`` (float64
+    arrays the caller owns, as an import's freshly parsed columns): one temporary array, ten
+    passes over N, no other allocation."""
     energy = np.asarray(energy, dtype=np.float64)
-    age = np.broadcast_to(np.asarray(age, dtype=np.float64), energy.shape)
+    age = np.asarray(age, dtype=np.float64)
+    if age.ndim == 0:
+        age = np.full(energy.shape, float(age))
+    if age.shape != energy.shape:
+        raise ValidationError("created_at", f"need one age per gem ({energy.size}), got {age.size}")
     if age.size and not (np.isfinite(age).all() and age.min() >= 0 and age.max() <= MAX_TIME):
         raise ValidationError("created_at", f"ages must be finite, >= 0 and <= {MAX_TIME:g} time units "
                                             "(a gem cannot be created in the future)")
     p = params
+    tmp = np.multiply(age, -p.lambda_)  # -(lambda_ * age), the same product as evolve's -(lambda_ * dt)
     with np.errstate(over="ignore"):  # a tiny E: -inf, and exp(-inf) = 0 exactly (as in evolve)
-        coh = np.multiply(-p.lambda_, age)
-        np.divide(coh, energy, out=coh)
-    np.exp(coh, out=coh)
-    coh *= coherence
-    ph = np.multiply(energy, np.multiply(p.f, age))
-    ph += phase
+        np.divide(tmp, energy, out=tmp)
+    np.exp(tmp, out=tmp)
+    coherence *= tmp
+    np.multiply(age, p.f, out=tmp)
+    tmp *= energy
+    phase += tmp
     if p.u_rate:
-        unc = np.divide(age, 1.0 / p.u_rate)
-        unc += uncertainty
-        unc[unc > 1.0] = 1.0
-    else:
-        unc = np.array(uncertainty, dtype=np.float64, copy=True)
-    return ph, coh, unc
+        np.divide(age, 1.0 / p.u_rate, out=tmp)
+        uncertainty += tmp
+        uncertainty[uncertainty > 1.0] = 1.0
 
 
 def enter_with_age(lattice: Lattice, created: np.ndarray, now: float) -> Lattice:
