@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Sequence
 
-from core.cli import engine, reflect, repair, security, store, users
+from core.cli import engine, evaluate, reflect, repair, security, store, users
 from core.cli.common import say
 from core.errors import LatticeError
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     security.register(sub)  # keys, reembed, audit
     users.register(sub)     # users add-user | hash
     repair.register(sub)    # repair (damaged gem state)
+    evaluate.register(sub)  # eval (retrieval quality on a question set)
     return parser
 
 

@@ -1,0 +1,15 @@
+"""Evaluation bench: what a parameter set does to retrieval quality on real, dated questions.
+
+Question sets (``questions``), metrics with bootstrap intervals (``metrics``), the corpus a
+lattice offers at a question's time (``corpus``), the rankers compared (``rankers``: the
+lattice's scoring rules and the published baselines) and the evaluation itself (``evaluate``).
+"""
+from core.evaluation.corpus import EvalCorpus, corpus_from_store
+from core.evaluation.evaluate import PointResult, evaluate, ranks_in
+from core.evaluation.metrics import DEFAULT_KS, Estimate, MetricReport, bootstrap, metric_names, question_metrics
+from core.evaluation.questions import EvalQuestion, QuestionSet, load_questions, question_rows, question_set
+from core.evaluation.rankers import BASELINES, RANKERS, make_ranker
+
+__all__ = ["EvalCorpus", "corpus_from_store", "PointResult", "evaluate", "ranks_in", "DEFAULT_KS", "Estimate",
+           "MetricReport", "bootstrap", "metric_names", "question_metrics", "EvalQuestion", "QuestionSet",
+           "load_questions", "question_rows", "question_set", "BASELINES", "RANKERS", "make_ranker"]

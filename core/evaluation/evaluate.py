@@ -1,0 +1,147 @@
+"""Evaluate rankers and parameter sets on a question set: ranks of the evidence, metrics, reasons.
+
+Each question is ranked as of its own ``asked_at``: only gems created by then (and in its
+scope) are candidates, and coherence is decayed to that time (``EvalCorpus``); nothing is
+written. The question embeddings and, block by block, the (B, N) similarity matrix are
+computed once and shared by every ranker and every parameter point, so a sweep over P points
+costs one matrix product and P cheap re-scorings, not P x Q single-query rankings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from core.engine import LatticeParams
+from core.errors import ValidationError
+from core.evaluation.corpus import EvalCorpus
+from core.evaluation.metrics import DEFAULT_KS, MetricReport, summarise
+from core.evaluation.questions import QuestionSet
+from core.evaluation.rankers import Block, Ranker, make_ranker
+
+BLOCK_BYTES = 256 << 20  # one block's float32 (B, N) matrices: similarity, scores, masks
+
+
+@dataclass
+class PointResult:
+    """One ranker under one parameter set: the evidence ranks per question and the metrics."""
+
+    label: str
+    ranker: str
+    params: LatticeParams
+    ranks: list[np.ndarray]
+    report: MetricReport
+    missed: list[dict] = field(default_factory=list)  # per question: evidence not in the top k, and why
+
+
+def _evidence(corpus: EvalCorpus, questions: QuestionSet) -> list[np.ndarray]:
+    out = []
+    for q in questions:
+        missing = [e for e in q.evidence if e not in corpus.position]
+        if missing:
+            raise ValidationError("evidence", f"question {q.id!r}: gem {missing[0]!r} is not in lattice "
+                                              f"{corpus.name!r} ({len(missing)} missing); check the question set "
+                                              "matches the lattice")
+        out.append(np.array([corpus.position[e] for e in q.evidence], dtype=np.int64))
+    return out
+
+
+def ranks_in(scores: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``evidence`` in one score row (descending; ties in lattice order);
+    inf for a gem scored -inf (not retrieved)."""
+    v = scores[evidence]
+    greater = np.count_nonzero(scores[None, :] > v[:, None], axis=1)
+    ties_before = np.array([np.count_nonzero(scores[:e] == s) for e, s in zip(evidence.tolist(), v.tolist())],
+                           dtype=np.int64)
+    ranks = (1 + greater + ties_before).astype(np.float64)
+    ranks[~np.isfinite(v)] = np.inf
+    return ranks
+
+
+def _kept_most_similar(sim: np.ndarray, cand: np.ndarray, params: LatticeParams) -> int | None:
+    """The gem the floor and weighted rules always return (the most similar candidate at or
+    above min_score), or None."""
+    s = np.where(cand, sim, -np.inf)
+    best = int(np.argmax(s))
+    return best if np.isfinite(s[best]) and s[best] >= params.min_score else None
+
+
+def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[str, str, LatticeParams]] | None = None,
+             ks: Sequence[int] = DEFAULT_KS, seed: int = 0,
+             progress: Callable[[float], None] | None = None) -> list[PointResult]:
+    """Rank every question under each ``(label, ranker name, params)`` point (default: the
+    lattice's own scoring under its parameters) and summarise the metrics.
+
+    Bounded memory: questions go in blocks whose (B, N) float32 matrices stay under BLOCK_BYTES.
+    ``progress`` gets the done fraction (it may raise core.engine.Cancelled to stop).
+    """
+    points = list(points or [("lattice", "lattice", corpus.params)])
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise ValidationError("k", f"got {ks}; each k must be a whole number >= 1")
+    evidence = _evidence(corpus, questions)
+    asked = np.array([corpus.lattice_time(q.asked_at) for q in questions], dtype=np.float64)
+    for q, t in zip(questions, asked):
+        corpus.check_time(float(t), f"question {q.id!r}")
+    rankers: dict[str, Ranker] = {}
+    for _, name, _ in points:
+        if name not in rankers:
+            rankers[name] = make_ranker(name, corpus)
+    q_emb = corpus.embed([q.question for q in questions])
+    n_q, n = len(questions), len(corpus)
+    block = max(1, min(n_q, BLOCK_BYTES // max(1, 12 * n)))
+    ranks: list[list[np.ndarray]] = [[np.zeros(0)] * n_q for _ in points]
+    missed: list[list[dict]] = [[] for _ in points]
+    done, total = 0, n_q * len(points)
+    for start in range(0, n_q, block):
+        rows = range(start, min(n_q, start + block))
+        qs = [questions.questions[i] for i in rows]
+        sim = q_emb[start:start + len(qs)] @ corpus.embeddings.T
+        cand = np.stack([corpus.candidates(float(asked[i]), questions.questions[i].scope) for i in rows])
+        blk = Block(sim, asked[start:start + len(qs)], cand, [q.question for q in qs])
+        for p, (label, name, params) in enumerate(points):
+            scores = rankers[name](corpus, blk, params)
+            guarantee = name == "lattice" and params.scoring != "product"
+            for b, i in enumerate(rows):
+                ev = evidence[i]
+                if ev.size == 0:
+                    continue
+                r = ranks_in(scores[b], ev)
+                if guarantee:
+                    kept = _kept_most_similar(sim[b], cand[b], params)
+                    if kept is not None:
+                        r[ev == kept] = np.minimum(r[ev == kept], params.k)
+                ranks[p][i] = r
+                if np.any(r > params.k):
+                    missed[p].append(_miss(corpus, questions.questions[i], ev, r, sim[b], cand[b], params, name))
+            done += len(qs)
+            if progress:
+                progress(done / total)
+    categories = [q.category for q in questions]
+    return [PointResult(label, name, params, ranks[p], summarise(label, ranks[p], categories, ks, seed), missed[p])
+            for p, (label, name, params) in enumerate(points)]
+
+
+def _miss(corpus: EvalCorpus, q, ev: np.ndarray, r: np.ndarray, sim: np.ndarray, cand: np.ndarray,
+          params: LatticeParams, ranker: str) -> dict:
+    """Why the evidence a question needed is not in the top k: not yet created / out of scope,
+    too dissimilar (another candidate is more similar), or suppressed by decay or the rule
+    (similar enough to make the top k on similarity alone, pushed down by the score)."""
+    reasons = []
+    s_cand = np.where(cand, sim, -np.inf)
+    for e, rank in zip(ev.tolist(), r.tolist()):
+        if rank <= params.k:
+            continue
+        if not cand[e]:
+            reason = "not a candidate (created after the question, or out of its scope)"
+        else:
+            sim_rank = 1 + int(np.count_nonzero(s_cand > sim[e]))
+            if ranker == "lattice" and sim_rank <= params.k:
+                reason = f"suppressed by decay: similarity rank {sim_rank}, score rank {rank:g}"
+            elif ranker == "lattice" and params.scoring == "product" and not np.isfinite(rank):
+                reason = "suppressed by decay: below the minimum score"
+            else:
+                reason = f"too dissimilar: similarity rank {sim_rank}"
+        reasons.append({"gem": corpus.ids[e], "rank": rank, "reason": reason})
+    return {"question": q.id, "text": q.question, "category": q.category, "evidence": reasons}

@@ -1,0 +1,170 @@
+"""Rankers for the evaluation bench: this project's scoring rules and the baselines it is
+measured against, each scoring a block of questions against every gem at once.
+
+A ranker maps a :class:`Block` (B questions: similarity rows, ask times, candidate masks) to
+a float32 (B, N) score matrix, higher is better; gems that are not candidates or fall below
+the rule's minimum score get -inf (not retrieved). The similarity matrix is computed once per
+evaluation and shared by every ranker and parameter point.
+
+Baselines (the published rules, with their published defaults):
+
+* ``similarity``: cosine similarity alone.
+* ``bm25``: Okapi BM25 over the gems' text (``bm25s``, k1 = 1.5, b = 0.75).
+* ``langchain``: LangChain's TimeWeightedVectorStoreRetriever,
+  ``s + (1 - decay_rate) ** hours_since_last_access``, decay_rate = 0.01.
+* ``generative-agents``: Park et al. 2023, min-max normalised recency ``0.995 ** hours``,
+  importance (here the gem's energy) and relevance, weights 1.
+* ``memorybank``: Zhong et al. 2024, similarity weighted by the retention
+  ``exp(-days / S)``, S = 1 + number of recalls.
+* ``lattice``: the lattice's own scoring rule (``params.scoring``: product, floor or weighted),
+  coherence decayed to each question's time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from core.engine import LatticeParams, unit_seconds
+from core.errors import ValidationError
+from core.evaluation.corpus import EvalCorpus
+
+NEG = np.float32(-np.inf)
+
+
+@dataclass
+class Block:
+    """B questions ready to score: ``similarity`` (B, N) float32 cosine, ``asked_t`` (B,)
+    lattice times, ``candidates`` (B, N) bool, ``texts`` the questions."""
+
+    similarity: np.ndarray
+    asked_t: np.ndarray
+    candidates: np.ndarray
+    texts: list[str]
+
+
+Ranker = Callable[[EvalCorpus, Block, LatticeParams], np.ndarray]
+
+
+def coherence_at(corpus: EvalCorpus, asked_t: np.ndarray, params: LatticeParams) -> np.ndarray:
+    """(B, N) float32 coherence of every gem at each question's time, under ``params``' decay
+    scale: ``c(t) exp(-lambda_ (T - t) / E)`` (pure decay from the stored state at t)."""
+    lat = corpus.lattice
+    rate = (-params.lambda_ / lat.energy).astype(np.float32)  # per gem, 1/time unit
+    dt = (asked_t - lat.t).astype(np.float32)
+    out = np.multiply.outer(dt, rate)
+    np.exp(out, out=out)
+    out *= lat.coherence.astype(np.float32)
+    np.minimum(out, 1.0, out=out)  # backward decay of a gem never above 1
+    return out
+
+
+def _hours_since_access(corpus: EvalCorpus, asked_t: np.ndarray) -> np.ndarray:
+    hours_per_unit = unit_seconds(corpus.params.time_unit) / 3600.0
+    since = np.subtract.outer(asked_t, corpus.last_access_t).astype(np.float32)
+    np.maximum(since, 0.0, out=since)
+    since *= np.float32(hours_per_unit)
+    return since
+
+
+def _min_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row-wise min-max normalisation over the candidates (constant rows -> 1)."""
+    lo = np.where(mask, x, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(mask, x, -np.inf).max(axis=1, keepdims=True)
+    span = hi - lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), 1.0)
+    return out.astype(np.float32)
+
+
+def _finish(scores: np.ndarray, block: Block, keep: np.ndarray | None = None) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float32)
+    mask = block.candidates if keep is None else block.candidates & keep
+    scores[~mask] = NEG
+    return scores
+
+
+def similarity_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams) -> np.ndarray:
+    return _finish(block.similarity.copy(), block)
+
+
+def lattice_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams) -> np.ndarray:
+    """The lattice's scoring rule at each question's time (``params.scoring``), min_score applied
+    as its help says: to the resonance under product, to the similarity otherwise."""
+    s = np.maximum(block.similarity, 0.0)
+    c = coherence_at(corpus, block.asked_t, params)
+    factor = c if params.alpha == 1.0 else np.power(c, np.float32(params.alpha))
+    if params.scoring == "product":
+        r = s * factor
+        return _finish(r, block, r >= params.min_score)
+    if params.scoring == "floor":
+        phi = np.float32(params.coherence_floor)
+        r = s * (phi + (1 - phi) * factor)
+        return _finish(r, block, s >= params.min_score)
+    weights = np.array([params.w_relevance, params.w_recency, params.w_importance], dtype=np.float32)
+    if weights.sum() <= 0:
+        raise ValidationError("w_relevance", "the weighted rule needs at least one weight above 0")
+    energy = np.broadcast_to(corpus.lattice.energy.astype(np.float32), s.shape)
+    r = (weights[0] * _min_max(s, block.candidates) + weights[1] * factor
+         + weights[2] * _min_max(energy, block.candidates)) / weights.sum()
+    return _finish(r, block, s >= params.min_score)
+
+
+def langchain_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams, decay_rate: float = 0.01) -> np.ndarray:
+    """``s + (1 - decay_rate) ** hours since last access`` (LangChain's default decay_rate 0.01/hour)."""
+    hours = _hours_since_access(corpus, block.asked_t)
+    recency = np.power(np.float32(1 - decay_rate), hours)
+    return _finish(block.similarity + recency, block)
+
+
+def generative_agents_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams,
+                             decay: float = 0.995) -> np.ndarray:
+    """Recency ``0.995 ** hours``, importance (energy) and relevance, each min-max normalised, weights 1."""
+    hours = _hours_since_access(corpus, block.asked_t)
+    recency = np.power(np.float32(decay), hours)
+    energy = np.broadcast_to(corpus.lattice.energy.astype(np.float32), hours.shape)
+    m = block.candidates
+    return _finish(_min_max(recency, m) + _min_max(energy, m) + _min_max(block.similarity, m), block)
+
+
+def memorybank_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams) -> np.ndarray:
+    """Similarity times the Ebbinghaus retention ``exp(-days since last recall / S)``, S = 1 + recalls."""
+    days = _hours_since_access(corpus, block.asked_t) / np.float32(24.0)
+    strength = (1.0 + corpus.observations).astype(np.float32)
+    retention = np.exp(-days / strength)
+    return _finish(np.maximum(block.similarity, 0.0) * retention, block)
+
+
+class BM25Ranker:
+    """Okapi BM25 over the gems' text (``bm25s``), indexed once per corpus."""
+
+    def __init__(self, corpus: EvalCorpus):
+        import bm25s  # a maintained BM25; imported when a BM25 ranking is asked for
+        self._bm25s = bm25s
+        self._retriever = bm25s.BM25(k1=1.5, b=0.75)
+        self._retriever.index(bm25s.tokenize(corpus.texts, stopwords="en", show_progress=False), show_progress=False)
+        self._n = len(corpus)
+
+    def __call__(self, corpus: EvalCorpus, block: Block, params: LatticeParams) -> np.ndarray:
+        scores = np.zeros((len(block.texts), self._n), dtype=np.float32)
+        tokens = self._bm25s.tokenize(block.texts, stopwords="en", show_progress=False, return_ids=False)
+        for row, words in enumerate(tokens):
+            if words:
+                scores[row] = self._retriever.get_scores(words)
+        return _finish(scores, block)
+
+
+BASELINES = ("similarity", "bm25", "langchain", "generative-agents", "memorybank")
+RANKERS = ("lattice",) + BASELINES
+
+
+def make_ranker(name: str, corpus: EvalCorpus) -> Ranker:
+    """The ranker called ``name`` (one of :data:`RANKERS`) for ``corpus``."""
+    simple = {"lattice": lattice_ranker, "similarity": similarity_ranker, "langchain": langchain_ranker,
+              "generative-agents": generative_agents_ranker, "memorybank": memorybank_ranker}
+    if name in simple:
+        return simple[name]
+    if name == "bm25":
+        return BM25Ranker(corpus)
+    raise ValidationError("ranker", f"got {name!r}; allowed: {', '.join(RANKERS)}")
