@@ -59,22 +59,35 @@ def ranks_in(scores: np.ndarray, evidence: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _kept_most_similar(sim: np.ndarray, cand: np.ndarray, params: LatticeParams) -> int | None:
-    """The gem the floor and weighted rules always return (the most similar candidate at or
-    above min_score), or None."""
+@dataclass
+class _Prepared:
+    """What one question's ranking needs that no parameter point changes: its evidence, their
+    similarity ranks among the candidates, and the most similar candidate."""
+
+    evidence: np.ndarray
+    similarity_rank: np.ndarray
+    best: int  # most similar candidate (-1: none)
+    best_similarity: float
+
+
+def _prepare(sim: np.ndarray, cand: np.ndarray, evidence: np.ndarray) -> _Prepared:
     s = np.where(cand, sim, -np.inf)
-    best = int(np.argmax(s))
-    return best if np.isfinite(s[best]) and s[best] >= params.min_score else None
+    best = int(np.argmax(s)) if s.size else -1
+    if best >= 0 and not np.isfinite(s[best]):
+        best = -1
+    return _Prepared(evidence, ranks_in(s, evidence), best, float(s[best]) if best >= 0 else -np.inf)
 
 
 def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[str, str, LatticeParams]] | None = None,
-             ks: Sequence[int] = DEFAULT_KS, seed: int = 0,
+             ks: Sequence[int] = DEFAULT_KS, seed: int = 0, explain: bool = True,
              progress: Callable[[float], None] | None = None) -> list[PointResult]:
     """Rank every question under each ``(label, ranker name, params)`` point (default: the
     lattice's own scoring under its parameters) and summarise the metrics.
 
-    Bounded memory: questions go in blocks whose (B, N) float32 matrices stay under BLOCK_BYTES.
-    ``progress`` gets the done fraction (it may raise core.engine.Cancelled to stop).
+    ``explain``: also say, per missed evidence gem, why it is not in the top k (the Evaluate
+    page; the CLI's table does without). Bounded memory: questions go in blocks whose (B, N)
+    float32 matrices stay under BLOCK_BYTES. ``progress`` gets the done fraction (it may raise
+    core.engine.Cancelled to stop).
     """
     points = list(points or [("lattice", "lattice", corpus.params)])
     ks = sorted({int(k) for k in ks})
@@ -90,31 +103,33 @@ def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[
             rankers[name] = make_ranker(name, corpus)
     q_emb = corpus.embed([q.question for q in questions])
     n_q, n = len(questions), len(corpus)
+    # questions in time order, so that each block's questions sharing a time are contiguous
+    order = np.argsort(asked, kind="stable")
     block = max(1, min(n_q, BLOCK_BYTES // max(1, 12 * n)))
     ranks: list[list[np.ndarray]] = [[np.zeros(0)] * n_q for _ in points]
     missed: list[list[dict]] = [[] for _ in points]
     done, total = 0, n_q * len(points)
     for start in range(0, n_q, block):
-        rows = range(start, min(n_q, start + block))
+        rows = order[start:start + block].tolist()
         qs = [questions.questions[i] for i in rows]
-        sim = q_emb[start:start + len(qs)] @ corpus.embeddings.T
+        sim = q_emb[rows] @ corpus.embeddings.T
         cand = np.stack([corpus.candidates(float(asked[i]), questions.questions[i].scope) for i in rows])
-        blk = Block(sim, asked[start:start + len(qs)], cand, [q.question for q in qs])
+        blk = Block(sim, asked[rows], cand, [q.question for q in qs])
+        prepared = [_prepare(sim[b], cand[b], evidence[i]) if evidence[i].size else None for b, i in enumerate(rows)]
         for p, (label, name, params) in enumerate(points):
             scores = rankers[name](corpus, blk, params)
             guarantee = name == "lattice" and params.scoring != "product"
             for b, i in enumerate(rows):
-                ev = evidence[i]
-                if ev.size == 0:
+                prep = prepared[b]
+                if prep is None:
                     continue
-                r = ranks_in(scores[b], ev)
-                if guarantee:
-                    kept = _kept_most_similar(sim[b], cand[b], params)
-                    if kept is not None:
-                        r[ev == kept] = np.minimum(r[ev == kept], params.k)
+                r = ranks_in(scores[b], prep.evidence)
+                if guarantee and prep.best >= 0 and prep.best_similarity >= params.min_score:
+                    hit = prep.evidence == prep.best  # the floor and weighted rules always return it
+                    r[hit] = np.minimum(r[hit], params.k)
                 ranks[p][i] = r
-                if np.any(r > params.k):
-                    missed[p].append(_miss(corpus, questions.questions[i], ev, r, sim[b], cand[b], params, name))
+                if explain and np.any(r > params.k):
+                    missed[p].append(_miss(corpus, questions.questions[i], prep, r, cand[b], params, name))
             done += len(qs)
             if progress:
                 progress(done / total)
@@ -123,25 +138,22 @@ def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[
             for p, (label, name, params) in enumerate(points)]
 
 
-def _miss(corpus: EvalCorpus, q, ev: np.ndarray, r: np.ndarray, sim: np.ndarray, cand: np.ndarray,
-          params: LatticeParams, ranker: str) -> dict:
-    """Why the evidence a question needed is not in the top k: not yet created / out of scope,
-    too dissimilar (another candidate is more similar), or suppressed by decay or the rule
-    (similar enough to make the top k on similarity alone, pushed down by the score)."""
+def _miss(corpus: EvalCorpus, q, prep: _Prepared, r: np.ndarray, cand: np.ndarray, params: LatticeParams,
+          ranker: str) -> dict:
+    """Why the evidence a question needed is not in the top k: not a candidate (created after the
+    question, or out of its scope), suppressed by decay (similar enough to make the top k on
+    similarity alone, pushed down by the lattice's score), or too dissimilar."""
     reasons = []
-    s_cand = np.where(cand, sim, -np.inf)
-    for e, rank in zip(ev.tolist(), r.tolist()):
+    for e, rank, sim_rank in zip(prep.evidence.tolist(), r.tolist(), prep.similarity_rank.tolist()):
         if rank <= params.k:
             continue
         if not cand[e]:
             reason = "not a candidate (created after the question, or out of its scope)"
+        elif ranker == "lattice" and sim_rank <= params.k:
+            reason = f"suppressed by decay: similarity rank {sim_rank:g}, score rank {rank:g}"
+        elif ranker == "lattice" and params.scoring == "product" and not np.isfinite(rank):
+            reason = f"suppressed by decay: below the minimum score (similarity rank {sim_rank:g})"
         else:
-            sim_rank = 1 + int(np.count_nonzero(s_cand > sim[e]))
-            if ranker == "lattice" and sim_rank <= params.k:
-                reason = f"suppressed by decay: similarity rank {sim_rank}, score rank {rank:g}"
-            elif ranker == "lattice" and params.scoring == "product" and not np.isfinite(rank):
-                reason = "suppressed by decay: below the minimum score"
-            else:
-                reason = f"too dissimilar: similarity rank {sim_rank}"
-        reasons.append({"gem": corpus.ids[e], "rank": rank, "reason": reason})
+            reason = f"too dissimilar: similarity rank {sim_rank:g}"
+        reasons.append({"gem": corpus.ids[e], "rank": rank, "similarity_rank": sim_rank, "reason": reason})
     return {"question": q.id, "text": q.question, "category": q.category, "evidence": reasons}

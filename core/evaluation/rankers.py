@@ -36,27 +36,60 @@ NEG = np.float32(-np.inf)
 @dataclass
 class Block:
     """B questions ready to score: ``similarity`` (B, N) float32 cosine, ``asked_t`` (B,)
-    lattice times, ``candidates`` (B, N) bool, ``texts`` the questions."""
+    lattice times, ``candidates`` (B, N) bool, ``texts`` the questions.
+
+    What every point re-uses is computed once per block: ``relevance`` = max(0, s), the
+    question times as ``times`` (U distinct) and ``time_index`` (B,), and ``all_candidates``.
+    """
 
     similarity: np.ndarray
     asked_t: np.ndarray
     candidates: np.ndarray
     texts: list[str]
 
+    def __post_init__(self) -> None:
+        self.relevance = np.maximum(self.similarity, np.float32(0.0))
+        self.times, self.time_index = np.unique(self.asked_t, return_inverse=True)
+        self.all_candidates = bool(self.candidates.all())
+        self._below: dict[float, np.ndarray] = {}
+
+    def similarity_below(self, minimum: float) -> np.ndarray:
+        """(B, N) mask of relevance < ``minimum`` (cached per minimum: many points share one)."""
+        key = float(minimum)
+        if key not in self._below:
+            self._below[key] = self.relevance < np.float32(key)
+        return self._below[key]
+
+    def times_rows(self, rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """``matrix * rows[time of each question]`` as a new (B, N) float32 array: ``rows`` has one
+        row per distinct question time; questions sharing a time are multiplied by one broadcast
+        row, without gathering a (B, N) copy of ``rows``."""
+        out = np.empty_like(matrix, dtype=np.float32)
+        if len(self.times) == 1:
+            return np.multiply(matrix, rows[0], out=out)
+        for u in range(len(self.times)):
+            members = np.flatnonzero(self.time_index == u)
+            lo, hi = members[0], members[-1] + 1
+            if hi - lo == members.size:  # contiguous (evaluate sorts questions by time)
+                np.multiply(matrix[lo:hi], rows[u], out=out[lo:hi])
+            else:
+                out[members] = matrix[members] * rows[u]
+        return out
+
 
 Ranker = Callable[[EvalCorpus, Block, LatticeParams], np.ndarray]
 
 
-def coherence_at(corpus: EvalCorpus, asked_t: np.ndarray, params: LatticeParams) -> np.ndarray:
-    """(B, N) float32 coherence of every gem at each question's time, under ``params``' decay
-    scale: ``c(t) exp(-lambda_ (T - t) / E)`` (pure decay from the stored state at t)."""
+def coherence_at(corpus: EvalCorpus, times: np.ndarray, params: LatticeParams) -> np.ndarray:
+    """(U, N) float32 coherence of every gem at each of ``times`` (lattice time), under
+    ``params``' decay scale: ``c(t) exp(-lambda_ (T - t) / E)`` (pure decay from the state at t)."""
     lat = corpus.lattice
     rate = (-params.lambda_ / lat.energy).astype(np.float32)  # per gem, 1/time unit
-    dt = (asked_t - lat.t).astype(np.float32)
+    dt = (np.asarray(times, dtype=np.float64) - lat.t).astype(np.float32)
     out = np.multiply.outer(dt, rate)
     np.exp(out, out=out)
     out *= lat.coherence.astype(np.float32)
-    np.minimum(out, 1.0, out=out)  # backward decay of a gem never above 1
+    np.minimum(out, np.float32(1.0), out=out)  # backward decay of a gem never above 1
     return out
 
 
@@ -68,20 +101,22 @@ def _hours_since_access(corpus: EvalCorpus, asked_t: np.ndarray) -> np.ndarray:
     return since
 
 
-def _min_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _min_max(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Row-wise min-max normalisation over the candidates (constant rows -> 1)."""
-    lo = np.where(mask, x, np.inf).min(axis=1, keepdims=True)
-    hi = np.where(mask, x, -np.inf).max(axis=1, keepdims=True)
+    lo = (x if mask is None else np.where(mask, x, np.inf)).min(axis=1, keepdims=True)
+    hi = (x if mask is None else np.where(mask, x, -np.inf)).max(axis=1, keepdims=True)
     span = hi - lo
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), 1.0)
     return out.astype(np.float32)
 
 
-def _finish(scores: np.ndarray, block: Block, keep: np.ndarray | None = None) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float32)
-    mask = block.candidates if keep is None else block.candidates & keep
-    scores[~mask] = NEG
+def _finish(scores: np.ndarray, block: Block, drop: np.ndarray | None = None) -> np.ndarray:
+    """``scores`` (float32, owned) with non-candidates and ``drop``ped gems set to -inf."""
+    if drop is not None:
+        np.putmask(scores, drop, NEG)
+    if not block.all_candidates:
+        np.putmask(scores, ~block.candidates, NEG)
     return scores
 
 
@@ -92,30 +127,34 @@ def similarity_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams) -
 def lattice_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams) -> np.ndarray:
     """The lattice's scoring rule at each question's time (``params.scoring``), min_score applied
     as its help says: to the resonance under product, to the similarity otherwise."""
-    s = np.maximum(block.similarity, 0.0)
-    c = coherence_at(corpus, block.asked_t, params)
-    factor = c if params.alpha == 1.0 else np.power(c, np.float32(params.alpha))
+    c = coherence_at(corpus, block.times, params)  # (U, N): one row per distinct question time
+    if params.alpha != 1.0:
+        np.power(c, np.float32(params.alpha), out=c)
     if params.scoring == "product":
-        r = s * factor
-        return _finish(r, block, r >= params.min_score)
+        r = block.times_rows(c, block.relevance)
+        return _finish(r, block, r < np.float32(params.min_score))
     if params.scoring == "floor":
         phi = np.float32(params.coherence_floor)
-        r = s * (phi + (1 - phi) * factor)
-        return _finish(r, block, s >= params.min_score)
+        c *= 1 - phi
+        c += phi
+        r = block.times_rows(c, block.relevance)
+        return _finish(r, block, block.similarity_below(params.min_score))
     weights = np.array([params.w_relevance, params.w_recency, params.w_importance], dtype=np.float32)
     if weights.sum() <= 0:
         raise ValidationError("w_relevance", "the weighted rule needs at least one weight above 0")
-    energy = np.broadcast_to(corpus.lattice.energy.astype(np.float32), s.shape)
-    r = (weights[0] * _min_max(s, block.candidates) + weights[1] * factor
-         + weights[2] * _min_max(energy, block.candidates)) / weights.sum()
-    return _finish(r, block, s >= params.min_score)
+    mask = None if block.all_candidates else block.candidates
+    energy = np.broadcast_to(corpus.lattice.energy.astype(np.float32), block.similarity.shape)
+    r = (weights[0] * _min_max(block.relevance, mask) + weights[1] * block.times_rows(c, np.ones_like(block.relevance))
+         + weights[2] * _min_max(energy, mask)) / weights.sum()
+    return _finish(r.astype(np.float32), block, block.similarity_below(params.min_score))
 
 
 def langchain_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams, decay_rate: float = 0.01) -> np.ndarray:
     """``s + (1 - decay_rate) ** hours since last access`` (LangChain's default decay_rate 0.01/hour)."""
     hours = _hours_since_access(corpus, block.asked_t)
     recency = np.power(np.float32(1 - decay_rate), hours)
-    return _finish(block.similarity + recency, block)
+    recency += block.similarity
+    return _finish(recency, block)
 
 
 def generative_agents_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams,
@@ -124,7 +163,7 @@ def generative_agents_ranker(corpus: EvalCorpus, block: Block, params: LatticePa
     hours = _hours_since_access(corpus, block.asked_t)
     recency = np.power(np.float32(decay), hours)
     energy = np.broadcast_to(corpus.lattice.energy.astype(np.float32), hours.shape)
-    m = block.candidates
+    m = None if block.all_candidates else block.candidates
     return _finish(_min_max(recency, m) + _min_max(energy, m) + _min_max(block.similarity, m), block)
 
 
@@ -133,7 +172,8 @@ def memorybank_ranker(corpus: EvalCorpus, block: Block, params: LatticeParams) -
     days = _hours_since_access(corpus, block.asked_t) / np.float32(24.0)
     strength = (1.0 + corpus.observations).astype(np.float32)
     retention = np.exp(-days / strength)
-    return _finish(np.maximum(block.similarity, 0.0) * retention, block)
+    retention *= block.relevance
+    return _finish(retention, block)
 
 
 class BM25Ranker:
