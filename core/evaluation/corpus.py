@@ -1,10 +1,10 @@
 """What an evaluation ranks over: a lattice's gems with their text, embedding, state and times.
 
-Times are lattice times (the lattice's time unit). A gem's state at another time T follows
-from its stored state at ``t`` by the closed form of pure decay,
-``c(T) = c(t) exp(-lambda_ (T - t) / E)``: exact forward, and backward for a gem not
-observed between T and t (the corpus refuses to rank before an observation it would have
-to undo: evaluate a backup taken before it instead).
+Times are lattice times (the lattice's time unit). A gem's coherence at another time T
+follows from its last event (observation, else creation) by the closed form of pure decay,
+``c(T) = c_event exp(-lambda_ (T - t_event) / E)`` (:meth:`EvalCorpus.last_event`): exact for
+any T after the event, under any decay scale. The corpus refuses to rank at a time before an
+observation it would have to undo (evaluate a backup taken before it instead).
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class EvalCorpus:
     epoch: datetime | None = None
     name: str = "lattice"
     _scopes: dict = field(default_factory=dict, repr=False)
+    _event: tuple | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -67,6 +68,29 @@ class EvalCorpus:
         """When each gem was last observed, else created (unknown creation: lattice time 0)."""
         created = np.where(np.isnan(self.created_t), 0.0, self.created_t)
         return np.where(np.isnan(self.last_observed_t), created, self.last_observed_t)
+
+    def last_event(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(event_t, event_c)``: each gem's last event (observation, else creation; unknown:
+        the lattice's clock t) and its coherence just after it.
+
+        Since its last event a gem has only decayed, under the lattice's decay scale, so
+        ``event_c = c(t) exp(lambda_ (t - event_t) / E)`` exactly (capped at 1). A parameter
+        point with another decay scale then re-derives the coherence from the event rather
+        than decaying the lattice's own result further: a sweep over the half-life measures
+        that half-life, not the lattice's. A coherence that underflowed to 0 cannot be
+        inverted; it is taken as 1 just after the event (true of imports and of observations
+        with eta = 1).
+        """
+        if self._event is None:
+            lat = self.lattice
+            known = np.where(np.isnan(self.created_t), lat.t, self.created_t)
+            event_t = np.where(np.isnan(self.last_observed_t), known, self.last_observed_t)
+            event_t = np.minimum(event_t, lat.t)
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                event_c = lat.coherence * np.exp(lat.params.lambda_ * (lat.t - event_t) / lat.energy)
+            event_c = np.where(np.isfinite(event_c) & (lat.coherence > 0), np.minimum(event_c, 1.0), 1.0)
+            self._event = (event_t, event_c)
+        return self._event
 
     def lattice_time(self, when: datetime | float) -> float:
         """A question's time in lattice units (a number is already one)."""

@@ -80,12 +80,14 @@ def _prepare(sim: np.ndarray, cand: np.ndarray, evidence: np.ndarray) -> _Prepar
 
 def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[str, str, LatticeParams]] | None = None,
              ks: Sequence[int] = DEFAULT_KS, seed: int = 0, explain: bool = True,
-             progress: Callable[[float], None] | None = None) -> list[PointResult]:
+             progress: Callable[[float], None] | None = None,
+             query_embeddings: np.ndarray | None = None) -> list[PointResult]:
     """Rank every question under each ``(label, ranker name, params)`` point (default: the
     lattice's own scoring under its parameters) and summarise the metrics.
 
     ``explain``: also say, per missed evidence gem, why it is not in the top k (the Evaluate
-    page; the CLI's table does without). Bounded memory: questions go in blocks whose (B, N)
+    page; the CLI's table does without). ``query_embeddings`` (Q, d): the questions' vectors
+    when they are given rather than embedded (synthetic timelines). Bounded memory: questions go in blocks whose (B, N)
     float32 matrices stay under BLOCK_BYTES. ``progress`` gets the done fraction (it may raise
     core.engine.Cancelled to stop).
     """
@@ -101,7 +103,13 @@ def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[
     for _, name, _ in points:
         if name not in rankers:
             rankers[name] = make_ranker(name, corpus)
-    q_emb = corpus.embed([q.question for q in questions])
+    if query_embeddings is None:
+        q_emb = corpus.embed([q.question for q in questions])
+    else:
+        q_emb = np.asarray(query_embeddings, dtype=np.float32)
+        if q_emb.shape != (len(questions), corpus.embeddings.shape[1]):
+            raise ValidationError("query_embeddings", f"need shape ({len(questions)}, {corpus.embeddings.shape[1]}), "
+                                                      f"got {q_emb.shape}")
     n_q, n = len(questions), len(corpus)
     # questions in time order, so that each block's questions sharing a time are contiguous
     order = np.argsort(asked, kind="stable")

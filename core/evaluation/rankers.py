@@ -81,16 +81,18 @@ Ranker = Callable[[EvalCorpus, Block, LatticeParams], np.ndarray]
 
 
 def coherence_at(corpus: EvalCorpus, times: np.ndarray, params: LatticeParams) -> np.ndarray:
-    """(U, N) float32 coherence of every gem at each of ``times`` (lattice time), under
-    ``params``' decay scale: ``c(t) exp(-lambda_ (T - t) / E)`` (pure decay from the state at t)."""
+    """(U, N) float32 coherence of every gem at each of ``times`` (lattice time) under
+    ``params``' decay scale, from each gem's last event:
+    ``c_event exp(-lambda_ (T - t_event) / E)`` (see :meth:`EvalCorpus.last_event`)."""
     lat = corpus.lattice
+    event_t, event_c = corpus.last_event()
     rate = (-params.lambda_ / lat.energy).astype(np.float32)  # per gem, 1/time unit
-    dt = (np.asarray(times, dtype=np.float64) - lat.t).astype(np.float32)
-    out = np.multiply.outer(dt, rate)
-    np.exp(out, out=out)
-    out *= lat.coherence.astype(np.float32)
-    np.minimum(out, np.float32(1.0), out=out)  # backward decay of a gem never above 1
-    return out
+    dt = np.subtract.outer(np.asarray(times, dtype=np.float64), event_t).astype(np.float32)
+    np.maximum(dt, 0.0, out=dt)  # a time before a gem's creation: it is not a candidate anyway
+    dt *= rate
+    np.exp(dt, out=dt)
+    dt *= event_c.astype(np.float32)
+    return dt
 
 
 def _hours_since_access(corpus: EvalCorpus, asked_t: np.ndarray) -> np.ndarray:
