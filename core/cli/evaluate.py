@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import add_json_and_handler, emit, open_store, parse_settings
-from core.cli.progress import ProgressBar
+from core.cli.common import add_json_and_handler, emit, open_store, parse_settings, progress_bar
 
 RANKER_CHOICES = ("lattice", "similarity", "bm25", "langchain", "generative-agents", "memorybank")
 
@@ -69,7 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         corpus = corpus_from_store(store, args.lattice)
     params = apply_settings(corpus.params, parse_settings(args.set)) if args.set else corpus.params
     points = [(name, name, params) for name in rankers]
-    bar = None if args.json else ProgressBar(f"evaluating {len(questions)} questions x {len(points)} rankers")
+    bar = progress_bar(args, f"evaluating {len(questions)} questions x {len(points)} rankers")
     results = evaluate(corpus, questions, points, ks=args.k, seed=args.seed,
                        progress=bar.update if bar else None)
     if bar:
