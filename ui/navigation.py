@@ -32,6 +32,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/5_Parameters.py", "Parameters & experiments", ":material/tune:", "parameters",
              section="Research"),
     PageSpec("pages/6_Metrics.py", "Cache & metrics", ":material/monitoring:", "metrics", section="Research"),
+    PageSpec("pages/8_Evaluate.py", "Evaluate", ":material/fact_check:", "evaluate", section="Research"),
     PageSpec("pages/7_Admin.py", "Admin", ":material/admin_panel_settings:", "admin", section="Admin",
              permission=Permission.ADMIN),
 )

@@ -1,0 +1,193 @@
+"""Evaluate: what two parameter sets do to retrieval quality on real, dated questions.
+
+Each question is ranked as of its own time (nothing is written); the metrics come with 95%
+bootstrap intervals, beside published baselines; the recall-against-half-life curve shows
+where each rule is best; per question, the evidence's rank under each set and why it was missed.
+"""
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from core.access import Permission
+from core.engine import PRESET_HELP, PRESET_NAMES, SCORING_RULES, Cancelled, apply_settings, preset_params
+from core.errors import LatticeError
+from core.evaluation import BASELINES, evaluate, load_questions, question_set
+from ui.charts.evaluation import half_life_curve, metrics_chart
+from ui.context import LATTICE_KEY, PageContext, page_context, require_store
+from ui.evaluate import (SHIPPED_GEMS, SHIPPED_LATTICE, SHIPPED_QUESTIONS, cached_corpus, half_life_sweep,
+                         metrics_display, metrics_table, missing_evidence, per_question, run_record, shipped_available)
+from ui.tables import download_csv
+
+RESULT_KEY = "evaluate_result"
+SCORING_LABELS = {"product": "product s·c^α (the seed)", "floor": "floor s·(φ + (1−φ)·c^α)",
+                  "weighted": "weighted relevance + recency + importance"}
+
+
+def choose_questions():
+    """The shipped MemoryBank set or an uploaded JSONL, validated (an error stops the page)."""
+    source = st.radio("Question set", ["MemoryBank (shipped, 100 questions)", "Upload a JSONL file"],
+                      horizontal=True, key="ev_source")
+    try:
+        if source.startswith("MemoryBank"):
+            return load_questions(SHIPPED_QUESTIONS)
+        upload = st.file_uploader("Questions (JSONL: question, asked_at, evidence; optional id, category, scope)",
+                                  type=["jsonl"], key="ev_upload")
+        if upload is None:
+            st.info("Upload a question set, or pick the shipped one.")
+            st.stop()
+        lines = upload.getvalue().decode("utf-8", errors="strict").splitlines()
+        return question_set([json.loads(x) for x in lines if x.strip()], upload.name)
+    except (LatticeError, ValueError) as exc:
+        st.error(f"The question set cannot be used: {exc}")
+        st.stop()
+
+
+def _switch_to(name: str) -> None:
+    st.session_state[LATTICE_KEY] = name
+
+
+def offer_the_shipped_lattice(ctx: PageContext, store, missing: list[str]) -> None:
+    """The set's evidence is not in this lattice: switch to (or import) the one it belongs to."""
+    st.warning(f"Lattice {ctx.name!r} does not hold this set's evidence (for example {', '.join(missing[:3])}). "
+               "Evaluate on the lattice the questions were written for.")
+    if store.exists(SHIPPED_LATTICE):
+        st.button(f"Switch to lattice {SHIPPED_LATTICE!r}", on_click=_switch_to, args=(SHIPPED_LATTICE,),
+                  key="ev_switch", type="primary")
+    elif ctx.actor.can(Permission.EDIT) and shipped_available():
+        if st.button(f"Import the MemoryBank gems as lattice {SHIPPED_LATTICE!r} (memory preset)", key="ev_import",
+                     type="primary"):
+            with st.spinner("Importing 566 timestamped gems…"):
+                store.import_path(SHIPPED_LATTICE, SHIPPED_GEMS, ctx.actor, preset="memory")
+            _switch_to_after_import()
+    else:
+        st.caption(f"Ask a researcher to import it: `python -m core import {SHIPPED_GEMS.relative_to(SHIPPED_GEMS.parents[2])} "
+                   f"--lattice {SHIPPED_LATTICE} --preset memory`.")
+    st.stop()
+
+
+def _switch_to_after_import() -> None:
+    st.session_state["ev_pending_switch"] = SHIPPED_LATTICE
+    st.rerun()
+
+
+def parameter_set(column, label: str, ctx: PageContext, default_start: str):
+    """One parameter set: a starting point, its half-life and scoring rule (None on a bad half-life)."""
+    with column:
+        st.markdown(f"**Set {label}**")
+        starts = ["the lattice's parameters", *[f"preset {p}" for p in PRESET_NAMES]]
+        start = st.selectbox("Start from", starts, index=starts.index(default_start), key=f"ev_{label}_start",
+                             help="; ".join(f"{p}: {h}" for p, h in PRESET_HELP.items()))
+        base = ctx.loaded.lattice.params if start == starts[0] else preset_params(start.split()[-1], ctx.loaded.lattice.params)
+        half = st.text_input("Half-life at energy 1", value=base.half_life_text(), key=f"ev_{label}_half_{start}",
+                             help="For example 42 min, 36h, 7 days, 2w or inf (no decay)")
+        scoring = st.selectbox("Scoring rule", SCORING_RULES, index=SCORING_RULES.index(base.scoring),
+                               format_func=SCORING_LABELS.get, key=f"ev_{label}_scoring_{start}")
+        settings = {"half_life": half.replace("∞", "inf"), "scoring": scoring}
+        if scoring == "floor":
+            settings["coherence_floor"] = st.slider("Coherence floor φ", 0.0, 1.0, float(base.coherence_floor), 0.05,
+                                                    key=f"ev_{label}_floor_{start}")
+        try:
+            return apply_settings(base, settings)
+        except LatticeError as exc:
+            st.error(str(exc))
+            return None
+
+
+def run(ctx: PageContext, corpus, questions, a, b, baselines: list[str]) -> None:
+    bar = st.progress(0.0, text="Ranking every question as of its own time…")
+    stop = st.button("Stop", key="ev_stop")
+    points = [("A", "lattice", a), ("B", "lattice", b)] + [(name, name, a) for name in baselines]
+
+    def progress(fraction: float) -> None:
+        if stop:
+            raise Cancelled("stopped")
+        bar.progress(min(1.0, fraction * 0.5), text=f"Evaluating the sets and baselines… {fraction:.0%}")
+
+    def curve_progress(fraction: float) -> None:
+        bar.progress(0.5 + 0.5 * min(1.0, fraction), text=f"Recall against the half-life… {fraction:.0%}")
+
+    try:
+        results = evaluate(corpus, questions, points, progress=progress)
+        curves = half_life_sweep(corpus, questions, {"A": a, "B": b}, progress=curve_progress)
+    except Cancelled:
+        bar.empty()
+        st.info("Stopped: nothing was evaluated.")
+        return
+    bar.empty()
+    st.session_state[RESULT_KEY] = {"key": (ctx.name, ctx.loaded.version, questions.sha256), "results": results,
+                                    "curves": curves, "questions": questions}
+
+
+def show(ctx: PageContext, corpus, state: dict) -> None:
+    results, curves, questions = state["results"], state["curves"], state["questions"]
+    table = metrics_table(results)
+    st.dataframe(metrics_display(table), hide_index=True, key="ev_table")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(metrics_chart(table, ["recall@5", "recall@10", "mrr", "ndcg@10"]), key="ev_metrics_chart")
+    marks = {f"A: {results[0].params.half_life_text()}": results[0].params.half_life(),
+             f"B: {results[1].params.half_life_text()}": results[1].params.half_life()}
+    c2.plotly_chart(half_life_curve(curves, "recall@10", ctx.time_unit, marks), key="ev_curve")
+    st.subheader("Per question")
+    detail = per_question(questions, results[0], results[1])
+    only_missed = st.toggle("Only questions a set missed (evidence not in its top k)", value=True, key="ev_only_missed")
+    shown = detail[(detail["why A missed"] != "") | (detail["why B missed"] != "")] if only_missed else detail
+    event = st.dataframe(shown, hide_index=True, key="ev_questions", on_select="rerun", selection_mode="single-row",
+                         column_config={"rank under A": st.column_config.NumberColumn(format="%.0f"),
+                                        "rank under B": st.column_config.NumberColumn(format="%.0f")})
+    picked = event.selection.rows if event and event.selection else []
+    if picked:
+        row = shown.iloc[picked[0]]
+        q = next(x for x in questions if x.id == row["id"])
+        with st.container(border=True):
+            st.markdown(f"**{q.question}** · asked {q.asked_at} · {q.category}")
+            texts = ctx.store.gem_texts(ctx.name, list(q.evidence))
+            for _, gem in texts.iterrows():
+                st.markdown(f"- `{gem['id']}` {gem['title']}")
+            for label in ("A", "B"):
+                if row[f"why {label} missed"]:
+                    st.caption(f"Set {label}: {row[f'why {label} missed']}")
+    d1, d2 = st.columns(2)
+    with d1:
+        download_csv(detail, f"{ctx.name}-evaluation-per-question.csv", key="ev_csv", label="Per-question CSV")
+    with d2:
+        if ctx.actor.can(Permission.EDIT) and st.button("Save as a run", key="ev_save"):
+            run_id = ctx.store.save_run(ctx.name, f"evaluation {questions.source.split('/')[-1]}", results[0].params,
+                                        run_record(questions, corpus, results, seed=0), ctx.actor)
+            st.success(f"Saved as run {run_id}: seed, both parameter sets, the question set's and the lattice's "
+                       "sha256 are recorded, so it can be reproduced.")
+
+
+def main() -> None:
+    ctx = page_context()
+    st.title("Evaluate")
+    st.caption("Retrieval quality of two parameter sets on dated questions: each question is ranked as of "
+               "its own time, over the gems that existed then; nothing is written.")
+    store = require_store(ctx)
+    pending = st.session_state.pop("ev_pending_switch", None)
+    if pending and pending != ctx.name:
+        st.button(f"Imported. Open lattice {pending!r}", on_click=_switch_to, args=(pending,), type="primary",
+                  key="ev_open_imported")
+        st.stop()
+    questions = choose_questions()
+    corpus = cached_corpus(store, store.url, ctx.name, ctx.loaded.version)
+    missing = missing_evidence(corpus, questions)
+    if missing:
+        offer_the_shipped_lattice(ctx, store, missing)
+    left, right = st.columns(2)
+    a = parameter_set(left, "A", ctx, "the lattice's parameters")
+    b = parameter_set(right, "B", ctx, "preset seed")
+    baselines = st.multiselect("Baselines beside them", BASELINES, default=["similarity", "bm25"], key="ev_baselines")
+    if a is None or b is None:
+        st.stop()
+    if st.button("Evaluate", type="primary", key="ev_run"):
+        run(ctx, corpus, questions, a, b, baselines)
+    state = st.session_state.get(RESULT_KEY)
+    if state and state["key"] == (ctx.name, ctx.loaded.version, questions.sha256):
+        show(ctx, corpus, state)
+    else:
+        st.info(f"{len(questions)} questions over {len(corpus):,} gems of lattice {ctx.name!r}: press Evaluate.")
+
+
+main()

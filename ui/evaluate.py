@@ -1,0 +1,125 @@
+"""The Evaluate page's data: the shipped question set, cached corpora, results as tables (no widgets).
+
+``core.evaluation`` does the work; this module adapts it to the page: a corpus cached per
+lattice version (embeddings of 1e5 gems are hundreds of MB: one copy per process, not per
+rerun), metric and per-question tables, the half-life sweep and what a saved run records.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.engine import LatticeParams, humanize_duration, lambda_for_half_life
+from core.evaluation import EvalCorpus, PointResult, QuestionSet, corpus_from_store, evaluate, metric_names
+from core.paths import DATA_DIR
+
+SHIPPED_QUESTIONS = DATA_DIR / "memorybank-en" / "questions.jsonl"
+SHIPPED_GEMS = DATA_DIR / "memorybank-en" / "gems.jsonl"
+SHIPPED_LATTICE = "memorybank"
+METRICS = metric_names((5, 10))
+CURVE_POINTS = 13  # half-lives from 1 hour to a year, log-spaced
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading the lattice for evaluation…")
+def cached_corpus(_store, url: str, name: str, version: int) -> EvalCorpus:
+    """The lattice as an evaluation corpus, per (database, lattice, version)."""
+    return corpus_from_store(_store, name)
+
+
+def missing_evidence(corpus: EvalCorpus, questions: QuestionSet) -> list[str]:
+    """Evidence gem ids of the set that the lattice does not have (first few)."""
+    out = []
+    for q in questions:
+        out.extend(e for e in q.evidence if e not in corpus.position)
+        if len(out) >= 5:
+            break
+    return out[:5]
+
+
+def metrics_table(results: list[PointResult]) -> pd.DataFrame:
+    """One row per evaluated point: the value and interval of each metric, and display text."""
+    rows = []
+    for r in results:
+        row = {"label": r.label, "ranker": r.ranker}
+        for m in METRICS:
+            est = r.report.overall[m]
+            row[m], row[f"{m}_low"], row[f"{m}_high"] = est.value, est.low, est.high
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The metrics table as people read it: "0.570 [0.472, 0.663]"."""
+    out = pd.DataFrame({"ranker": table["label"]})
+    names = {"recall@5": "Recall@5", "recall@10": "Recall@10", "mrr": "MRR", "ndcg@10": "nDCG@10"}
+    for m in METRICS:
+        out[names[m]] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
+                         zip(table[m], table[f"{m}_low"], table[f"{m}_high"])]
+    return out
+
+
+def per_question(questions: QuestionSet, a: PointResult, b: PointResult) -> pd.DataFrame:
+    """Per question: category, best evidence rank under A and B, and why A / B missed it."""
+    why = {}
+    for label, res in (("A", a), ("B", b)):
+        for miss in res.missed:
+            why[(label, miss["question"])] = "; ".join(f"{e['gem']}: {e['reason']}" for e in miss["evidence"])
+    rows = []
+    for i, q in enumerate(questions):
+        ra, rb = a.ranks[i], b.ranks[i]
+        rows.append({"id": q.id, "question": q.question, "category": q.category, "evidence": len(q.evidence),
+                     "rank under A": float(ra.min()) if ra.size else math.nan,
+                     "rank under B": float(rb.min()) if rb.size else math.nan,
+                     "why A missed": why.get(("A", q.id), ""), "why B missed": why.get(("B", q.id), "")})
+    return pd.DataFrame(rows)
+
+
+def half_life_sweep(corpus: EvalCorpus, questions: QuestionSet, sets: dict[str, LatticeParams],
+                    progress: Callable[[float], None] | None = None) -> dict[str, pd.DataFrame]:
+    """Each set's rule with its decay varied over half-lives from 1 hour to a year (in the
+    lattice's unit): one evaluation, the similarities computed once for every point."""
+    unit_hours = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1.0, "day": 24.0}[corpus.params.time_unit]
+    half_lives = np.geomspace(1.0, 24.0 * 365, CURVE_POINTS) / unit_hours
+    points = [(f"{label}|{h}", "lattice", p.replace(lambda_=lambda_for_half_life(float(h))))
+              for label, p in sets.items() for h in half_lives]
+    results = evaluate(corpus, questions, points, explain=False, progress=progress)
+    curves = {}
+    for i, label in enumerate(sets):
+        chunk = results[i * len(half_lives):(i + 1) * len(half_lives)]
+        table = metrics_table(chunk)
+        table["half_life"] = half_lives
+        table["half_life_text"] = [humanize_duration(float(h), corpus.params.time_unit) for h in half_lives]
+        curves[label] = table
+    return curves
+
+
+def fingerprint(corpus: EvalCorpus) -> str:
+    """sha256 of what the evaluation read: ids, state, times, parameters, embeddings (a saved
+    run is reproducible only on a lattice with the same fingerprint)."""
+    h = hashlib.sha256()
+    h.update("\x00".join(corpus.ids).encode())
+    lat = corpus.lattice
+    for arr in (lat.energy, lat.phase, lat.coherence, lat.uncertainty, corpus.created_t, corpus.last_observed_t,
+                corpus.observations, np.array([lat.t])):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(repr(sorted(corpus.params.to_dict().items())).encode())
+    h.update(np.ascontiguousarray(corpus.embeddings).tobytes())
+    return h.hexdigest()
+
+
+def run_record(questions: QuestionSet, corpus: EvalCorpus, results: list[PointResult], seed: int) -> dict:
+    """The metrics of a saved evaluation run, with what reproduces it."""
+    return {"kind": "evaluation", "seed": seed, "questions_sha256": questions.sha256, "questions": len(questions),
+            "lattice_sha256": fingerprint(corpus),
+            "points": {r.label: {"ranker": r.ranker, "params": r.params.to_dict(),
+                                 **{m: r.report.overall[m].to_dict() for m in METRICS}} for r in results}}
+
+
+def shipped_available() -> bool:
+    return Path(SHIPPED_QUESTIONS).is_file() and Path(SHIPPED_GEMS).is_file()
