@@ -37,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("pages/1_Lattice.py", "pages/2_Evolution.py", "pages/3_Interference.py", "pages/4_Reflection.py",
-         "pages/5_Parameters.py", "pages/6_Metrics.py", "pages/7_Admin.py")
+         "pages/5_Parameters.py", "pages/6_Metrics.py", "pages/7_Admin.py", "pages/8_Evaluate.py")
 LATTICE = "bench"
 TARGET_S = 1.0  # rerun
 FIRST_TARGET_S = 3.0  # first run in a new session
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gems", type=int, default=10_000)
     ap.add_argument("--reruns", type=int, default=3)
-    ap.add_argument("--pages", nargs="*", default=None, help="page files (default: all seven)")
+    ap.add_argument("--pages", nargs="*", default=None, help="page files (default: all eight)")
     ap.add_argument("--profile", default=None, help="cProfile the reruns of this page (e.g. pages/2_Evolution.py)")
     ap.add_argument("--profile-first", action="store_true", help="profile the first run, not the reruns")
     ap.add_argument("--store", default=None, help="SQLite file to keep the built store in and reuse when it "
