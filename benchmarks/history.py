@@ -7,9 +7,10 @@ holds one packed ``import`` entry per import batch) and a short history: six clo
 advances each followed by an observation of 10 gems, an edit, three more advances.
 
 - ``history_replay``: ``core.store.lattice_history`` (mean coherence and R after every
-  entry: the Metrics page's history), the decay fit from the log (``lattice_history`` +
-  ``decay_segments`` + ``core.engine.fitting.fit_decay``: the Parameters page's *fit decay
-  from the lattice's log*, without its Streamlit cache), and the snapshot replay of restore
+  entry: the Metrics page's history, and the decay observations of followed gems), the
+  decay fit from the log (``lattice_history`` + ``core.engine.fitting.fit_decay`` of
+  ``History.decay`` with the gems' energies: the Parameters page's *fit decay from the
+  lattice's log*, without its Streamlit cache), and the snapshot replay of restore
   verification and point-in-time recovery (``txlog.replay_state`` + ``ReplayState.lattice``
   of the lattice as a snapshot holds it, built in memory), each as seconds and as a ratio
   to ``Store.load`` of the same lattice: the floor, since a replay has to read at least the
@@ -30,7 +31,7 @@ from benchmarks.store import EMBEDDER, make_gems_file
 
 from core.access import SYSTEM
 from core.engine.fitting import fit_decay
-from core.store import Store, decay_segments, lattice_history
+from core.store import Store, lattice_history
 from core.store import txlog
 from core.store.snapshot_file import Snapshot
 
@@ -84,18 +85,18 @@ def bench_history_replay(quick: bool) -> dict:
             t_load, loaded = best_of(lambda: store.load(LATTICE))
             t_hist, hist = best_of(lambda: lattice_history(store, LATTICE))
 
-            def fit_from_log():
-                h = lattice_history(store, LATTICE)
-                obs = decay_segments(h.frame, h.log_ids, h.log_kinds)
-                return fit_decay(obs["t"], obs["coherence"], obs["gem"])
+            def fit_from_log():  # the page's: followed gems' coherence and energy per stretch, λ fitted
+                obs = lattice_history(store, LATTICE).decay
+                return fit_decay(obs["t"], obs["coherence"], obs["gem"], energy=obs["energy"])
 
             t_fit, fit = best_of(fit_from_log)
             snap = snapshot_of(loaded.lattice, loaded.lattice.params.to_dict())
             t_snap, _ = best_of(lambda: txlog.replay_state(snap).lattice())
     return {"name": "history_replay", "gems": n, "log_entries": hist.entries, "load_s": t_load,
             "history_s": t_hist, "history_vs_load": t_hist / t_load, "decay_fit_s": t_fit,
-            "decay_fit_vs_load": t_fit / t_load, "tau": float(fit.tau), "snapshot_replay_s": t_snap,
-            "snapshot_replay_vs_load": t_snap / t_load, "setup_s": setup_s,
+            "decay_fit_vs_load": t_fit / t_load, "lambda_fit": float(fit.lambda_),
+            "lambda_true": float(loaded.lattice.params.lambda_), "decay_points": int(fit.n_points),
+            "snapshot_replay_s": t_snap, "snapshot_replay_vs_load": t_snap / t_load, "setup_s": setup_s,
             "target": "history and decay fit within a few loads"}
 
 

@@ -1,10 +1,13 @@
-"""Lattice: headline figures, browse/search/filter the gems, add, edit, archive, import, export."""
+"""Lattice: headline figures, browse/search/filter the gems, add, edit, archive, the gems fading soon,
+import, export, the lattice's preset and (demo) its reset."""
 from __future__ import annotations
+
+import math
 
 import streamlit as st
 
 from core.access import Permission
-from core.engine import STATE_SPECS
+from core.engine import STATE_SPECS, LatticeParams, humanize_duration
 from core.errors import LatticeError
 from ui import charts
 from ui import gems as G
@@ -12,10 +15,14 @@ from ui.compute import trajectory
 from ui import gem_links
 from ui.context import PageContext, flash, page_context, require_store
 from ui.controls import state_input
+from ui.demo_reset import can_reset, demo_reset
+from ui.fading import render_fading
+from ui.gem_times import gem_half_life, gem_times_panel
 from ui.headline import headline_metrics
+from ui.presets import creation_preset, preset_settings
 from ui.services import get_workbench
 from ui.tables import download_csv, table_height
-from ui.text import plural, safe_markdown
+from ui.text import safe_markdown
 
 STATE_FIELDS = tuple(STATE_SPECS)  # energy, phase, coherence, uncertainty
 
@@ -32,7 +39,9 @@ GEM_COLUMNS = {  # pixel widths: the figures first and never clipped (a narrow p
     "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm", width=140)}
 GEM_COLUMN_ORDER = list(GEM_COLUMNS)  # the state next to the title; tags and dates after
 MAX_LINKS_SHOWN = 12
-PREVIEW_HORIZON = 48.0  # lattice time units of the open gem's own trajectory
+PREVIEW_HORIZON = 48.0  # lattice time units of the open gem's own trajectory, at least...
+PREVIEW_HALF_LIVES = 2.0  # ...or this many of its half-lives (a week-long half-life is flat over 48 h)
+MAX_PREVIEW_HORIZON = 1e5  # time units; the preview takes 240 steps whatever the horizon
 
 
 def _reset_page() -> None:
@@ -136,11 +145,15 @@ def gem_card(ctx: PageContext, gem: dict) -> None:
                + (" · **archived**" if gem["archived"] else ""))
     h2.button("Close", key="lat_close", icon=":material/close:",
               on_click=lambda: st.session_state.pop("lat_open_id", None))
-    m = st.columns(4)
+    m = st.columns(5)
     m[0].metric("Coherence", f"{gem['coherence']:.3f}")
     m[1].metric("Uncertainty", f"{gem['uncertainty']:.3f}")
     m[2].metric("Energy", f"{gem['energy']:.3f}")
     m[3].metric("Phase (rad)", f"{gem['phase']:.3f}")
+    m[4].metric("Half-life", gem_half_life(ctx.lattice.params, gem["energy"]),
+                help="This gem's own half-life E·ln 2 / λ: the time in which its coherence halves if nothing "
+                     "observes it (each recall can raise E under reinforcement).")
+    gem_times_panel(ctx.store, ctx.name, gem["id"], ctx.time_unit, float(ctx.lattice.t))
     linked, own = st.columns([1, 1.6])
     with linked:
         linked_gems(ctx, gem)
@@ -169,21 +182,28 @@ def linked_gems(ctx: PageContext, gem: dict) -> None:
         st.caption(f"…and {len(links) - MAX_LINKS_SHOWN} weaker link(s).")
 
 
+def preview_horizon(params: LatticeParams, energy: float) -> float:
+    """PREVIEW_HORIZON, or PREVIEW_HALF_LIVES of the gem's half-life when that is longer (time units)."""
+    life = params.half_life(float(energy))
+    return PREVIEW_HORIZON if not math.isfinite(life) else min(max(PREVIEW_HORIZON, PREVIEW_HALF_LIVES * life),
+                                                               MAX_PREVIEW_HORIZON)
+
+
 def own_trajectory(ctx: PageContext, gem: dict) -> None:
-    """The gem's coherence over the next PREVIEW_HORIZON under the session's parameters (a copy)."""
+    """The gem's coherence over the next preview_horizon under the session's parameters (a copy)."""
     idx = gem_links.gem_index(ctx.lattice, gem["id"])
     if idx is None:
         st.caption("Archived: not part of the lattice's evolution.")
         return
+    horizon = preview_horizon(ctx.params, gem["energy"])
     try:
-        traj = trajectory(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), PREVIEW_HORIZON,
-                          PREVIEW_HORIZON / 240, (idx,))
+        traj = trajectory(ctx.lattice, ctx.cache_key, ctx.params.to_dict(), horizon, horizon / 240, (idx,))
     except LatticeError as exc:
         st.caption(f"No preview: {exc}")
         return
     fig = charts.coherence_over_time(traj.series, traj.gems, {gem["id"]: gem["title"] or gem["id"]}, [gem["id"]],
                                      ctx.time_unit)
-    fig.update_layout(height=260, title=dict(text=f"This gem over the next {plural(PREVIEW_HORIZON, ctx.time_unit)}"),
+    fig.update_layout(height=260, title=dict(text=f"This gem over the next {humanize_duration(horizon, ctx.time_unit)}"),
                       legend=dict(orientation="h", y=-0.35), margin=dict(t=40, b=40))
     st.plotly_chart(fig, key="lat_gem_trajectory")
 
@@ -284,19 +304,23 @@ def tab_import(ctx: PageContext) -> None:
         return
     st.markdown("Upload **one JSONL or CSV file** (optionally with its `<name>.entanglements.csv`), "
                 "**Markdown/text files**, or a **zip** of them. Fields: `content` (required), `id`, `title`, "
-                "`tags`, `source`, `energy`, `phase`, `coherence`, `uncertainty`.")
+                "`tags`, `source`, `energy`, `phase`, `coherence`, `uncertainty`, `created_at` (ISO 8601 with a "
+                "time zone, or a lattice time: the gem enters aged as if added then). A **chat transcript** "
+                "(JSONL rows of `time`, `speaker`, `text`, optional `session`) becomes one gem per message.")
     files = st.file_uploader("Files to import", type=G.UPLOAD_TYPES, accept_multiple_files=True,
                              key="lat_import_files")
-    i1, i2, i3 = st.columns([1.5, 1.5, 1.5])
+    i1, i2, i3, i4 = st.columns([1.5, 1.5, 1.5, 1.5])
     target = i1.text_input("Into lattice", value=ctx.name, key="lat_import_target",
                            help="An existing lattice, or a new name to create one.")
-    skip_bad = i2.checkbox("Skip bad rows (import the rest)", key="lat_import_skip",
+    new_lattice = target.strip() not in ("", ctx.name) and not ctx.store.exists(target.strip())
+    preset = creation_preset(i2, "lat_import_preset", new_lattice)
+    skip_bad = i3.checkbox("Skip bad rows (import the rest)", key="lat_import_skip",
                            help="Off: all or nothing - one bad row and nothing is written.")
-    split = i3.checkbox("Split Markdown at headings", key="lat_import_split")
+    split = i4.checkbox("Split Markdown at headings", key="lat_import_split")
     if st.button("Import", key="lat_import_run", type="primary", icon=":material/upload:", disabled=not files):
         bar = st.progress(0.0, text="Reading the files…")
         st.session_state["lat_import_report"] = G.import_uploads(
-            ctx.store, files, target.strip(), ctx.actor, split_headings=split, skip_bad=skip_bad,
+            ctx.store, files, target.strip(), ctx.actor, split_headings=split, skip_bad=skip_bad, preset=preset,
             progress=lambda done, n: bar.progress(min(1.0, done / max(n, 1)), text=f"Embedding {done}/{n} gems…"))
         st.rerun()
 
@@ -333,6 +357,20 @@ def tab_export(ctx: PageContext) -> None:
                            icon=":material/download:")
 
 
+# ------------------------------------------------------------ fading, settings
+def tab_fading(ctx: PageContext) -> None:
+    st.markdown("Gems whose coherence falls below the lattice's fading threshold soon if nothing uses them "
+                "(a forecast from the stored state: no simulation).")
+    render_fading(ctx.loaded)
+
+
+def tab_settings(ctx: PageContext) -> None:
+    preset_settings(ctx)
+    if can_reset(ctx):
+        st.divider()
+        demo_reset(ctx)
+
+
 # ---------------------------------------------------------------------- page
 ctx = page_context()
 require_store(ctx)  # this page works on the database only
@@ -346,12 +384,16 @@ if not ctx.can(Permission.EDIT):
             icon=":material/visibility:")
 
 open_from_link()
-tabs = st.tabs(["Browse & edit", "Add a gem", "Import", "Export"])
+tabs = st.tabs(["Browse & edit", "Fading soon", "Add a gem", "Import", "Export", "Preset & reset"])
 with tabs[0]:
     tab_browse(ctx)
 with tabs[1]:
-    tab_add(ctx)
+    tab_fading(ctx)
 with tabs[2]:
-    tab_import(ctx)
+    tab_add(ctx)
 with tabs[3]:
+    tab_import(ctx)
+with tabs[4]:
     tab_export(ctx)
+with tabs[5]:
+    tab_settings(ctx)

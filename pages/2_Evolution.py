@@ -159,8 +159,9 @@ ctx = page_context()
 lat = ctx.lattice
 st.title("Evolution")
 st.caption(f"Simulate **{ctx.name}** forward from its clock t = {plural(lat.t, ctx.time_unit)} under the session's "
-           "parameters. The simulation works on a copy; the stored lattice changes only with "
-           "*Advance the lattice clock* below.")
+           f"parameters (preset {ctx.params.preset}; half-life at E = 1: {ctx.params.half_life_text()}, so a "
+           "horizon of a few half-lives shows the decay). The simulation works on a copy; the stored lattice "
+           "changes only with *Advance the lattice clock* below.")
 titles = ctx.titles()
 horizon, dt, chosen = simulation_controls(ctx, titles)
 try:

@@ -12,7 +12,7 @@ from ui import experiments as X
 from ui.cancel import LongWork
 from ui.compute import trajectory
 from ui.context import PageContext, page_context, write_button
-from ui.controls import param_controls, param_labels, reset_params
+from ui.controls import param_controls, reset_params
 from ui.decay_log import log_observations
 from ui.runs import (SWEEP, compare_runs, run_label, save_preview_run, save_sweep_run, stored_runs,
                      sweep_detail)
@@ -67,10 +67,10 @@ def saved_runs(ctx: PageContext, current: Trajectory, preview_h: float) -> None:
     sv1, sv2 = st.columns([1, 3])
     sv2.caption("Saved runs are stored in the database with their parameters and preview trajectory, "
                 "shared with everyone working on this lattice. Named after the parameters that differ from "
-                "the defaults.")
+                "the lattice's own.")
     if sv1.button("Save this run", key="par_save_run", icon=":material/bookmark_add:", width="stretch",
                   **write_button(ctx, "save a run")):
-        run_name = X.run_name(ctx.params)
+        run_name = X.run_name(ctx.params, ctx.lattice.params)
         try:
             run_id = save_preview_run(ctx, run_name, current.series, preview_h)
         except LatticeError as exc:
@@ -109,7 +109,7 @@ def saved_runs(ctx: PageContext, current: Trajectory, preview_h: float) -> None:
 def tab_sweep(ctx: PageContext) -> None:
     unit = ctx.time_unit
     numeric = list(DYNAMIC_PARAMS)  # the parameters that change evolution
-    labels = param_labels(numeric)
+    labels = X.param_axis_labels(numeric, unit)  # "Decay scale λ (1/hour)": the lattice's time unit
     st.markdown("Evolve a copy of the lattice over a grid of one or two parameters (the others as set under "
                 "*Tune*) and measure an outcome at the horizon.")
     s1, s2, s3 = st.columns([2, 1.2, 1])
@@ -121,11 +121,12 @@ def tab_sweep(ctx: PageContext) -> None:
     grid = {}
     for name in swept:
         spec = PARAM_SPECS[name]
-        lo, hi = X.default_range(name)
+        lo, hi = X.default_range(name, getattr(ctx.params, name))
         g1, g2, g3 = st.columns(3)
         step = float(spec.step or 0.01)
-        start = g1.number_input(f"{labels[name]}: from", value=lo, step=step, key=f"sw_{name}_from")
-        stop = g2.number_input(f"{labels[name]}: to", value=hi, step=step, key=f"sw_{name}_to")
+        step = min(step, lo) if lo > 0 else step  # a memory lattice's λ (~0.004) needs finer steps
+        start = g1.number_input(f"{labels[name]}: from", value=lo, step=step, format="%g", key=f"sw_{name}_from")
+        stop = g2.number_input(f"{labels[name]}: to", value=hi, step=step, format="%g", key=f"sw_{name}_to")
         points = g3.number_input(f"{labels[name]}: points", min_value=2, max_value=60,
                                  value=15 if len(swept) == 1 else 12, step=1, key=f"sw_{name}_n")
         grid[name] = (start, stop, int(points))
@@ -151,10 +152,11 @@ def tab_sweep(ctx: PageContext) -> None:
     res = st.session_state.get("sw_result")
     if res:
         metric_label = f"{METRICS[res['metric']]} (+{plural(res['horizon'], unit)})"
-        st.plotly_chart(charts.sweep_chart(res["df"], res["params"], res["metric"], metric_label, labels),
+        st.plotly_chart(charts.sweep_chart(res["df"], res["params"], res["metric"], metric_label, labels, unit),
                         key="sw_chart")
-        shown = res["df"].rename(columns={**param_labels(res["df"].columns.intersection(list(PARAM_SPECS))),
-                                          **{m: METRICS[m] for m in METRICS if m in res["df"].columns}})
+        named = X.param_axis_labels(res["df"].columns.intersection(list(PARAM_SPECS)), unit)
+        shown = X.with_half_life(res["df"], "lambda_", unit).rename(
+            columns={**named, **{m: METRICS[m] for m in METRICS if m in res["df"].columns}})
         st.dataframe(shown, hide_index=True, height=220)
         c1, c2 = st.columns([1, 3])
         download_csv(res["df"], f"{ctx.name}-sweep-{'-'.join(res['params'])}.csv", key="sw_csv")
@@ -193,42 +195,59 @@ def saved_sweeps(ctx: PageContext, labels: dict) -> None:
     for k, ((params, metric), members) in enumerate(groups.items()):
         if len(params) == 1:
             fig = charts.compare_sweeps_chart([(n, d["df"]) for n, d in members], params[0], metric,
-                                              METRICS[metric], labels)
+                                              METRICS[metric], labels, ctx.time_unit)
             st.plotly_chart(fig, key=f"sw_compare_chart_{k}")
         else:
             for j, (n, d) in enumerate(members):
-                st.plotly_chart(charts.sweep_chart(d["df"], d["params"], metric, f"{METRICS[metric]} · {n}", labels),
+                st.plotly_chart(charts.sweep_chart(d["df"], d["params"], metric, f"{METRICS[metric]} · {n}", labels,
+                                                   ctx.time_unit),
                                 key=f"sw_compare_chart_{k}_{j}")
 
 
 # ----------------------------------------------------------------------- fit
-def show_fit(ctx: PageContext, obs: pd.DataFrame, groups, fit_amplitude: bool, fit_offset: bool, key: str) -> None:
-    """Fit τ to ``obs`` (t, coherence) and show the estimate, the chart and the tables."""
+def show_fit(ctx: PageContext, obs: pd.DataFrame, fit_amplitude: bool, fit_offset: bool, key: str) -> None:
+    """Fit λ to ``obs`` (t, coherence[, gem][, energy]) and show λ ± SE, the half-life ± SE, the
+    misfit warnings, the chart, the tables and the button applying the fitted λ."""
     unit = ctx.time_unit
+    groups = obs["gem"] if "gem" in obs.columns else None
+    energy = obs["energy"] if "energy" in obs.columns else None
     try:
         fit = fit_decay(obs["t"], obs["coherence"], groups=groups, fit_amplitude=fit_amplitude,
-                        fit_offset=fit_offset)
+                        fit_offset=fit_offset, energy=energy, time_unit=unit)
     except LatticeError as exc:  # FitError
         st.error(f"No fit: {exc}")
         return
-    k1, k2, k3, k4 = st.columns(4)
-    k1.metric(f"τ ({unit}s)", f"{fit.tau:.4g}", help="Decay time constant, estimate.")
-    k2.metric("standard error of τ", f"± {fit.tau_se:.2g}" if np.isfinite(fit.tau_se) else "n/a")
-    k3.metric("λ implied for E = 1", f"{fit.lambda_for_energy(1.0):.4g}", help="λ = E/τ.")
+    if not fit.energies_known:
+        st.info("No energies given: every gem is taken as E = 1, with one shared time constant τ, and λ is that "
+                "of a gem of energy 1 (λ = 1/τ). With an **energy** column each gem decays with its own "
+                "τ = E/λ and the fit gives λ itself.")
+    se = f" ± {fit.lambda_se:.2g}" if np.isfinite(fit.lambda_se) else " (standard error n/a)"
+    k1, k2, k3, k4 = st.columns([1.7, 1.3, 1, 1])  # "0.00417 ± 3.8e-05" needs the room
+    k1.metric(f"Decay scale λ (1/{unit})", f"{fit.lambda_:.4g}{se}",
+              help="Estimate ± standard error." + ("" if fit.energies_known else " For a gem of energy 1."))
+    k2.metric("half-life at E = 1", fit.half_life_text, help="ln 2 / λ, ± its standard error.")
+    if fit.energies_known:
+        k3.metric(f"τ at E = 1 ({unit}s)", f"{fit.tau:.4g}", help="1/λ; a gem of energy E decays with τ = E/λ.")
+    else:
+        tau_se = f" ± {fit.tau_se:.2g}" if np.isfinite(fit.tau_se) else ""
+        k3.metric(f"τ, shared ({unit}s)", f"{fit.tau:.4g}{tau_se}", help="The one decay time constant of all gems.")
     k4.metric("residual std", f"{fit.residual_std:.3g}", help=f"{fit.n_points} observations")
+    for warning in fit.warnings:
+        st.warning(warning, icon=":material/warning:")
     st.plotly_chart(charts.decay_fit_chart(obs["t"], obs["coherence"], groups, fit, unit), key=f"{key}_chart")
     summary, table = X.fit_tables(fit)
     t1, t2 = st.columns(2)
     with t1:
-        st.dataframe(summary, hide_index=True)
+        st.dataframe(X.summary_rows(summary), hide_index=True, height=460)
         download_csv(summary, "decay-fit.csv", key=f"{key}_csv")
     with t2:
-        st.dataframe(table, hide_index=True)
+        st.dataframe(table, hide_index=True, height=460)
         download_csv(table, "decay-fit-amplitudes.csv", key=f"{key}_amp_csv")
     lam = X.suggested_lambda(fit)
     if lam is not None:
-        st.button(f"Use λ = {lam:.4g} (for E = 1) in this session", key=f"{key}_apply", on_click=reset_params,
-                  args=(ctx.params.replace(lambda_=float(lam)),))
+        st.button(f"Use λ = {lam:.4g} in this session" + ("" if fit.energies_known else " (for E = 1)"),
+                  key=f"{key}_apply", on_click=reset_params, args=(ctx.params.replace(lambda_=float(lam)),),
+                  help=f"Sets the decay scale to the fitted λ: half-life {X.half_life_text(lam, unit)} at E = 1.")
 
 
 def tab_fit(ctx: PageContext) -> None:
@@ -243,48 +262,57 @@ def tab_fit(ctx: PageContext) -> None:
 
 def fit_uploaded(ctx: PageContext) -> None:
     st.markdown("Upload coherence observations as CSV with columns **t** (lattice time units), **coherence** "
-                "(0-1) and optionally **gem** (one decay curve per gem, shared τ). The model is "
-                "c(t) = A·exp(−(t − t0)/τ) + C; for a gem of energy E, τ = E/λ.")
+                "(0-1), optionally **gem** (one decay curve per gem), **energy** (each gem's energy E: it decays "
+                "with τ = E/λ) and **time_unit** (the unit of t: second, minute, hour or day). The model is "
+                "c = A·exp(−λ (t − t0)/E) + C, fitted for λ with its standard error.")
     f1, f2 = st.columns([2, 1])
     upload = f1.file_uploader("Observations CSV", type=["csv"], key="fit_upload")
     with f2:
         fit_amplitude = st.checkbox("Fit amplitude A per gem", value=True, key="fit_amp")
         fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_off")
-        # A sample to try the fit with: three demo gems under the current parameters, with noise.
-        download_csv(X.sample_observations(ctx.lattice, ctx.params), "sample-observations.csv",
+        # A sample to try the fit with: four gems of mixed energies under the session's λ, with noise.
+        download_csv(lambda: X.sample_observations(ctx.lattice, ctx.params), "sample-observations.csv",
                      key="fit_sample", label="Sample CSV")
+        st.caption(f"The sample: four gems of mixed energies decaying with λ = {X.sample_lambda(ctx.params):g} "
+                   f"per {ctx.time_unit}, with noise.")
     if upload is None:
         st.info("No file yet: download the sample CSV to try it.")
         return
+    data = upload.getvalue()
     try:
-        obs = read_observations_csv(upload.getvalue())
+        obs, notes = X.csv_energy_and_unit(data, read_observations_csv(data), ctx.time_unit)
     except LatticeError as exc:  # ValidationError (bad CSV)
         st.error(f"No fit: {exc}")
-    else:
-        show_fit(ctx, obs, obs["gem"] if "gem" in obs.columns else None, fit_amplitude, fit_offset, "fit")
+        return
+    for note in notes:
+        st.caption(note)
+    show_fit(ctx, obs, fit_amplitude, fit_offset, "fit")
 
 
 def fit_log(ctx: PageContext) -> None:
-    st.markdown("The lattice's **mean coherence** replayed from its transaction log. Between two "
-                "observations (or edits, imports, parameter changes) only clock advances change coherence "
-                "(c ← c·exp(−λ·dt/E) for every gem), so each stretch *a state, then clock advances only* is "
-                "a decay curve: one amplitude per stretch, a shared τ. With gems of different energies the "
-                "mean decays as a mix of exponentials; τ is its effective time constant "
-                "(τ = E/λ for E ≈ the energies that still carry coherence).")
+    st.markdown("Coherence of the lattice's gems replayed from its transaction log. Between two observations "
+                "(or reflections, edits, imports, parameter changes) only clock advances change coherence "
+                "(c ← c·exp(−λ·dt/E) for every gem), so each stretch *a state, then clock advances only* is a "
+                "decay curve of every gem, with the energy the gem had in it. The most coherent gems of each "
+                "stretch are followed, one amplitude per gem and stretch, and λ is fitted with their energies.")
     fit_offset = st.checkbox("Fit a floor C", value=False, key="fit_log_off")
     try:
         obs, replayed, stopped = log_observations(ctx.store, ctx.store.url, ctx.name, ctx.loaded.version)
     except LatticeError as exc:
         st.error(f"No observations from the log: {exc}")
         return
-    stretches = obs["gem"].nunique()
-    st.caption(f"{replayed} log entries replayed: {len(obs)} points in {stretches} decay stretch(es)."
-               + (f" The replay stops early: {stopped}." if stopped else ""))
+    stretches = obs["entry"].nunique()
+    st.caption(f"{replayed} log entries replayed: {len(obs)} points of {obs['gem'].nunique()} gem curve(s) in "
+               f"{stretches} decay stretch(es)." + (f" The replay stops early: {stopped}." if stopped else ""))
+    scales = np.unique(obs["decay_scale"].dropna().to_numpy()) if not obs.empty else []
+    if len(scales) > 1:
+        st.warning(f"The log's clock advances used {len(scales)} decay scales (λ = "
+                   f"{', '.join(f'{v:g}' for v in scales[:5])}): the fit assumes one. Compare its λ with those.")
     if obs.empty:
         st.info("The log has no decay yet: a stretch needs a state followed by at least one clock "
                 "advance (*Advance the lattice clock* on the Evolution page, or a wall-clock lattice).")
     else:
-        show_fit(ctx, obs, obs["gem"], True, fit_offset, "fit_log")
+        show_fit(ctx, obs, True, fit_offset, "fit_log")
 
 
 # ---------------------------------------------------------------------- page

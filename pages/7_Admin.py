@@ -125,7 +125,9 @@ def confirm_restore(ctx: PageContext, v: dict, upload, target: str, stamp: tuple
     if st.button(f"Confirm restore into {v['target']}", key="adm_restore_confirm", type="primary",
                  icon=":material/settings_backup_restore:"):
         try:
-            info = A.restore_upload(store, upload.getvalue(), upload.name, ctx.actor, target.strip() or None)
+            # replace only what the warning above announced: a lattice created since is refused
+            info = A.restore_upload(store, upload.getvalue(), upload.name, ctx.actor, target.strip() or None,
+                                    overwrite=current is not None)
         except LatticeError as exc:
             st.error(f"Not restored, nothing was changed: {exc}")
         else:

@@ -61,13 +61,18 @@ def database_backup_bytes(store: Store, actor: Actor) -> tuple[bytes | None, dic
         return data, info
 
 
-def restore_upload(store: Store, data: bytes, filename: str, actor: Actor, name: str | None = None) -> dict:
-    """Restore an uploaded snapshot (verified by the store before anything is written)."""
+def restore_upload(store: Store, data: bytes, filename: str, actor: Actor, name: str | None = None,
+                   overwrite: bool = False) -> dict:
+    """Restore an uploaded snapshot (verified by the store before anything is written).
+
+    ``overwrite``: replace an existing lattice of that name (the page passes it only when the
+    admin confirmed a restore it had announced as a replacement); otherwise the store refuses.
+    """
     _check_size(data, filename)
     with tempfile.TemporaryDirectory(prefix="lattice-restore-") as d:
         path = _upload_path(d, data)
         with _named(path, filename):
-            info = store.restore(path, actor, name=name or None)
+            info = store.restore(path, actor, name=name or None, overwrite=overwrite)
     info["path"] = filename
     return info
 

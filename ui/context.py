@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.access import Actor, Permission
-from core.engine import PARAM_SPECS, Lattice, LatticeParams
+from core.engine import PARAM_SPECS, PRESET_HELP, Lattice, LatticeParams, ParamSpec, preset_params
 from core.errors import LatticeError, ValidationError
 from core.service import DEMO_DIR, DemoFileSource, LatticeSource, LatticeView, gem_titles
 from ui.auth import login_gate, logout_button
-from ui.experiments import changed_params
 from ui.text import plural
 
 if TYPE_CHECKING:  # for the annotation only: _source() imports core.store when it is needed
@@ -51,6 +50,14 @@ def _source(kind: str, demo_dir: str, database_url: str) -> LatticeSource:
         # the same Store and lattice cache as the Workbench: one copy of each lattice per process
         return StoreSource(_store(database_url), lattices=_workbench(database_url).lattices)
     raise LatticeError(f"{SOURCE_ENV}={kind!r} is not a known lattice source; use 'demo' or 'store'")
+
+
+def forget_lattice_views() -> None:
+    """Drop the process's lattice source (and with it the views it keeps), for when a lattice
+    was rebuilt under the same name: its versions start again, so a kept view could pass for it."""
+    _source.clear()
+    with _TITLES_LOCK:
+        _TITLES.clear()
 
 
 def lattice_source() -> LatticeSource:
@@ -174,6 +181,27 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def unit_text(spec: ParamSpec, time_unit: str) -> str:
+    """A parameter's unit in the lattice's time unit: "1/time unit" -> "1/hour", "time units" -> "hours"."""
+    return spec.unit.replace("time units", f"{time_unit}s").replace("time unit", time_unit)
+
+
+def changed_from_preset(params: LatticeParams) -> list[str]:
+    """Names of the parameters that differ from the preset's values, and, for what a preset
+    leaves alone (f, K, η, ...), from the defaults: what someone changed on purpose."""
+    reference = preset_params(params.preset, LatticeParams(time_unit=params.time_unit))
+    return [n for n in PARAM_SPECS if getattr(params, n) != getattr(reference, n)]
+
+
+def decay_summary(params: LatticeParams) -> None:
+    """The half-life at E = 1 and the preset (the sidebar's answer to "how fast does it forget?")."""
+    st.metric("Half-life at E = 1", params.half_life_text(),
+              help=f"t½ = E·ln 2 / λ with {PARAM_SPECS['lambda_'].label} = {params.lambda_:.4g} per "
+                   f"{params.time_unit}: the time in which an unused gem of energy 1 loses half its "
+                   "coherence (energy E multiplies it).")
+    st.caption(f"Preset **{params.preset}** · {params.scoring} scoring", help=PRESET_HELP[params.preset] + ".")
+
+
 def render_sidebar(ctx: PageContext) -> None:
     lat = ctx.lattice
     s = lat.summary()
@@ -187,16 +215,18 @@ def render_sidebar(ctx: PageContext) -> None:
         c2.metric("Links", f"{s['entanglements']}")
         c1.metric("Mean c", f"{s['mean_coherence']:.3f}", help="Mean coherence of all gems (0-1).")
         c2.metric("R", f"{s['R']:.3f}", help="Kuramoto order parameter |mean(c·e^{iφ})| (0-1).")
-        changed = changed_params(ctx.params)
+        decay_summary(ctx.params)
+        changed = changed_from_preset(ctx.params)
         with st.expander(f"Active parameters ({len(changed)} changed)", expanded=bool(changed)):
             lines = []
             for name, value in ctx.params.to_dict().items():
                 spec = PARAM_SPECS[name]
                 mark = "**" if name in changed else ""
-                unit = f" {spec.unit}" if spec.unit else ""
-                lines.append(f"- {spec.label}: {mark}{_fmt(value)}{mark}{unit}")
+                unit = unit_text(spec, ctx.time_unit)
+                lines.append(f"- {spec.label}: {mark}{_fmt(value)}{mark}{f' {unit}' if unit else ''}")
             st.markdown("\n".join(lines))
-            st.caption("Bold = changed from the default. Edit on *Parameters & experiments*.")
+            st.caption(f"Bold = changed from the **{ctx.params.preset}** preset (or, where a preset sets nothing, "
+                       "from the default). Edit on *Parameters & experiments*.")
         st.divider()
         st.caption(f"Signed in as **{ctx.actor.name}** · {ctx.actor.role.value}")
         logout_button(st.sidebar)

@@ -1,15 +1,16 @@
 """Streamlit caches of a lattice's history and its decay observations (Metrics and Parameters pages).
 
-``core.store.lattice_history`` replays the transaction log; ``core.store.decay_segments``
-cuts the series into stretches of pure decay for ``core.engine.fitting.fit_decay`` (see
-core.store.history). Both are cached per store, lattice and version.
+``core.store.lattice_history`` replays the transaction log once: the Metrics page's series and
+``History.decay``, the coherence and energy of followed gems through every stretch of pure
+decay, for ``core.engine.fitting.fit_decay`` with the gems' energies (see core.store.history).
+Cached per store, lattice and version.
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from core.store import History, decay_segments, lattice_history
+from core.store import History, lattice_history
 
 
 @st.cache_data(max_entries=16, show_spinner="Replaying the transaction log…")
@@ -22,7 +23,7 @@ def cached_history(_store, url: str, lattice: str, version: int) -> History:
 @st.cache_data(max_entries=16, show_spinner=False)
 def log_observations(_store, url: str, lattice: str, version: int) -> tuple[pd.DataFrame, int, str | None]:
     """``(observations, log entries replayed, why the replay stopped early or None)`` for the
-    lattice at ``version``."""
+    lattice at ``version``: ``History.decay`` (t, coherence, energy, gem = gem and stretch,
+    gem_id, entry, decay_scale)."""
     history = cached_history(_store, url, lattice, version)
-    obs = decay_segments(history.frame, history.log_ids, history.log_kinds)
-    return obs, history.entries, history.stopped_at
+    return history.decay, history.entries, history.stopped_at

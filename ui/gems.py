@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from core.access import Actor
+from core.engine import preset_params
 from core.errors import LatticeError
 from core.store import ImportFailed, ImportIssue, Store
 
@@ -282,17 +283,21 @@ def save_edit(store: Store, name: str, gem: dict, actor: Actor, new: dict) -> li
 
 
 def import_uploads(store: Store, files: Iterable[Upload], target: str, actor: Actor, split_headings: bool,
-                   skip_bad: bool, progress=None) -> dict:
+                   skip_bad: bool, progress=None, preset: str | None = None) -> dict:
     """Stage the uploads and import them into lattice ``target`` (``Store.import_path``).
+
+    ``preset`` (seed, memory, archive) sets the parameters of a lattice the import creates
+    (``core.engine.preset_params``); an existing lattice keeps its own.
 
     Returns the report the Import tab shows: ``kind`` (success, warning or error), ``message``
     and ``issues`` (the rejected rows as a table, or None). A refused import wrote nothing.
     """
     staged = None
     try:
+        params = None if preset is None else preset_params(preset)
         staged = stage_uploads(files)
         rep = store.import_path(target, staged.path, actor, split_headings=split_headings, skip_bad=skip_bad,
-                                edges=staged.edges, progress=progress)
+                                edges=staged.edges, progress=progress, params=params)
     except ImportFailed as exc:
         return {"kind": "error", "issues": issues_frame(exc.issues, staged.path if staged else None),
                 "message": f"**Import refused, nothing was written**: {len(exc.issues)} problem(s) in "
@@ -303,6 +308,8 @@ def import_uploads(store: Store, files: Iterable[Upload], target: str, actor: Ac
     else:
         msg = (f"Imported **{rep.imported}** gem(s) and {rep.edges} entanglement(s) from "
                f"{staged.description} into lattice **{rep.lattice}** (version {rep.version}).")
+        if preset is not None:
+            msg += f" The new lattice uses the **{preset}** preset (half-life at E = 1: {params.half_life_text()})."
         if rep.skipped:
             msg += f" **{len(rep.skipped)} bad row(s) were skipped** (listed below)."
         return {"kind": "warning" if rep.skipped else "success", "message": msg,

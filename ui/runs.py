@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.engine import PARAM_SPECS, LatticeParams
+from ui.experiments import HALF_LIFE, half_life_text, param_axis_labels
 
 
 def run_label(run_id: int, run_name: str, actor: str) -> str:
@@ -77,11 +78,21 @@ def run_detail(run_id: int) -> dict:
 
 def compare_runs(runs: dict[str, int], chosen: list[str]) -> tuple[list[tuple[str, pd.DataFrame]], pd.DataFrame]:
     """The chosen saved runs for the comparison chart (each series' time counted from the
-    lattice clock at save time) and their parameters as a table: only those that differ
-    between the runs when more than one is chosen."""
+    lattice clock at save time) and their parameters as a table, one row per run: the decay
+    scale and its half-life at E = 1 first, then the parameters that differ between the runs
+    (all of them for one run), by label and unit ("Decay scale λ (1/hour)", never the field
+    name)."""
     loaded = {n: run_detail(runs[n]) for n in chosen}
     series = [(n, r["series"].assign(time=r["series"]["time"] - r["t0"])) for n, r in loaded.items()]
     diff = pd.DataFrame({n: r["params"] for n, r in loaded.items()})
     diff = diff[diff.nunique(axis=1) > 1] if len(chosen) > 1 else diff
-    diff.index = [PARAM_SPECS[n].label if n in PARAM_SPECS else n for n in diff.index]  # labels, not field names
-    return series, diff.rename_axis("parameter").reset_index().astype(str)
+    units = {n: str(r["params"].get("time_unit", "hour")) for n, r in loaded.items()}
+    unit = next(iter(units.values()), "hour") if len(set(units.values())) == 1 else "time unit"
+    shown = ["lambda_"] + [p for p in diff.index if p != "lambda_"]  # the decay scale always, first
+    labels = param_axis_labels([p for p in shown if p in PARAM_SPECS], unit)
+    table = pd.DataFrame({"run": list(loaded)})
+    for p in shown:
+        table[labels.get(p, p)] = [str(loaded[n]["params"].get(p, "")) for n in loaded]
+        if p == "lambda_":  # the decay scale in readable units, right after it
+            table[HALF_LIFE] = [half_life_text(float(loaded[n]["params"]["lambda_"]), units[n]) for n in loaded]
+    return series, table

@@ -84,15 +84,27 @@ def open_store() -> Store:
     return Store.open()
 
 
+SETTING_NAMES_HELP = ("half_life=DURATION (e.g. 14d, 36h, inf: lambda_ for a half-life at E = 1), "
+                     "preset=seed|memory|archive (applied first), or any parameter")
+
+
 def parse_settings(pairs: list[str] | None) -> dict[str, str]:
-    """``["K=0.5", "lambda_=2"]`` -> dict; the parameter object validates the values."""
+    """``["K=0.5", "half_life=14d", "preset=memory"]`` -> dict of text values, for
+    ``core.engine.apply_settings`` (which validates the values). Names are checked here:
+    the parameters, ``half_life`` and ``preset``; anything else is an error listing them."""
     from core.engine import PARAM_SPECS
+    known = ["half_life", "preset"] + [n for n in PARAM_SPECS if n != "preset"]
     out = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
+        name = name.strip()
         if not sep:
-            raise LatticeError(f"--set expects name=value, got {pair!r} (parameters: {', '.join(PARAM_SPECS)})")
-        out[name.strip()] = value.strip()
+            raise LatticeError(f"--set expects name=value, got {pair!r} (names: {', '.join(known)})")
+        if name not in known:
+            raise LatticeError(f"--set {name}: unknown setting; known: {', '.join(known)}")
+        if name in out:
+            raise LatticeError(f"--set {name} given twice; give each setting once")
+        out[name] = value.strip()
     return out
 
 

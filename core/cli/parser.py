@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Sequence
 
-from core.cli import engine, evaluate, reflect, repair, security, store, users
+from core.cli import engine, evaluate, fading, reflect, repair, search, security, store, users
 from core.cli.common import say
 from core.errors import LatticeError
 
@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     users.register(sub)     # users add-user | hash
     repair.register(sub)    # repair (damaged gem state)
     evaluate.register(sub)  # eval (retrieval quality on a question set)
+    fading.register(sub)    # fading (gems that fall below the threshold soon)
+    search.register(sub)    # search (the ranking, every score term; read-only)
     return parser
 
 

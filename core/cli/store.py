@@ -14,6 +14,8 @@ from core.access import SYSTEM
 from core.cli.common import add_actions, add_json_and_handler, emit, open_store, say, store_progress
 from core.errors import ValidationError
 
+PRESETS = ("seed", "memory", "archive")  # core.engine.PRESET_NAMES (not imported: `--help` loads no numpy)
+
 
 def cmd_db(args: argparse.Namespace) -> int:
     from core.store import SchemaError, check_known, create_db_engine, current_revision, head_revision, upgrade
@@ -50,7 +52,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     with store_progress(args, "embedding") as progress, open_store() as store:
         report = store.import_path(args.lattice, args.path, SYSTEM, split_headings=args.split_headings,
                                    skip_bad=args.skip_bad, edges=args.edges, embedder=args.embedder,
-                                   progress=progress)
+                                   preset=args.preset, clock=args.clock, format=args.format, progress=progress)
     for issue in report.skipped:
         say(f"skipped: {issue}", file=sys.stderr)
     emit(args, report.to_dict(),
@@ -78,7 +80,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     with open_store() as store:
-        out = store.restore(args.path, SYSTEM, name=args.lattice)
+        out = store.restore(args.path, SYSTEM, name=args.lattice, overwrite=args.force)
     emit(args, out, f"restored lattice {out['lattice']!r} ({out['gems']} gems, t={out['t']:.6g}) from {out['path']}; "
          f"now version {out['version']}")
     return 0
@@ -116,7 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bk.add_argument("--out", required=True, help="backup file, or a folder for lattice-<time>.db")
     add_json_and_handler(bk, cmd_db_backup)
 
-    p = sub.add_parser("import", help="import gems from a .jsonl/.csv file or a folder of .md/.txt files")
+    p = sub.add_parser("import", help="import gems from a .jsonl/.csv file, a chat transcript or a folder of "
+                                      ".md/.txt files (rows may carry created_at: ISO 8601 with a zone, or lattice t)")
     p.add_argument("path", metavar="FILE_OR_DIR")
     p.add_argument("--lattice", required=True, help="lattice name (created if missing)")
     p.add_argument("--split-headings", action="store_true", help="Markdown: one gem per top-level heading")
@@ -124,6 +127,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--edges",
                    help="entanglements CSV (source,target,weight); default <stem>.entanglements.csv if present")
     p.add_argument("--embedder", default="hashing-v1", help="embedder of a new lattice (default: hashing-v1)")
+    p.add_argument("--preset", choices=PRESETS,
+                   help="preset of a lattice the import creates: seed (the seed's dynamics; default for a manual "
+                        "clock), memory (half-lives of days; default for a wall clock) or archive (no decay); for "
+                        "an existing lattice it must match its preset")
+    p.add_argument("--clock", choices=("manual", "wall"),
+                   help="clock of a lattice the import creates (default manual; wall: follows real time)")
+    p.add_argument("--format", choices=("auto", "gems", "chat"), default="auto",
+                   help="what a .jsonl holds: gem rows or a chat transcript (rows of time, speaker, text, optional "
+                        "session); default: detected from the first row")
     add_json_and_handler(p, cmd_import, "the report")
 
     p = sub.add_parser("export", help="export a lattice's gems (.jsonl or .csv) and entanglements")
@@ -140,6 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("restore", help="verify a snapshot and restore it atomically")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--lattice", help="restore under this name (default: the snapshot's lattice)")
+    p.add_argument("--force", action="store_true", help="replace the lattice if it exists (refused without it)")
     add_json_and_handler(p, cmd_restore)
 
     p = sub.add_parser("log", help="show a lattice's transaction log")

@@ -306,8 +306,8 @@ def preset_params(name: str, base: "LatticeParams | None" = None, time_unit: str
             values["lambda_"] = lambda_for_half_life(value / seconds)
         elif key == "u_rate_per_s":
             values["u_rate"] = value * seconds
-        elif key == "dt_s":
-            values["dt"] = value / seconds
+        elif key == "dt_s":  # an hour, or the longest step the dt range allows (1000 s in seconds)
+            values["dt"] = min(value / seconds, PARAM_SPECS["dt"].maximum)
         else:
             values[key] = value
     return base.replace(**values, preset=name, time_unit=unit)

@@ -4,6 +4,11 @@ cache hit ratio and error rates (off by default; ``LATTICE_METRICS_PORT`` turns 
 A custom collector reads the live objects at scrape time (the resonance cache, the
 LLM router, the reflection latency series, lattice summaries), so nothing is counted
 twice and the exporter cannot drift from what the Metrics page shows.
+
+Coherence monitoring (the seed's "monitors coherence"): per lattice, the gems at or below
+its ``fade_below`` now and the gems crossing it within the next day if nobody uses them
+(:func:`fading_summary`, closed form). The alert rules on these gauges live in
+``deploy/prometheus/alerts.yml``, unit-tested with ``promtool test rules``.
 """
 from __future__ import annotations
 
@@ -11,13 +16,35 @@ import os
 import threading
 from typing import Callable, Iterable, Mapping
 
+import numpy as np
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from core.engine import Lattice, fading_times
 from core.errors import LatticeError
 
 LatticeSummaries = Callable[[], Mapping[str, Mapping[str, float]]]
+FADING_WINDOW_S = 86400.0  # "fading soon": within the next day
+
+
+def fading_summary(lattice: Lattice) -> dict[str, float]:
+    """The lattice's fading figures, for the gauges (one closed-form pass over the gems).
+
+    ``faded``: gems with coherence at or below ``params.fade_below`` now; ``fading_soon``:
+    gems above it now that reach it within the next day unless observed: 24 h of wall time
+    for a wall-clock lattice (which the caller has evolved to now) and one day of lattice
+    time for a manual one (its clock only moves when someone advances it), i.e.
+    ``86400 s / time unit`` lattice time units either way; ``fade_below`` (coherence, 0-1)
+    and ``fading_window`` (that day, in lattice time units).
+    """
+    theta = lattice.params.fade_below
+    window = FADING_WINDOW_S / lattice.params.time_unit_seconds
+    above = lattice.coherence > theta
+    times = fading_times(lattice, theta)
+    soon = above & (times <= lattice.t + window)
+    return {"faded": float(len(lattice) - int(np.count_nonzero(above))), "fading_soon": float(np.count_nonzero(soon)),
+            "fade_below": float(theta), "fading_window": float(window)}
 
 
 class WorkbenchCollector(Collector):
@@ -32,12 +59,23 @@ class WorkbenchCollector(Collector):
             coh = GaugeMetricFamily("lattice_mean_coherence", "Mean gem coherence (0-1)", labels=["lattice"])
             order = GaugeMetricFamily("lattice_order_parameter", "Kuramoto order parameter R (0-1)", labels=["lattice"])
             clock = GaugeMetricFamily("lattice_time", "Lattice clock t (lattice time units)", labels=["lattice"])
+            faded = GaugeMetricFamily("lattice_gems_faded", "Gems with coherence at or below the lattice's "
+                                      "fade_below now", labels=["lattice"])
+            soon = GaugeMetricFamily("lattice_gems_fading_soon", "Gems above fade_below now that fall to it "
+                                     "within the next day unless used (24 h of wall time for wall-clock "
+                                     "lattices, one day of lattice time for manual ones)", labels=["lattice"])
+            theta = GaugeMetricFamily("lattice_fade_below", "The lattice's fading threshold (coherence, 0-1)",
+                                      labels=["lattice"])
             for name, s in self.lattices().items():
                 gems.add_metric([name], s["gems"])
                 coh.add_metric([name], s["mean_coherence"])
                 order.add_metric([name], s["R"])
                 clock.add_metric([name], s["t"])
-            yield from (gems, coh, order, clock)
+                if "faded" in s:  # summaries with fading_summary's figures (the Workbench's)
+                    faded.add_metric([name], s["faded"])
+                    soon.add_metric([name], s["fading_soon"])
+                    theta.add_metric([name], s["fade_below"])
+            yield from (gems, coh, order, clock, faded, soon, theta)
         if self.cache is not None:
             st = self.cache.stats()
             yield CounterMetricFamily("resonance_cache_hits", "Resonance cache hits", value=st.hits)

@@ -1,8 +1,12 @@
-"""The shipped demo lattice: ``data/demo/gems.jsonl`` and ``data/demo/entanglements.csv``.
+"""The shipped demo lattice: ``data/demo/gems.jsonl``, ``data/demo/entanglements.csv`` and
+``data/demo/params.json`` (its parameters).
 
 Real, readable gems on seven related topics (synchronization, memory and forgetting,
 retrieval-augmented generation, wave interference, exponential decay, databases,
-timekeeping) with a spread of energies and phases and some entanglements.
+astronomy and timekeeping) with a spread of energies and phases and some entanglements.
+The demo runs under the ``memory`` preset (half-lives of days), so that the README's
+examples and a day of playing leave it answering on topic (tests/service/test_demo_alive.py);
+under the seed's parameters it fades to nothing within hours.
 """
 from __future__ import annotations
 
@@ -12,15 +16,32 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.access import SYSTEM
-
+from core.access import SYSTEM, Actor, Permission, require
 from core.errors import LatticeError
 from core.paths import DATA_DIR
 from core.engine.lattice import Lattice
-from core.engine.params import LatticeParams
+from core.engine.params import LatticeParams, apply_settings
 
 DEMO_DIR = DATA_DIR / "demo"
 DEMO_NAME = "demo"
+PARAMS_FILE = "params.json"
+
+
+def demo_params(demo_dir: Path = DEMO_DIR) -> LatticeParams:
+    """The demo's parameters: ``settings`` of ``params.json`` (names and values as for
+    ``--set``: ``preset``, ``half_life`` or any parameter) over the defaults; the defaults
+    when a demo folder has no such file. A malformed file is a LatticeError naming it."""
+    path = Path(demo_dir) / PARAMS_FILE
+    if not path.exists():
+        return LatticeParams()
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
+        if not isinstance(settings, dict):
+            raise TypeError("settings must be an object")
+        return apply_settings(LatticeParams(), settings)
+    except (ValueError, KeyError, TypeError, LatticeError) as exc:
+        raise LatticeError(f"{path}: not valid demo parameters ({exc}); expected "
+                           '{"settings": {"preset": "memory"}}') from None
 
 
 def load_demo_records(demo_dir: Path = DEMO_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -37,20 +58,35 @@ def load_demo_records(demo_dir: Path = DEMO_DIR) -> tuple[pd.DataFrame, pd.DataF
 
 
 def load_demo_lattice(params: LatticeParams | None = None, demo_dir: Path = DEMO_DIR) -> tuple[Lattice, pd.DataFrame]:
-    """Build the demo :class:`Lattice` (ids = gem ids) and return it with its records."""
+    """Build the demo :class:`Lattice` (ids = gem ids) and return it with its records.
+    ``params``: default the demo's own (:func:`demo_params`)."""
     gems, edges = load_demo_records(demo_dir)
     lattice = Lattice(gems["energy"], gems["phase"], gems["coherence"], gems["uncertainty"],
-                      params=params, ids=gems["id"].tolist())
+                      params=params if params is not None else demo_params(demo_dir), ids=gems["id"].tolist())
     position = {gid: i for i, gid in enumerate(gems["id"])}
     lattice.set_edges(edges["source"].map(position), edges["target"].map(position), edges["weight"])
     return lattice, gems
 
 
-def ensure_demo(store, rebuild: bool = False) -> bool:
-    """Load the shipped demo into ``store`` as lattice "demo"; False if it was already there."""
+def ensure_demo(store, rebuild: bool = False, actor: Actor | None = None) -> bool:
+    """Load the shipped demo into ``store`` as lattice "demo", with its parameters; False
+    if it was already there and ``rebuild`` is off.
+
+    ``rebuild=True`` replaces an existing demo with the shipped one (its changes, log and
+    reflections are gone): ``actor`` (default: the system) needs the edit permission, and
+    the reset is audited (``demo.reset``, naming who asked) besides the delete itself.
+    """
+    reset = None
     if store.exists(DEMO_NAME):
         if not rebuild:
             return False
-        store.delete_lattice(DEMO_NAME, SYSTEM)
-    store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv")
+        who = actor or SYSTEM
+        require(who, Permission.EDIT, "reset the demo lattice")
+        old = store.info(DEMO_NAME)
+        reset = {"requested_by": who.name, "role": who.role.value, "old_version": old.version, "old_t": old.t}
+        store.delete_lattice(DEMO_NAME, SYSTEM)  # admin-only: the system does it for the permitted user
+    report = store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv",
+                               params=demo_params())
+    if reset is not None:
+        store.audit(SYSTEM, "demo.reset", DEMO_NAME, {**reset, "gems": report.imported})
     return True

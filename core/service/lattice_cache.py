@@ -8,7 +8,8 @@ what changed since the cached version (core.store.sync):
 
 * nothing: the cached lattice is used;
 * values of a few gems (observations, edits, entanglements): the exact stored values are
-  applied to the cached state; embeddings of gems whose content was edited are re-read;
+  applied to the cached state (an observation's energies too, when reinforcement by use
+  changed them); embeddings of gems whose content was edited are re-read;
 * an evolution, an import, an archive...: the state is read whole (one bulk read), and
   only embeddings of gems whose content row version moved are fetched;
 * texts are fetched for the gems a reflection cites only (:class:`GemTexts`), and kept.

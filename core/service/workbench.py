@@ -20,7 +20,7 @@ from core.knowledge.base import Embedder
 from core.knowledge.cache import ResonanceCache
 from core.knowledge.registry import get_embedder
 from core.monitoring.latency import LatencySeries
-from core.monitoring.prometheus import WorkbenchCollector
+from core.monitoring.prometheus import WorkbenchCollector, fading_summary
 from core.reflection.conversation import ConversationStore
 from core.reflection.engine import Reflection, ReflectionEngine
 from core.reflection.ratelimit import UserRateLimiter
@@ -120,6 +120,6 @@ class Workbench:
                 # must not fill the cache with lattices nobody asks about)
                 lat = (self.lattices.get(info.name) if self.lattices.holds(info.name)
                        else self.store.load(info.name)).lattice
-                out[info.name] = lat.summary()
+                out[info.name] = {**lat.summary(), **fading_summary(lat)}  # a wall lattice: caught up to now
             return out
         return WorkbenchCollector(lattices, self.cache, self.router, self.latency)

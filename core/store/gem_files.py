@@ -20,10 +20,10 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from core.errors import LatticeError
+from core.errors import LatticeError, ValidationError
 from core.store.errors import ImportIssue
 from core.engine.params import STATE_DEFAULTS
-from core.store.gem_records import (FIELDS, BadField, EdgeRecord, GemRecord, as_number, max_gem_bytes,
+from core.store.gem_records import (FIELDS, TIME_FIELDS, BadField, EdgeRecord, GemRecord, as_number, max_gem_bytes,
                                     too_large_message, validate_batch, validate_record)
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
@@ -128,8 +128,46 @@ def _iter_lines(path: Path, issues: list[ImportIssue]) -> Iterator[tuple[int, st
                 issues.append(ImportIssue(str(path), no, "-", "not valid UTF-8 text"))
 
 
-def _iter_jsonl(path: Path, issues: list[ImportIssue]) -> Iterator[GemRecord]:
+CHAT_KEYS = ("time", "speaker", "text")  # a chat transcript row; "session" is optional
+FORMATS = ("auto", "gems", "chat")  # what a JSONL file holds: detected, gem rows, a chat transcript
+
+
+def _first_words(text: str, words: int = 8, limit: int = 72) -> str:
+    parts = text.split()
+    head = " ".join(parts[:words])
+    return (head[:limit].rstrip() + "...") if len(parts) > words or len(head) > limit else head
+
+
+def chat_row(raw: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    """A chat transcript row (``time``, ``speaker``, ``text``, optional ``session``) as gem fields:
+    content = text, title = "speaker: first words", tags [speaker, session], source
+    "FILE#session", id "session-LINE" (stable: the file's line), created_at = time.
+    A session-less transcript is one session named after the file. BadField for a bad row."""
+    unknown = sorted(set(raw) - {*CHAT_KEYS, "session"})
+    if unknown:
+        raise BadField(str(unknown[0]), "unknown field in a chat transcript row; known: time, speaker, text, session")
+    for key in CHAT_KEYS:
+        if raw.get(key) is None:
+            raise BadField(key, "missing (every chat transcript row needs time, speaker and text)")
+    labels = {}
+    for key in ("speaker", "session"):
+        value = raw.get(key, path.stem if key == "session" else None)
+        if not isinstance(value, str) or not value.strip():
+            raise BadField(key, f"expected a non-empty name, got {value!r}")
+        labels[key] = value.strip()
+    if not isinstance(raw["text"], str):
+        raise BadField("text", f"expected text, got {type(raw['text']).__name__}")
+    speaker, session = labels["speaker"], labels["session"]
+    return {"id": f"{session}-{line}", "title": f"{speaker}: {_first_words(raw['text'])}", "content": raw["text"],
+            "tags": [speaker, session] if speaker != session else [speaker], "source": f"{path.name}#{session}",
+            "created_at": raw["time"]}
+
+
+def _iter_jsonl(path: Path, issues: list[ImportIssue], fmt: str = "auto") -> Iterator[GemRecord]:
+    """Gem rows, or (``fmt`` "chat", or "auto" and a first row with time, speaker and text but no
+    content) the messages of a chat transcript, one gem each (:func:`chat_row`)."""
     batch = _Batch(path, from_text=False)
+    chat: bool | None = {"chat": True, "gems": False}.get(fmt)
     for no, text in _iter_lines(path, issues):
         if not text.strip():
             continue
@@ -141,6 +179,14 @@ def _iter_jsonl(path: Path, issues: list[ImportIssue]) -> Iterator[GemRecord]:
         if not isinstance(raw, dict):
             issues.append(ImportIssue(str(path), no, "-", f"expected a JSON object, got {type(raw).__name__}"))
             continue
+        if chat is None:  # the first row's keys decide
+            chat = set(CHAT_KEYS) <= set(raw) and "content" not in raw
+        if chat:
+            try:
+                raw = chat_row(raw, path, no)
+            except BadField as bad:
+                issues.append(ImportIssue(str(path), no, bad.field, bad.message))
+                continue
         if batch.add(raw, no, len(text)):
             yield from batch.flush(issues)
     yield from batch.flush(issues)
@@ -291,18 +337,30 @@ def check_path(path: str | os.PathLike) -> str:
     raise LatticeError(f"{p}: unsupported file type {p.suffix!r}; use .jsonl, .csv, or a folder of .md/.txt files")
 
 
+def check_format(path: str | os.PathLike, fmt: str) -> str:
+    """``fmt`` checked against the path: one of :data:`FORMATS`; "chat" only for a JSONL file."""
+    if fmt not in FORMATS:
+        raise ValidationError("format", f"got {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if fmt == "chat" and check_path(path) != "jsonl":
+        raise ValidationError("format", f"{path}: a chat transcript is a .jsonl file of rows with time, speaker, "
+                                        "text")
+    return fmt
+
+
 def iter_records(path: str | os.PathLike, issues: list[ImportIssue], *,
-                 split_headings: bool = False) -> Iterator[GemRecord]:
+                 split_headings: bool = False, fmt: str = "auto") -> Iterator[GemRecord]:
     """Stream the valid records of a ``.jsonl``/``.csv`` file or a folder of ``.md``/``.txt`` files
     (a bad row adds its issue to ``issues`` instead); memory does not grow with the file.
-    Duplicate ids are not checked here (the importer does it in one pass over the ids)."""
+    Duplicate ids are not checked here (the importer does it in one pass over the ids).
+    ``fmt``: what a JSONL file holds (:data:`FORMATS`; "auto" detects a chat transcript)."""
     p = Path(path)
     kind = check_path(p)
+    check_format(p, fmt)
     if kind == "folder":
         for f in sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES):
             yield from _parse_text_file(f, f.relative_to(p).as_posix(), split_headings, issues)
     elif kind == "jsonl":
-        yield from _iter_jsonl(p, issues)
+        yield from _iter_jsonl(p, issues, fmt)
     elif kind == "csv":
         yield from _iter_csv(p, issues)
     else:
@@ -389,7 +447,8 @@ def _csv_tags(tags: list[str]) -> str:
 
 
 def write_gems(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
-    """Write gems (dicts with :data:`FIELDS`) as JSONL or CSV by the file suffix.
+    """Write gems (dicts with :data:`FIELDS`; ``created_at``/``state_at`` optional: ISO text) as
+    JSONL or CSV by the file suffix.
 
     JSONL is the lossless format. CSV cells that a spreadsheet would run as a formula are
     escaped with a leading ``'`` (:func:`csv_safe`); the CSV importer undoes exactly that, so
@@ -407,13 +466,14 @@ def write_gems(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
             w = csv.writer(f, lineterminator="\r\n")  # RFC 4180; also quotes a lone CR in a cell
             w.writerow(FIELDS)
             for r in rows:
-                cells = {**{k: r[k] for k in FIELDS}, "tags": _csv_tags(r["tags"] or []),
-                         **{k: repr(float(r[k])) for k in STATE_DEFAULTS}}
+                cells = {**{k: r.get(k) if k in TIME_FIELDS else r[k] for k in FIELDS},
+                         "tags": _csv_tags(r["tags"] or []), **{k: repr(float(r[k])) for k in STATE_DEFAULTS}}
                 w.writerow([csv_safe("" if cells[k] is None else str(cells[k])) for k in FIELDS])
                 count += 1
         else:
-            for r in rows:
-                f.write(json.dumps({k: r[k] for k in FIELDS}, ensure_ascii=False) + "\n")
+            for r in rows:  # the times only when known (an absent created_at: created at import)
+                f.write(json.dumps({k: r[k] for k in FIELDS if k not in TIME_FIELDS or r.get(k) is not None},
+                                   ensure_ascii=False) + "\n")
                 count += 1
 
     _atomic_write(p, write)

@@ -1,7 +1,7 @@
 """A gem as the store accepts it: the import fields and their validation.
 
 Fields: ``content`` (required), optional ``id``, ``title``, ``tags``, ``source``,
-``energy``, ``phase``, ``coherence``, ``uncertainty``. Unknown fields are an error (a
+``energy``, ``phase``, ``coherence``, ``uncertainty``, ``created_at`` and ``state_at``. Unknown fields are an error (a
 typo must not be silently dropped). State values must be finite, energy > 0, coherence
 and uncertainty in [0, 1].
 
@@ -10,6 +10,13 @@ content that is nothing but whitespace is refused as empty) and is at most
 :func:`max_gem_bytes` bytes of UTF-8 (``LATTICE_MAX_GEM_BYTES``, default 1 MiB). ``id``,
 ``title``, ``tags`` and ``source`` are labels: their surrounding whitespace is stripped, and
 an empty title becomes the content's first non-empty line.
+
+``created_at`` is when the gem was created: an ISO 8601 instant *with* a time zone
+(``2026-03-01T12:00:00Z``, ``...+02:00``) or a number, a lattice time ``t`` (time units).
+The state values of a row are its state at ``state_at`` (same forms, or ``now``: the
+state holds at the lattice's clock; default: its ``created_at``): the importer ages the gem
+from then to the clock. An export writes ``state_at`` = ``now`` (it writes the state as it is
+now), so its file imports back to the same states with the same ``created_at``.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,7 +33,9 @@ import numpy as np
 from core.engine.params import STATE_DEFAULTS, STATE_SPECS
 from core.errors import ValidationError
 
-FIELDS = ("id", "title", "content", "tags", "source", "energy", "phase", "coherence", "uncertainty")
+FIELDS = ("id", "title", "content", "tags", "source", "energy", "phase", "coherence", "uncertainty", "created_at",
+          "state_at")
+TIME_FIELDS = ("created_at", "state_at")
 _FIELD_SET = frozenset(FIELDS)
 MAX_ID = 200
 MAX_TITLE = 500
@@ -69,6 +79,15 @@ class GemRecord:
     uncertainty: float = STATE_DEFAULTS["uncertainty"]
     file: str = ""
     line: int = 0
+    # created_at / state_at as given: a value and whether it is an ISO instant (UTC epoch
+    # seconds) or a lattice time number (time units); None = not given
+    created: float | None = None
+    created_iso: bool = False
+    state_at: float | None = None  # math.inf: "now" (the state holds at the clock: not aged)
+    state_iso: bool = False
+    # resolved by the importer against the lattice's epoch: lattice time and UTC instant of creation
+    created_t: float | None = None
+    created_at: datetime | None = None
 
 
 @dataclass
@@ -107,6 +126,38 @@ def as_number(name: str, value: Any, from_text: bool) -> float:
     if not math.isfinite(value):
         raise BadField(name, f"got {value!r}; must be a finite number")
     return value
+
+
+_TIME_HELP = "give an ISO 8601 instant with a time zone (2026-03-01T12:00:00Z) or a lattice time number"
+
+
+def parse_time(name: str, value: Any, from_text: bool = False) -> tuple[float, bool]:
+    """A ``created_at``/``state_at`` value as ``(value, is_iso)``: an ISO 8601 instant with a time
+    zone gives its UTC epoch seconds and True; a number (a JSON number, or a CSV cell that reads
+    as one) gives that lattice time and False. BadField for a naive time, garbage or non-finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BadField(name, f"expected a time, got {type(value).__name__} {value!r}; {_TIME_HELP}")
+    if isinstance(value, str):
+        text = value.strip()
+        if from_text and _PLAIN_NUMBER.fullmatch(text):
+            value = text
+        else:
+            try:
+                when = datetime.fromisoformat(text)
+            except (ValueError, OverflowError):
+                raise BadField(name, f"{value[:80]!r} is not a time; {_TIME_HELP}") from None
+            if when.tzinfo is None or when.utcoffset() is None:
+                raise BadField(name, f"{value[:80]!r} has no time zone; add Z (UTC) or +hh:mm, as in "
+                                     "2026-03-01T12:00:00Z")
+            try:
+                seconds = when.timestamp()
+            except (OverflowError, ValueError, OSError):
+                raise BadField(name, f"{value[:80]!r} is out of range; {_TIME_HELP}") from None
+            return seconds, True
+    return as_number(name, value, from_text=True), False
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _check_state(values: dict[str, float]) -> None:
@@ -185,8 +236,23 @@ def validate_record(raw: dict[str, Any], *, from_text: bool = False, file: str =
     state = {k: as_number(k, raw[k], from_text) if k in raw else d for k, d in STATE_DEFAULTS.items()}
     if check_state:
         _check_state(state)
+    times: dict[str, Any] = {}
+    if "created_at" in raw:
+        times["created"], times["created_iso"] = parse_time("created_at", raw["created_at"], from_text)
+    if "state_at" in raw:
+        if "created_at" not in raw:
+            raise BadField("state_at", "needs created_at (the state of a gem is aged from state_at to the clock)")
+        value = raw["state_at"]
+        if isinstance(value, str) and value.strip().lower() == "now":
+            times["state_at"] = math.inf
+        else:
+            times["state_at"], times["state_iso"] = parse_time("state_at", value, from_text)
+            if times["state_iso"] != times["created_iso"]:
+                raise BadField("state_at", "give it in the form of created_at (both ISO 8601 instants or both "
+                                           "lattice time numbers), or now")
     return GemRecord(content=content, id=gid, title=title, tags=_tags(raw.get("tags"), from_text),
-                     source=_text("source", raw.get("source", ""), 500).strip(), file=file, line=line, **state)
+                     source=_text("source", raw.get("source", ""), 500).strip(), file=file, line=line, **state,
+                     **times)
 
 
 def validate_batch(raws: Sequence[dict[str, Any]], lines: Sequence[int], *, from_text: bool = False,

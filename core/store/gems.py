@@ -1,5 +1,10 @@
-"""Gems: create, read, edit, archive and delete them; list, filter and page them; their texts
-and embeddings. Content and titles are encrypted at rest when the store has keys (see
+"""Gems: create, read, edit, archive and delete them; list, filter and page them; their texts,
+embeddings and times.
+
+Long file: the gem CRUD, the listing and the bulk reads (texts, embeddings, times) share the
+encryption at rest and the chunked id look-ups.
+
+Content and titles are encrypted at rest when the store has keys (see
 core.store.crypto): written through :meth:`GemsMixin._stored_title` / ``cipher.encrypt``,
 read back through :meth:`GemsMixin._gem_dict` / :meth:`GemsMixin.gem_texts`.
 """
@@ -25,7 +30,8 @@ from core.store.errors import ConflictError, NotFoundError
 from core.store.crypto import MAX_ENCRYPTED_TITLE_BYTES
 from core.store.kernel import CHUNK, StoreKernel, Tx, chunks, emb_bytes
 from core.store.models import utcnow
-from core.store.tables import ENTANGLEMENTS, GEM_COLUMNS, GEM_FIELDS, GEM_STATES, GEMS, GEMS_WITH_STATE, STATE
+from core.store.tables import (ENTANGLEMENTS, GEM_COLUMNS, GEM_FIELDS, GEM_STATES, GEM_TIME, GEMS, GEMS_WITH_STATE,
+                               STATE)
 
 EDITABLE = ("title", "content", "tags", "source") + STATE
 
@@ -66,10 +72,13 @@ class GemsMixin(StoreKernel):
                 "title": [self._stored_title(r.title, r.content, r.id) for r in records],
                 "content": [self.cipher.encrypt(r.content) for r in records],
                 "tags": [r.tags for r in records], "source": [r.source for r in records],
-                "embedding": [emb_bytes(v) for v in vectors], "created_at": [now] * n, "updated_at": [now] * n,
-                "archived": [False] * n, "version": [1] * n,
+                "embedding": [emb_bytes(v) for v in vectors],
+                # a timestamped row keeps its own instant and lattice time; others are created now
+                "created_at": [now if r.created_at is None else r.created_at for r in records],
+                "updated_at": [now] * n, "archived": [False] * n, "version": [1] * n,
                 **{s: np.array([getattr(r, s) for r in records], dtype=np.float64) for s in STATE},
-                "last_observed": [None] * n, "state_version": [1] * n}
+                "last_observed": [None] * n, "state_version": [1] * n,
+                "created_t": [float(tx.t) if r.created_t is None else float(r.created_t) for r in records]}
         self._insert_gem_rows(tx.conn, tx.lid, gems, "import.batch", titles_stored=True)
         edge_rows = []
         if edges:
@@ -114,8 +123,9 @@ class GemsMixin(StoreKernel):
     def _insert_gem_rows(self, conn: Connection, lid: int, gems: dict[str, Sequence[Any]], checkpoint: str,
                          titles_stored: bool = False) -> list[int]:
         """Insert gems of lattice ``lid`` in bulk from columns (every gems column but ``pk``,
-        the state columns and ``state_version``): content rows first, then their state
-        rows, linked through ``seq``. Returns the new rows' primary keys in order.
+        the state columns and ``state_version``; optionally the gem-time columns ``created_t``,
+        ``observed_at``, ``observations``, default NULL, NULL, 0): content rows first, then
+        their state rows, linked through ``seq``. Returns the new rows' primary keys in order.
 
         ``titles_stored``: the titles are already as the column stores them; otherwise
         (a restore) each is plain text or a token under any configured key, and is
@@ -132,9 +142,12 @@ class GemsMixin(StoreKernel):
         pk_of = dict(conn.execute(select(GEMS.c.seq, GEMS.c.pk)
                                   .where(GEMS.c.lattice_id == lid, GEMS.c.seq >= first)).all())
         pks = [pk_of[q] for q in gems["seq"]]
+        n = len(pks)
         state = [*(np.asarray(gems[s], dtype=np.float64).tolist() for s in STATE), gems["last_observed"],
-                 gems["state_version"]]
-        bulk.insert_rows(conn, GEM_STATES, ["gem_pk", *STATE, "last_observed", "version"], zip(pks, *state), checkpoint)
+                 gems["state_version"], gems.get("created_t", [None] * n), gems.get("observed_at", [None] * n),
+                 gems.get("observations", [0] * n)]
+        bulk.insert_rows(conn, GEM_STATES, ["gem_pk", *STATE, "last_observed", "version", *GEM_TIME],
+                         zip(pks, *state), checkpoint)
         return pks
 
     def _analyze_after_bulk(self, rows: int) -> None:
@@ -376,3 +389,37 @@ class GemsMixin(StoreKernel):
         if not blobs:
             return np.zeros((0, row["dim"]), dtype=np.float32)
         return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), row["dim"]).astype(np.float32)
+
+    def gem_times(self, name: str, gem_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """The gems' own times, column-wise (one query, no row objects): ``gem_id``, ``created_t``
+        (lattice time units of creation; NaN = unknown, a gem from before migration 0005),
+        ``created_at`` (its creation instant, UTC), ``last_observed_t`` (lattice time of the last
+        observation; NaN = never), ``observed_at`` (UTC of the last direct observation; NaT =
+        never or before the upgrade), ``observations`` (direct observations counted since then).
+
+        ``gem_ids``: those gems in that order (NotFoundError naming an unknown one); default:
+        the active gems in lattice (seq) order. No wall-clock catch-up: times are facts, not state.
+        """
+        with self._read() as conn:
+            lid = int(self._lattice_row(conn, name)["id"])
+            cols = ("g.gem_id, s.created_t, g.created_at, s.last_observed, s.observed_at, "
+                    "CAST(s.observations AS BIGINT)")
+            sql = (f"SELECT {cols} FROM {GEMS.name} g JOIN {GEM_STATES.name} s ON s.gem_pk = g.pk "
+                   f"WHERE g.lattice_id = {lid}")
+            if gem_ids is None:
+                sql += " AND NOT g.archived ORDER BY g.seq"
+            ids, created_t, created_at, last_t, observed_at, count = bulk.select_columns(
+                conn, sql, [object, "f8", object, "f8", object, "i8"])
+        def instants(values: np.ndarray) -> pd.Series:  # SQLite: ISO text, naive = UTC; PostgreSQL: datetimes
+            return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+
+        df = pd.DataFrame({"gem_id": ids, "created_t": created_t, "created_at": instants(created_at),
+                           "last_observed_t": last_t, "observed_at": instants(observed_at), "observations": count})
+        if gem_ids is not None:
+            wanted = list(gem_ids)
+            df = df.set_index("gem_id")
+            missing = [g for g in wanted if g not in df.index]
+            if missing:
+                raise NotFoundError(f"no gem {missing[0]!r} in lattice {name!r}")
+            df = df.loc[wanted].reset_index()
+        return df

@@ -8,12 +8,12 @@ from sqlalchemy import delete, func, select, update
 
 from core.access import Actor, Permission
 from core.errors import LatticeError, ValidationError
-from core.engine.params import LatticeParams
+from core.engine.params import PRESET_NAMES, LatticeParams, preset_params
 from core.knowledge.registry import DEFAULT_EMBEDDER, get_embedder
 from core.store import txlog
 from core.store.errors import ConflictError
 from core.store.kernel import StoreKernel, check_name
-from core.store.records import LatticeInfo, lattice_info
+from core.store.records import LatticeInfo, LoadedLattice, epoch_seconds, lattice_info
 from core.store.tables import GEMS, LATTICES
 
 
@@ -47,6 +47,15 @@ class LatticesMixin(StoreKernel):
                                        .group_by(GEMS.c.archived)).all())
             return lattice_info(row, counts.get(False, 0), counts.get(True, 0))
 
+    def load_stored(self, name: str) -> LoadedLattice:
+        """The lattice's active gems as stored, read only: no wall-clock catch-up is written
+        (evolve the returned, independent copy to rank it at another time), nothing changes.
+        ``info`` carries the gem count and the epoch."""
+        with self._read() as conn:
+            row = self._lattice_row(conn, name)
+            lat, pks = self._load_state(conn, row)  # type: ignore[attr-defined]  (StateMixin)
+        return LoadedLattice(name, lat, int(row["version"]), lattice_info(row, len(lat)), self, lat.copy(), pks)
+
     def version(self, name: str) -> int:
         """The lattice's current version (after a wall-clock catch-up): a cheap cache key."""
         self._catch_up(name)
@@ -55,21 +64,51 @@ class LatticesMixin(StoreKernel):
 
     @staticmethod
     def _lattice_values(params: LatticeParams | dict | None, embedder: str, clock: str) -> dict[str, Any]:
+        """The ``lattices`` row of a new lattice (clock at t = 0, epoch = now: its creation instant)."""
         p = params if isinstance(params, LatticeParams) else LatticeParams.from_dict(params or {})
         if clock not in ("manual", "wall"):
             raise ValidationError("clock", f"got {clock!r}; allowed: manual, wall")
         emb = get_embedder(embedder)
+        now = time.time()
         return {"params": p.to_dict(), "embedder": emb.name, "dim": emb.dim, "time_unit": p.time_unit,
-                "clock": clock, "t": 0.0, "wall_anchor": time.time() if clock == "wall" else None}
+                "clock": clock, "t": 0.0, "wall_anchor": now if clock == "wall" else None, "epoch": now}
+
+    @staticmethod
+    def _new_params(params: LatticeParams | dict | None, clock: str, preset: str | None) -> LatticeParams:
+        """The parameters of a new lattice.
+
+        ``preset`` given: that preset's parameters over ``params`` (``core.engine.preset_params``).
+        Not given: a complete :class:`LatticeParams` is kept as it is; a dict (partial) or None
+        starts from the default preset of the clock (``memory`` for a wall lattice, live memory;
+        ``seed`` for a manual one, the simulation default), the dict's values over it.
+        """
+        if preset is not None and (not isinstance(preset, str) or preset not in PRESET_NAMES):
+            raise ValidationError("preset", f"got {preset!r}; allowed: {', '.join(PRESET_NAMES)}")
+        if preset is not None:
+            base = params if isinstance(params, LatticeParams) else LatticeParams.from_dict(params or {})
+            return preset_params(preset, base)
+        if isinstance(params, LatticeParams):
+            return params
+        given = dict(params or {})
+        base = LatticeParams.from_dict({"time_unit": given["time_unit"]} if "time_unit" in given else {})
+        started = preset_params(str(given.get("preset", "memory" if clock == "wall" else "seed")), base)
+        return started.replace(**given)
 
     def create_lattice(self, name: str, actor: Actor, params: LatticeParams | dict | None = None,
-                       embedder: str = DEFAULT_EMBEDDER, clock: str = "manual") -> LatticeInfo:
-        """Create an empty lattice; LatticeError if the name is taken or invalid."""
+                       embedder: str = DEFAULT_EMBEDDER, clock: str = "manual",
+                       preset: str | None = None) -> LatticeInfo:
+        """Create an empty lattice; LatticeError if the name is taken or invalid.
+
+        ``preset`` (seed, memory, archive): its parameters over ``params``; default ``memory``
+        for a wall-clock lattice and ``seed`` for a manual one (see :meth:`_new_params`).
+        ValidationError listing the names for an unknown preset.
+        """
         check_name(name)
+        p = self._new_params(params, clock, preset)
         if self.exists(name):
             raise LatticeError(f"lattice {name!r} already exists; pick another name")
         with self._write(name, actor, Permission.EDIT, "create a lattice",
-                         create=self._lattice_values(params, embedder, clock)) as tx:
+                         create=self._lattice_values(p, embedder, clock)) as tx:
             if tx.version != 1:
                 raise ConflictError(f"lattice {name!r} was created concurrently; pick another name")
         return self.info(name)
@@ -98,8 +137,14 @@ class LatticesMixin(StoreKernel):
         if clock not in ("manual", "wall"):
             raise ValidationError("clock", f"got {clock!r}; allowed: manual, wall")
         with self._write(name, actor, Permission.EDIT, "change the lattice clock") as tx:
+            now = time.time()
+            # the epoch as it is now (derived for a wall lattice), then the new clock's invariant:
+            # a wall lattice's lattice time t is wall time now (epoch = now - t * unit)
+            epoch = epoch_seconds(tx.row)
+            if clock == "wall":
+                epoch = now - float(tx.row["t"]) * LatticeParams.from_dict(tx.row["params"]).time_unit_seconds
             tx.conn.execute(update(LATTICES).where(LATTICES.c.id == tx.lid).values(
-                clock=clock, wall_anchor=time.time() if clock == "wall" else None))
+                clock=clock, wall_anchor=now if clock == "wall" else None, epoch=epoch))
             txlog.append(tx.conn, tx.lid, name, "clock", actor, tx.t, tx.version,
                          before={"clock": tx.row["clock"]}, after={"clock": clock})
         return self.info(name)

@@ -52,6 +52,11 @@ class LatticeRow(Base):
     t: Mapped[float] = mapped_column(Double, default=0.0)
     # Wall-clock lattices: the epoch second that lattice time ``t`` corresponds to.
     wall_anchor: Mapped[Optional[float]] = mapped_column(Double, nullable=True)
+    # The epoch second (UTC) of lattice time 0 (migration 0005). Authoritative for manual
+    # lattices; for wall lattices it is derived, ``wall_anchor - t * unit`` (records.epoch_seconds),
+    # so the clock's catch-up never has to keep a second column in step: the stored value is
+    # the one of the last clock change.
+    epoch: Mapped[Optional[float]] = mapped_column(Double, nullable=True, default=lambda: utcnow().timestamp())
     version: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every change
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -79,6 +84,7 @@ class GemRow(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     source: Mapped[str] = mapped_column(String(500), default="")
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian, dim values
+    # the gem's own creation instant (a timestamped import's created_at; else when it was added)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)  # content changes
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -103,6 +109,12 @@ class GemStateRow(Base):
     coherence: Mapped[float] = mapped_column(Double)
     uncertainty: Mapped[float] = mapped_column(Double)
     last_observed: Mapped[Optional[float]] = mapped_column(Double, nullable=True)  # lattice time
+    # migration 0005: the gem's own time. created_t: lattice time of creation (NULL: unknown, a gem
+    # from before the upgrade); observed_at: UTC of the last direct observation; observations:
+    # direct observations counted since the upgrade
+    created_t: Mapped[Optional[float]] = mapped_column(Double, nullable=True)
+    observed_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    observations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, default=1)  # state version, +1 on every state change
     gem: Mapped[GemRow] = relationship(back_populates="state")
 

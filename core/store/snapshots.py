@@ -3,6 +3,7 @@ of a whole SQLite database. The snapshot file format is :mod:`core.store.snapsho
 """
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from core.store.errors import EncryptionError, SnapshotError
 from core.store.kernel import StoreKernel, check_name, emb_bytes
 from core.store.lattices import LatticesMixin
 from core.store.models import utcnow
+from core.store.records import as_utc, epoch_seconds
 from core.store.tables import (ENTANGLEMENTS, GEM_COLUMNS, GEM_STATES, GEMS, GEMS_WITH_STATE, LATTICES, SNAPSHOTS,
                                STATE, TRANSACTIONS)
 
@@ -26,11 +28,12 @@ from core.store.tables import (ENTANGLEMENTS, GEM_COLUMNS, GEM_STATES, GEMS, GEM
 MAX_T = MAX_TIME  # the lattice clock's bound (core.engine.limits), also for last_observed
 _MAX_INT = 2**31 - 2  # the versions and positions are 32-bit integer columns (a restore adds 1)
 _LATTICE_REQUIRED = ("name", "params", "embedder", "dim", "time_unit", "clock", "t", "version")
-_LATTICE_OPTIONAL = ("wall_anchor", "last_tx_id", "schema_revision")
+_LATTICE_OPTIONAL = ("wall_anchor", "last_tx_id", "schema_revision", "epoch")
 _GEM_REQUIRED = ("id", "seq", "title", "content", "tags", "source", *STATE, "archived")
-_GEM_OPTIONAL = ("version", "state_version", "last_observed", "created_at", "updated_at")
+_GEM_OPTIONAL = ("version", "state_version", "last_observed", "created_at", "updated_at",
+                 "created_t", "observed_at", "observations")  # the last three: migration 0005
 _TYPES = {"id": str, "title": str, "content": str, "tags": list, "source": str, "archived": bool,
-          "created_at": str, "updated_at": str}
+          "created_at": str, "updated_at": str, "observed_at": (str, type(None))}
 
 
 def _keys(where: str, value: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> dict:
@@ -76,6 +79,8 @@ def _check_lattice(s: snapshot_file.Snapshot) -> None:
     _number("t", lat["t"], 0.0, MAX_T)
     if lat.get("wall_anchor") is not None:
         _number("wall_anchor", lat["wall_anchor"], 0.0, 1e11)
+    if lat.get("epoch") is not None:
+        _number("epoch", lat["epoch"], -1e11, 1e11)
     _int("lattice.json", "version", lat["version"], 0)
     _int("lattice.json", "last_tx_id", lat.get("last_tx_id", 0), 0)
     if not isinstance(lat.get("schema_revision", ""), (str, type(None))):
@@ -91,9 +96,10 @@ def _check_gem(k: int, g: Any) -> None:
     _keys(where, g, _GEM_REQUIRED, _GEM_OPTIONAL)
     for name, kind in _TYPES.items():
         if name in g and not isinstance(g[name], kind):
-            raise ValidationError(name, f"{where}: expected {kind.__name__}, got {type(g[name]).__name__}")
-    try:  # the import's checks of every field (text, tags, state ranges)
-        gem_records.record_or_error({f: g[f] for f in gem_records.FIELDS})
+            expected = kind.__name__ if isinstance(kind, type) else "text or null"
+            raise ValidationError(name, f"{where}: expected {expected}, got {type(g[name]).__name__}")
+    try:  # the import's checks of every field (text, tags, state ranges; the times below)
+        gem_records.record_or_error({f: g[f] for f in gem_records.FIELDS if f not in gem_records.TIME_FIELDS})
     except ValidationError as exc:
         raise ValidationError(exc.field, f"{where} ({g['id'][:80]!r}): {exc}") from None
     _int(where, "seq", g["seq"], 0)
@@ -101,6 +107,21 @@ def _check_gem(k: int, g: Any) -> None:
         _int(where, name, g.get(name, 1), 1)
     if g.get("last_observed") is not None:
         _number("last_observed", g["last_observed"], 0.0, MAX_T)
+    if g.get("created_t") is not None:
+        _number("created_t", g["created_t"], -MAX_T, MAX_T)
+    if "observations" in g:
+        _int(where, "observations", g["observations"], 0)
+    for name in ("created_at", "observed_at"):
+        if g.get(name) is not None:
+            _instant(where, name, g[name])
+
+
+def _instant(where: str, name: str, value: str) -> datetime:
+    """A stored instant of a snapshot (``str(datetime)``; naive = UTC, as SQLite keeps them)."""
+    try:
+        return as_utc(value)
+    except (ValueError, OverflowError):
+        raise ValidationError(name, f"{where}: {value[:40]!r} is not a date and time") from None
 
 
 def _check_edges(s: snapshot_file.Snapshot, ids: set[str]) -> None:
@@ -160,12 +181,14 @@ class SnapshotsMixin(StoreKernel):
                                    .where(TRANSACTIONS.c.lattice_id == row["id"])).scalar() or 0
         lattice = {k: row[k] for k in ("name", "params", "embedder", "dim", "time_unit", "clock", "t",
                                        "wall_anchor", "version")}
-        lattice.update(last_tx_id=int(last_tx), schema_revision=db.head_revision())
+        lattice.update(last_tx_id=int(last_tx), schema_revision=db.head_revision(), epoch=epoch_seconds(row))
         gem_dicts = [{"id": g["gem_id"], "seq": g["seq"], "title": g["title"], "content": g["content"],
                       "tags": g["tags"], "source": g["source"], **{s: g[s] for s in STATE},
                       "last_observed": g["last_observed"], "archived": bool(g["archived"]), "version": g["version"],
                       "state_version": g["state_version"], "created_at": str(g["created_at"]),
-                      "updated_at": str(g["updated_at"])} for g in gems]
+                      "updated_at": str(g["updated_at"]), "created_t": g["created_t"],
+                      "observed_at": None if g["observed_at"] is None else str(g["observed_at"]),
+                      "observations": int(g["observations"] or 0)} for g in gems]
         emb = (np.frombuffer(b"".join(g["embedding"] for g in gems), dtype="<f4").reshape(len(gems), row["dim"])
                if gems else np.zeros((0, row["dim"]), dtype=np.float32))
         path, digest = snapshot_file.write_snapshot(out, lattice, gem_dicts, emb,
@@ -212,14 +235,24 @@ class SnapshotsMixin(StoreKernel):
         contents and the lattice it holds, or SnapshotError (for a preview and confirm step)."""
         return validated_snapshot(path)
 
-    def restore(self, path: str | Path, actor: Actor, name: str | None = None) -> dict[str, Any]:
-        """Replace lattice ``name`` (default: the snapshot's) with a snapshot, atomically (admin).
+    def restore(self, path: str | Path, actor: Actor, name: str | None = None, *,
+                overwrite: bool = False) -> dict[str, Any]:
+        """Restore a snapshot as lattice ``name`` (default: the snapshot's), atomically (admin).
 
-        The snapshot is verified (manifest checksums, content) before anything is written;
-        the lattice keeps its log (a ``restore`` entry is appended) and its version keeps rising.
+        An existing lattice of that name is replaced only with ``overwrite=True`` (the CLI's
+        ``--force``); otherwise LatticeError, nothing written. The snapshot is verified
+        (manifest checksums, content) before anything is written; a replaced lattice keeps its
+        log (a ``restore`` entry is appended) and its version keeps rising. The gems' times
+        (created_at, created_t, observed_at, observations) and the epoch come back as saved; a
+        snapshot from before migration 0005 restores them as unknown (NULL, 0).
         """
         self._require_admin(actor, "restore a snapshot", "lattice.restore", name or str(path))
         s, _ = validated_snapshot(path)
+        target = name or s.lattice["name"]
+        if not overwrite and self.exists(target):
+            raise LatticeError(f"lattice {target!r} already exists; restoring would replace it: pass --force "
+                               "(Store.restore(..., overwrite=True)) to replace it, or restore under another name "
+                               "with --lattice - nothing was written")
         # Content as this database stores it: decrypt what the snapshot holds (plain text or
         # a token under any configured key; an undecryptable one fails here, before any write)
         # and encrypt under the newest key if encryption is on.
@@ -230,6 +263,9 @@ class SnapshotsMixin(StoreKernel):
         name = name or s.lattice["name"]
         lat = s.lattice
         create = {k: lat.get(k) for k in ("params", "embedder", "dim", "time_unit", "clock", "t", "wall_anchor")}
+        create["epoch"] = lat.get("epoch")
+        if create["epoch"] is None:  # a snapshot from before migration 0005: as the migration fills it
+            create["epoch"] = epoch_seconds({**create, "created_at": utcnow()})
         with self._write(name, actor, Permission.ADMIN, "restore a snapshot", create=create) as tx:
             # Versions never go back (an edit form opened before the restore must conflict): the
             # lattice's above both its current and the snapshot's, every restored gem's above any
@@ -245,12 +281,17 @@ class SnapshotsMixin(StoreKernel):
             n, now = len(s.gems), utcnow()
             gems = {"lattice_id": [tx.lid] * n, **{k: [g[k] for g in s.gems] for k in ("title", "tags", "source")},
                     "gem_id": [g["id"] for g in s.gems], "seq": [int(g["seq"]) for g in s.gems], "content": contents,
-                    "embedding": [emb_bytes(v) for v in s.embeddings], "created_at": [now] * n,
+                    "embedding": [emb_bytes(v) for v in s.embeddings],
+                    "created_at": [now if g.get("created_at") is None else as_utc(g["created_at"]) for g in s.gems],
                     "updated_at": [now] * n, "archived": [bool(g["archived"]) for g in s.gems],
                     "version": [max(floor, int(g.get("version", 1))) for g in s.gems],
                     **{st: [float(g[st]) for g in s.gems] for st in STATE},
                     "last_observed": [g.get("last_observed") for g in s.gems],
-                    "state_version": [max(floor, int(g.get("state_version", 1))) for g in s.gems]}
+                    "state_version": [max(floor, int(g.get("state_version", 1))) for g in s.gems],
+                    "created_t": [g.get("created_t") for g in s.gems],
+                    "observed_at": [None if g.get("observed_at") is None else as_utc(g["observed_at"])
+                                    for g in s.gems],
+                    "observations": [int(g.get("observations", 0)) for g in s.gems]}
             pks = self._insert_gem_rows(tx.conn, tx.lid, gems, "restore.batch")
             if s.edges:
                 pk_of = dict(zip(gems["gem_id"], pks))

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from core.access import Actor, Permission, Role
 from core.errors import ValidationError
@@ -22,6 +22,7 @@ from core.engine.trajectory import Trajectory, simulate
 from core.store import bulk, txlog
 from core.store.errors import ConflictError, NotFoundError
 from core.store.kernel import StoreKernel, Tx, chunks
+from core.store.models import utcnow
 from core.store.records import LatticeInfo, LoadedLattice, lattice_info
 from core.store.repair import check_loadable
 from core.store.tables import ENTANGLEMENTS, GEM_STATES, GEMS, LATTICES, STATE
@@ -234,20 +235,34 @@ class StateMixin(StoreKernel):
 
     def _observe_tx(self, tx: Tx, name: str, lat: Lattice, pks: np.ndarray, gem_ids: Sequence[str],
                     actor: Actor, strength: float | None) -> dict[str, Any]:
+        """Observe ``gem_ids`` in ``lat`` (a load of them and their partners) and write it.
+
+        The directly observed gems (not their partners) get ``last_observed`` (lattice
+        time), ``observed_at`` (UTC now) and ``observations + 1``. Reinforcement
+        (``Observation.reinforced``) also changes energies: they are saved with the rest of
+        the state and the log entry's before/after carry an ``energy`` list (absent
+        otherwise, so a seed-preset entry is exactly what it always was).
+        """
         pos = self._positions(lat, gem_ids, name)
         obs = lat.observe(pos, strength)
         self._save_state(tx.conn, pks, lat, obs.indices)
         if pos.size:
-            tx.conn.execute(update(GEM_STATES).where(GEM_STATES.c.gem_pk.in_(pks[pos].tolist()))
-                            .values(last_observed=float(lat.t)))
+            tx.conn.execute(update(GEM_STATES).where(GEM_STATES.c.gem_pk.in_(pks[np.unique(pos)].tolist()))
+                            .values(last_observed=float(lat.t), observed_at=utcnow(),
+                                    observations=func.coalesce(GEM_STATES.c.observations, 0) + 1))
         ids = [lat.ids[i] for i in obs.indices]
-        txlog.append(tx.conn, tx.lid, name, "observe", actor, lat.t, tx.version, ids,
-                     before={"coherence": obs.coherence_before.tolist(), "uncertainty": obs.uncertainty_before.tolist()},
-                     after={"coherence": obs.coherence_after.tolist(), "uncertainty": obs.uncertainty_after.tolist(),
-                            "observed": list(dict.fromkeys(gem_ids)), "strength": obs.strength.tolist()},
+        before = {"coherence": obs.coherence_before.tolist(), "uncertainty": obs.uncertainty_before.tolist()}
+        after = {"coherence": obs.coherence_after.tolist(), "uncertainty": obs.uncertainty_after.tolist()}
+        if obs.reinforced:
+            before["energy"], after["energy"] = obs.energy_before.tolist(), obs.energy_after.tolist()
+        after.update(observed=list(dict.fromkeys(gem_ids)), strength=obs.strength.tolist())
+        txlog.append(tx.conn, tx.lid, name, "observe", actor, lat.t, tx.version, ids, before=before, after=after,
                      energy=lat.energy[obs.indices])
-        return {"touched": ids, "strength": obs.strength.tolist(),
-                "coherence_before": obs.coherence_before.tolist(), "coherence_after": obs.coherence_after.tolist()}
+        out = {"touched": ids, "strength": obs.strength.tolist(),
+               "coherence_before": obs.coherence_before.tolist(), "coherence_after": obs.coherence_after.tolist()}
+        if obs.reinforced:
+            out.update(energy_before=before["energy"], energy_after=after["energy"])
+        return out
 
     def observe(self, name: str, gem_ids: Sequence[str], actor: Actor, strength: float | None = None,
                 expected_version: int | None = None) -> dict[str, Any]:

@@ -47,8 +47,11 @@ class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin,
         # lattices (core.store.lattices)
         store.list_lattices() -> list[LatticeInfo];  store.lattice_names() -> list[str]
         store.info(name) -> LatticeInfo;  store.version(name) -> int
+        #   LatticeInfo.epoch (UTC of lattice time 0), .preset, .lattice_time(when), .wall_time(t)
         store.exists(name) -> bool
-        store.create_lattice(name, actor, params=None, embedder="hashing-v1", clock="manual")
+        store.create_lattice(name, actor, params=None, embedder="hashing-v1", clock="manual", preset=None)
+        #   preset: seed | memory | archive (default memory for a wall clock, seed for manual)
+        store.load_stored(name) -> LoadedLattice   # read only: no wall-clock catch-up written
         store.delete_lattice(name, actor);  store.update_params(name, params, actor, expected_version=None)
         store.set_clock(name, "manual" | "wall", actor)
         # state, dynamics, entanglements (core.store.state)
@@ -68,14 +71,18 @@ class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin,
             -> (DataFrame, total)
         store.list_tags(name) -> list[str]
         store.gem_texts(name, ids=None) -> DataFrame;  store.embeddings(name, ids=None) -> float32 (N, dim)
+        store.gem_times(name, gem_ids=None) -> DataFrame   # gem_id, created_t, created_at, last_observed_t,
+                                                           # observed_at, observations (column-wise)
         # files (core.store.transfer)
-        store.import_path(name, path, actor, split_headings=False, skip_bad=False, edges=None, progress=None)
-            -> ImportReport
+        store.import_path(name, path, actor, split_headings=False, skip_bad=False, edges=None, preset=None,
+                          clock=None, format="auto", progress=None) -> ImportReport
+            # rows may carry created_at (ISO 8601 with a zone, or lattice t): aged to the clock;
+            # format "chat": a transcript of time, speaker, text (detected from the first row)
         store.export(name, out, include_archived=False) -> dict
         # log (core.store.history)
         store.transactions(name, since_id=None, kinds=None, limit=None) -> DataFrame
         # snapshots (core.store.snapshots)
-        store.backup(name, out, actor) -> dict;  store.restore(path, actor, name=None) -> dict
+        store.backup(name, out, actor) -> dict;  store.restore(path, actor, name=None, overwrite=False) -> dict
         store.verify_snapshot(path) -> (Snapshot, Lattice);  store.snapshots() -> DataFrame
         store.backup_database(out, actor) -> dict                # SQLite: an online copy of the whole file
         store.replay_to(name, snapshot_path, t) -> Lattice      # point-in-time recovery

@@ -45,7 +45,9 @@ class ValueChange:
 
     kind: str  # observe | edit | entangle | params | clock
     gem_ids: list[str]
-    after: dict[str, Any]  # state columns as float64 arrays; ``pairs`` for entangle
+    # the state columns the entry logged, as float64 arrays (an observe's ``energy`` too when
+    # reinforcement changed it); ``pairs`` for entangle
+    after: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,13 @@ REFLECTIONS = ReflectionRow.__table__
 SNAPSHOTS = SnapshotRow.__table__
 
 STATE = ("energy", "phase", "coherence", "uncertainty")  # a gem's state, in Lattice's array order
+# a gem's own time (migration 0005): lattice time of creation (NULL: unknown), UTC of its last
+# direct observation, how often it was observed; beside last_observed (lattice time)
+GEM_TIME = ("created_t", "observed_at", "observations")
 # columns of a gem as callers see it: content from gems, state from gem_states
 GEM_COLUMNS = {**{c.name: c for c in GEMS.c},
-               **{c.name: c for c in GEM_STATES.c if c.name in STATE + ("last_observed",)},
+               **{c.name: c for c in GEM_STATES.c if c.name in STATE + ("last_observed",) + GEM_TIME},
                "state_version": GEM_STATES.c.version.label("state_version")}
 # the fields of a gem that get_gem / list_gems return (``gem_id`` is returned as ``id``)
 GEM_FIELDS = ("gem_id", "title", "content", "tags", "source") + STATE + (
-    "last_observed", "archived", "created_at", "updated_at", "version", "state_version")
+    "last_observed", "archived", "created_at", "updated_at", "version", "state_version") + GEM_TIME

@@ -4,7 +4,10 @@ Entry kinds and their payloads (``after``/``before`` are JSON; state values as c
 
 - ``evolve``: ``after = {t0, horizon, step, params}``; deterministic, so replay recomputes
   it with the same time grid (one entry for N gems, not N rows).
-- ``observe``, ``edit``: gem ids and the changed values before/after.
+- ``observe``, ``edit``: gem ids and the changed values before/after. An ``observe``
+  carries ``coherence`` and ``uncertainty`` of every touched gem, and ``energy`` too when
+  reinforcement by use changed an energy (never under the seed preset, whose entries keep
+  the old format); replay applies whichever state columns an entry names.
 - ``create``/``import``/``unarchive``: the new gems' ``seq`` and state (after).
 - ``archive``/``delete``: the gem state before; ``entangle``: pairs with weights
   before/after (0 = no edge); ``params``/``clock``: before/after; ``restore``: snapshot;

@@ -1,4 +1,8 @@
-"""Real-browser journeys through the demo workbench: log in, explore, simulate, tune.
+"""Real-browser journeys through the demo workbench: log in, explore, simulate, tune, and
+time-aware memory (half-lives, presets, fading, the demo reset).
+
+Long file: every journey shares the navigation helpers at the top and one server session;
+splitting would only copy them.
 
 Screenshots go to test-artifacts/screenshots/ (journey-step.png).
 """
@@ -218,7 +222,7 @@ def test_tune_a_parameter(page, app_server, shots):
     before = preview_metric(page)
     page.get_by_role("button", name="Save this run").click()
     wait_for_chart_titled(page, "Saved runs compared (1)")
-    box = page.get_by_role("spinbutton", name="Decay scale λ (1/time unit)", exact=True)
+    box = page.get_by_role("spinbutton", name=re.compile(r"^Decay scale λ \(1\/hour\) · half-life "))
     box.fill("0.2")
     box.press("Enter")
     page.wait_for_function(
@@ -240,7 +244,9 @@ def test_tune_a_parameter(page, app_server, shots):
                                            for g, a in (("a", 0.9), ("b", 0.6)) for t in range(12))
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
         files=[{"name": "observations.csv", "mimeType": "text/csv", "buffer": rows.encode()}])
-    wait_for_chart_titled(page, "Decay fit: τ = 4")
+    wait_for_chart_titled(page, "Decay fit:")
+    fit_title = next(t for t in chart_titles(page) if t.startswith("Decay fit:"))
+    assert re.search(r"τ = 4\b|λ = 0\.25\b", fit_title), fit_title  # the data's τ = 4 (λ = 1/4 at E = 1)
     shots(page, "tune-3-fit")
 
 
@@ -335,3 +341,82 @@ def test_edit_and_import_gems(page, app_server, shots):
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text(re.compile(r"2 bad row\(s\) were skipped")).wait_for()
     shots(page, "edit-3-import-skipped")
+
+
+def lattice_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_timeout(500)
+
+
+def apply_lattice_preset(page, preset: str) -> None:
+    """Preset & reset tab: choose ``preset``, tick the confirm, apply, wait for the message."""
+    page.get_by_role("combobox", name=re.compile("Change the preset to")).click()
+    page.get_by_role("option", name=preset, exact=True).click()
+    page.get_by_text("Applying it changes:").wait_for()
+    apply = page.get_by_role("button", name="Apply the preset")
+    expect(apply).to_be_disabled()  # not before the confirm
+    page.get_by_text(re.compile(r"^Yes, change how the gems of demo decay")).click()
+    expect(apply).to_be_enabled()
+    apply.click()
+    page.get_by_text(re.compile(rf"now uses the {preset} preset")).wait_for()
+
+
+def test_time_aware_memory(page, app_server, shots):
+    """Issue 13 in the browser: a half-life typed as text, the lattice's preset changed with its
+    confirm, the fading-soon list, the demo reset with its confirm."""
+    login(page, app_server, "researcher")
+    go_to(page, "Parameters & experiments", "Parameters & experiments", "Preview")
+    box = page.get_by_role("textbox", name="Half-life at E = 1")
+    box.fill("a fortnight")
+    box.press("Enter")
+    page.get_by_text(re.compile(r"^Half-life at E = 1: got 'a fortnight'")).wait_for()
+    box = page.get_by_role("textbox", name="Half-life at E = 1")
+    box.fill("36h")
+    box.press("Enter")
+    expect(page.get_by_role("spinbutton", name=re.compile(r"^Decay scale λ \(1\/hour\) · half-life 1.5 days$"))) \
+        .to_have_count(1, timeout=20_000)
+    page.wait_for_function("document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('1.5 days')",
+                           timeout=20_000)
+    shots(page, "memory-1-half-life")
+
+    page.get_by_role("link", name="Lattice").click()
+    page.get_by_role("heading", name="Lattice", exact=True).wait_for()
+    lattice_tab(page, "Preset & reset")
+    apply_lattice_preset(page, "seed")  # the seed's 42 min half-lives: the demo fades within hours
+    page.get_by_text(re.compile(r"^Preset: seed: the seed.s exact dynamics")).wait_for()
+    lattice_tab(page, "Fading soon")
+    page.get_by_text(re.compile(r"gem\(s\) fall below coherence 0.1 within 7 days")).wait_for()
+    lattice_tab(page, "Preset & reset")
+    apply_lattice_preset(page, "memory")
+    assert "7 days" in sidebar_text(page)
+    shots(page, "memory-2-preset-applied")
+
+    lattice_tab(page, "Fading soon")
+    page.get_by_role("combobox", name=re.compile("Fades within")).click()
+    page.get_by_role("option", name="30 days").click()
+    page.get_by_text(re.compile(r"within 30 days")).first.wait_for()
+    shots(page, "memory-3-fading-soon")
+
+    page.get_by_role("link", name="Evolution").click()  # age the demo, then reset it
+    page.get_by_role("heading", name="Evolution").wait_for()
+    only_button(page, "Advance lattice").click()
+    page.wait_for_function("!document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('t = 0 ')",
+                           timeout=30_000)
+    page.get_by_role("link", name="Lattice").click()
+    page.get_by_role("heading", name="Lattice", exact=True).wait_for()
+    lattice_tab(page, "Preset & reset")
+    reset = page.get_by_role("button", name="Reset the demo")
+    expect(reset).to_be_disabled()
+    page.get_by_text("Yes, throw away every change to the demo lattice").click()
+    expect(reset).to_be_enabled()
+    reset.click()
+    page.get_by_text(re.compile("The demo lattice was reset")).wait_for()
+    page.wait_for_function("document.querySelector('[data-testid=\"stSidebar\"]').innerText.includes('t = 0 ')",
+                           timeout=30_000)
+    shots(page, "memory-4-demo-reset")
+    lattice_tab(page, "Browse & edit")
+    page.get_by_role("combobox", name=re.compile("Open a gem")).click()
+    page.get_by_role("option").first.click()
+    page.get_by_text(re.compile(r"^Created: t = 0 hours \(20\d\d-")).wait_for()
+    page.get_by_text(re.compile(r"Observations: 0 times")).first.wait_for()
+    shots(page, "memory-5-gem-times")

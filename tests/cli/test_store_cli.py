@@ -60,7 +60,10 @@ def test_backup_restore_commands(cli, sample_file, tmp_path):
     cli("import", str(sample_file), "--lattice", "lab")
     snap = cli.json("backup", "--lattice", "lab", "--out", str(tmp_path / "b.zip"))
     cli("simulate", "--lattice", "lab", "--t", "2")
-    out = cli.json("restore", snap["path"])
+    code, _, err = cli("restore", snap["path"])  # never over an existing lattice without --force
+    assert code == 2 and "--force" in err and "nothing was written" in err
+    assert cli.json("lattices")[0]["t"] == 2.0
+    out = cli.json("restore", snap["path"], "--force")
     assert out["t"] == 0.0 and cli.json("lattices")[0]["t"] == 0.0
     (tmp_path / "junk.zip").write_bytes(b"PK\x03\x04 not really")
     code, _, err = cli("restore", str(tmp_path / "junk.zip"))

@@ -49,7 +49,7 @@ def test_the_default_half_life_is_the_seeds_42_minutes_and_a_half_life_sets_lamb
 # -------------------------------------------------------------------- presets
 def test_presets_mean_the_same_half_life_in_any_time_unit():
     assert preset_params("seed") == LatticeParams()  # the seed, bit for bit
-    for unit, week in (("hour", 168.0), ("day", 7.0), ("minute", 7 * 24 * 60.0)):
+    for unit, week in (("hour", 168.0), ("day", 7.0), ("minute", 7 * 24 * 60.0), ("second", 7 * 86400.0)):
         memory = preset_params("memory", time_unit=unit)
         assert memory.half_life() == pytest.approx(week)
         assert memory.half_life_text() == "7 days"

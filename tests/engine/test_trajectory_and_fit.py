@@ -103,8 +103,9 @@ def test_fit_with_offset_groups_and_curve():
     assert fit.tau == pytest.approx(4.0, abs=4 * fit.tau_se)
     assert fit.amplitude["a"] == pytest.approx(0.8, abs=0.05) and fit.amplitude["b"] == pytest.approx(0.5, abs=0.05)
     assert fit.offset == pytest.approx(0.1, abs=0.05)
-    assert set(fit.curve) == {"a", "b"} and len(fit.curve_t) == 200
+    assert set(fit.curves) == {"a", "b"} and all(len(ct) == len(cc) == 200 for ct, cc in fit.curves.values())
     assert fit.lambda_for_energy(2.0) == pytest.approx(2.0 / fit.tau)
+    assert fit.lambda_ == pytest.approx(1 / fit.tau) and not fit.energies_known  # no energies: one shared τ
 
 
 def test_fit_matches_the_models_own_decay():

@@ -133,9 +133,9 @@ def test_killed_restore_changes_nothing_and_rerun_restores(lab, tmp_path):
         s.advance("lab", 2.5, SYSTEM)
         s.delete_gem("lab", "b00007", SYSTEM)
     diverged = state(lab, tmp_path)
-    kill_at(lab, "restore.batch:2", tmp_path, "restore", str(snap))
+    kill_at(lab, "restore.batch:2", tmp_path, "restore", str(snap), "--force")
     assert state(lab, tmp_path) == diverged  # the old state, whole
-    done = run_core(lab, "restore", str(snap))
+    done = run_core(lab, "restore", str(snap), "--force")
     assert done.returncode == 0, done.stderr
     assert state(lab, tmp_path)[0] == at_backup
 

@@ -59,6 +59,30 @@ def test_a_reflection_is_applied_from_the_log_without_reading_embeddings(demo_st
     assert_current(wb.lattices, demo_store)
 
 
+def test_a_reinforced_reflection_is_applied_with_its_energies(demo_store):
+    """Reinforcement by use changes energies: the cache applies them from the observe
+    entry (no state reload) and equals a fresh load bit for bit."""
+    demo_store.update_params("demo", {"reinforcement": 1.0, "energy_cap": 16.0}, SYSTEM)
+    demo_store.advance("demo", 2.0, SYSTEM)  # coherence below 1: a recall reinforces
+    wb = Workbench(demo_store, router=build_router("offline"))
+    before = wb.lattices.get("demo").lattice.energy.copy()
+    reloads = wb.lattices.counters.state_reloads + wb.lattices.counters.builds
+    for question in ("What does the Kuramoto order parameter measure?", "How does radioactive decay relate to "
+                     "half-life?", "What does the Kuramoto order parameter measure?"):
+        reflection = wb.reflect("demo", question, RESEARCHER)
+        "".join(reflection)
+        cached = assert_current(wb.lattices, demo_store)
+    assert wb.lattices.counters.applied >= 3
+    assert wb.lattices.counters.state_reloads + wb.lattices.counters.builds == reloads
+    grown = np.flatnonzero(cached.lattice.energy != before)
+    assert grown.size and (cached.lattice.energy[grown] > before[grown]).all()
+    entries = demo_store.transactions("demo", kinds=["observe"])
+    first, last = entries.iloc[0], entries.iloc[-1]
+    assert len(first.after["energy"]) == len(first.gem_ids) == len(first.before["energy"])
+    # the same question again at once: its gems are at coherence 1, so no energy grows (none logged)
+    assert "energy" not in last.after
+
+
 def test_content_edit_refreshes_that_gem_only(demo_store):
     cache = LatticeCache(demo_store)
     before = cache.get("demo")

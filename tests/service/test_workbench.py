@@ -1,5 +1,6 @@
 """A reflection through the Workbench writes its outcome to the store, on SQLite and
 PostgreSQL; two nodes (two Workbenches on one store) never serve a stale ranking."""
+import numpy as np
 import pytest
 
 from core.access import SYSTEM, Actor, PermissionDenied, Role
@@ -71,8 +72,32 @@ def test_a_write_on_one_node_is_never_served_stale_by_another(demo_store):
 
 
 def test_nothing_resonates_means_no_answer_and_no_state_change(demo_store):
+    # the demo keeps its coherence (memory preset): a bar no gem reaches, not decay, leaves nothing
+    demo_store.update_params("demo", {"min_score": 0.5}, SYSTEM)
     version = demo_store.version("demo")
     reflection = offline_workbench(demo_store).reflect("demo", "zxqv wvut qqqq", RESEARCHER)
     text = "".join(reflection)
     assert reflection.record.nothing_resonated and "nothing to answer from" in text
     assert demo_store.version("demo") == version
+
+
+def test_a_reinforcing_reflection_writes_the_grown_energies(demo_store):
+    """The demo's memory preset reinforces by use: the used gems' energies grow by
+    1 + g (1 - c) (c just before), are stored and logged, and partners keep theirs."""
+    before = demo_store.load("demo").lattice
+    p = before.params
+    assert p.reinforcement > 0
+    engine, sink = offline_workbench(demo_store).engine("demo", RESEARCHER)
+    reflection = engine.reflect("What does the Kuramoto order parameter measure?", RESEARCHER)
+    "".join(reflection)
+    used = [g.gem_id for g in reflection.ranking.gems]
+    after = demo_store.load("demo").lattice
+    idx = np.array([before.ids.index(g) for g in used])
+    grown = np.minimum(before.energy[idx] * (1 + p.reinforcement * (1 - before.coherence[idx])), p.energy_cap)
+    np.testing.assert_array_equal(after.energy[idx], grown)
+    others = np.setdiff1d(np.arange(len(before)), idx)
+    np.testing.assert_array_equal(after.energy[others], before.energy[others])
+    assert sink.applied["energy_after"] and engine.lattice.energy[idx].tolist() == grown.tolist()
+    entry = demo_store.transactions("demo", kinds=["observe"]).iloc[-1]
+    logged = dict(zip(entry.gem_ids, entry.after["energy"]))
+    assert [logged[g] for g in used] == grown.tolist()

@@ -154,7 +154,7 @@ def test_plaintext_titles_and_reflections_are_encrypted_by_rotation(db_url, tmp_
         enc.rotate_keys(ADMIN)
         raw = _raw_without_ids(enc)
         assert not [k for k, word in MARKERS.items() if word in raw]
-        enc.restore(snap["path"], ADMIN)  # a plain-text snapshot: titles encrypted on restore too
+        enc.restore(snap["path"], ADMIN, overwrite=True)  # a plain-text snapshot: titles encrypted on restore too
         assert MARKERS["title"] not in _raw_text(enc)
         assert enc.get_gem("lab", "a")["title"] == f"The {MARKERS['title']} gem"
 

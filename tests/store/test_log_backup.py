@@ -59,7 +59,7 @@ def test_backup_restore_round_trip(store, sample_file, tmp_path):
     emb = store.embeddings("lab", saved.lattice.ids)
     store.advance("lab", 3.0, SYSTEM)
     store.delete_gem("lab", "g001", SYSTEM)
-    out = store.restore(snap["path"], SYSTEM)
+    out = store.restore(snap["path"], SYSTEM, overwrite=True)
     assert out["version"] > saved.version  # the version keeps rising (caches stay correct)
     back = store.load("lab")
     assert_same_lattice(back.lattice, saved.lattice)
@@ -103,7 +103,7 @@ def test_restore_refuses_bad_snapshots_and_touches_nothing(filled, tmp_path, dam
                 if item.filename != "entanglements.jsonl":
                     zout.writestr(item.filename, zin.read(item.filename))
     with pytest.raises(SnapshotError) as err:
-        filled.restore(bad, SYSTEM)
+        filled.restore(bad, SYSTEM, overwrite=True)
     assert str(bad) in str(err.value)
     after = filled.load("lab")
     assert after.version == before.version
@@ -180,7 +180,7 @@ def test_valid_checksums_but_invalid_content_is_refused(filled, tmp_path):
             zf.writestr(n, b)
     v0 = filled.info("lab").version
     with pytest.raises(SnapshotError, match="coherence"):
-        filled.restore(forged, SYSTEM)
+        filled.restore(forged, SYSTEM, overwrite=True)
     assert filled.info("lab").version == v0
 
 
@@ -199,7 +199,7 @@ def test_failure_inside_the_write_rolls_everything_back(filled, tmp_path, monkey
 
     monkeypatch.setattr(txlog, "append", failing_append)
     with pytest.raises(RuntimeError):
-        filled.restore(snap, SYSTEM)
+        filled.restore(snap, SYSTEM, overwrite=True)
     more = tmp_path / "more.jsonl"
     more.write_text('{"id": "new1", "content": "one"}\n{"id": "new2", "content": "two"}\n')
     with pytest.raises(RuntimeError):

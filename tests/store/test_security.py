@@ -20,7 +20,8 @@ from tests.store.conftest import RESEARCHER, VIEWER, sample_rows, write_jsonl
 ADMIN = Actor("ada", Role.ADMIN)
 
 # Public Store methods that never write (anything else must refuse a viewer, below).
-READ_ONLY = {"open", "close", "url", "list_lattices", "exists", "info", "version", "load", "get_gem", "list_gems", "list_tags",
+READ_ONLY = {"open", "close", "url", "list_lattices", "exists", "info", "version", "load", "load_stored", "gem_times",
+             "get_gem", "list_gems", "list_tags",
              "gem_texts", "embeddings", "entanglements", "export", "transactions", "snapshots", "replay_to",
              "list_runs", "get_run", "list_reflections", "audit_log", "encryption_status", "verify_snapshot",
              "sync", "content_rows", "contents", "lattice_names"}  # reads of the lattice cache (sync catches a wall clock up, as load)
@@ -49,7 +50,7 @@ def _mutations(store: Store, snapshot):
         "import_path": lambda: store.import_path("lab", snapshot["file"], v),
         "backup": lambda: store.backup("lab", snapshot["dir"], v),
         "backup_database": lambda: store.backup_database(snapshot["dir"], v),
-        "restore": lambda: store.restore(snapshot["path"], v),
+        "restore": lambda: store.restore(snapshot["path"], v, overwrite=True),
         "save_run": lambda: store.save_run("lab", "r", {}, {}, v),
         "record_reflection": lambda: store.record_reflection("lab", v, "q", "a"),
         "reembed": lambda: store.reembed("lab", "hashing-v1-64", v),
@@ -91,7 +92,7 @@ def test_every_mutating_call_refuses_a_viewer_and_writes_nothing(filled, tmp_pat
 
 def test_admin_actions_are_audited(filled, tmp_path):
     snap = filled.backup("lab", tmp_path, ADMIN)
-    filled.restore(snap["path"], ADMIN)
+    filled.restore(snap["path"], ADMIN, overwrite=True)
     filled.audit(ADMIN, "user.create", "eve", {"role": "viewer"})
     filled.reembed("lab", "hashing-v1-64", RESEARCHER)
     filled.delete_lattice("lab", ADMIN)
@@ -166,12 +167,12 @@ def test_plaintext_rows_are_encrypted_by_rotation_and_bad_keys_are_not_echoed(db
         assert enc.encryption_status()["plaintext"] == 5
         assert enc.rotate_keys(ADMIN)["rotated"] == 5
         assert all(c.startswith("fernet:") for c in _raw_contents(enc))
-        enc.restore(snap["path"], ADMIN)  # a plain-text snapshot is encrypted on restore
+        enc.restore(snap["path"], ADMIN, overwrite=True)  # a plain-text snapshot is encrypted on restore
         assert all(c.startswith("fernet:") for c in _raw_contents(enc))
         enc_snap = enc.backup("lab", tmp_path / "enc.zip", ADMIN)
     with Store.open(db_url, keys=[Fernet.generate_key().decode()]) as wrong:
         with pytest.raises(LatticeError, match="nothing was restored"):
-            wrong.restore(enc_snap["path"], ADMIN)  # verified before anything is written
+            wrong.restore(enc_snap["path"], ADMIN, overwrite=True)  # verified before anything is written
     bad = "not-a-key-" + "x" * 30
     with pytest.raises(EncryptionError) as err:
         Store.open(db_url, keys=[KEY_NEW, bad])

@@ -97,7 +97,7 @@ def test_damaged_snapshot_anywhere_is_refused_and_changes_nothing(filled, snap, 
     bad.write_bytes(data.draw(damage(raw, member_ranges(snap))))
     before = db_state(filled)
     try:
-        filled.restore(bad, SYSTEM)
+        filled.restore(bad, SYSTEM, overwrite=True)
     except SnapshotError as exc:
         assert "\n" not in str(exc)
         assert db_state(filled) == before
@@ -140,7 +140,7 @@ def test_admin_upload_names_the_uploaded_file_whatever_its_name(filled, snap):
     with pytest.raises(SnapshotError) as err:
         admin.verify_upload(filled, data[:-100], "mine.zip")
     assert str(err.value).startswith("mine.zip: ") and "lattice-verify" not in str(err.value)
-    assert admin.restore_upload(filled, data, "..", SYSTEM)["gems"] == 12
+    assert admin.restore_upload(filled, data, "..", SYSTEM, overwrite=True)["gems"] == 12
 
 
 # ------------------------------------------------------------------ item 3: zip bombs
@@ -190,7 +190,7 @@ def test_zip_bomb_is_refused_quickly_with_bounded_memory(filled, snap, tmp_path,
     tracemalloc.start()
     try:
         with pytest.raises(SnapshotError) as err:
-            filled.restore(path, SYSTEM)
+            filled.restore(path, SYSTEM, overwrite=True)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -216,7 +216,7 @@ def test_snapshot_member_names_are_checked(filled, snap, tmp_path):
             for n, b in items:
                 zf.writestr(n, b)
         with pytest.raises(SnapshotError, match="member"):
-            filled.restore(bad, SYSTEM)
+            filled.restore(bad, SYSTEM, overwrite=True)
     assert db_state(filled) == before
 
 
@@ -227,7 +227,7 @@ def test_an_edit_form_opened_before_a_restore_is_refused_after_it(filled, tmp_pa
     filled.update_gem("lab", "g004", RESEARCHER, expected_version=g["version"], title="edited before restore")
     form = filled.get_gem("lab", "g004")  # an edit form opened now
     lattice_form = filled.info("lab").version
-    filled.restore(snap, SYSTEM)
+    filled.restore(snap, SYSTEM, overwrite=True)
     after = filled.get_gem("lab", "g004")
     assert after["version"] > form["version"] and after["state_version"] > form["state_version"]
     filled.update_gem("lab", "g004", RESEARCHER, expected_version=after["version"], title="newer edit")
@@ -245,7 +245,7 @@ def test_restored_lattice_version_is_above_the_snapshot_and_the_current_one(fill
         filled.advance("lab", 0.1, SYSTEM)
     snap = filled.backup("lab", tmp_path / "s.zip", SYSTEM)
     filled.delete_lattice("lab", SYSTEM)
-    filled.restore(snap["path"], SYSTEM)  # the lattice is created again from the snapshot
+    filled.restore(snap["path"], SYSTEM, overwrite=True)  # the lattice is created again from the snapshot
     assert filled.info("lab").version > snap["version"]
     gems = filled.list_gems("lab", archived=None)[0]
     assert (gems["version"] > 1).all()
@@ -380,7 +380,7 @@ def test_forged_snapshot_with_valid_checksums_is_refused(filled, snap, tmp_path,
         Store.verify_snapshot(forged)
     assert "nothing was restored" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(SnapshotError):
-        filled.restore(forged, SYSTEM)
+        filled.restore(forged, SYSTEM, overwrite=True)
     with pytest.raises(SnapshotError):
         filled.restore(forged, SYSTEM, name="elsewhere")
     assert db_state(filled) == before
@@ -405,5 +405,5 @@ def test_unusual_but_valid_snapshots_restore_to_a_working_lattice(filled, snap, 
 def test_resigned_but_unchanged_snapshot_restores(filled, snap, tmp_path):
     """The forging helper itself is sound: a re-signed copy with no change restores."""
     forged = resign(snap, tmp_path / "same.zip", lambda *a: None)
-    filled.restore(forged, SYSTEM)
+    filled.restore(forged, SYSTEM, overwrite=True)
     assert math.isclose(filled.info("lab").t, Store.verify_snapshot(snap)[0].lattice["t"])

@@ -87,5 +87,6 @@ def test_decay_fit_chart_states_estimate_and_error():
     t = np.linspace(0, 10, 20)
     fit = fit_decay(t, 0.8 * np.exp(-t / 4))
     fig = charts.decay_fit_chart(t, 0.8 * np.exp(-t / 4), None, fit, "hour")
-    assert fig.layout.title.text.startswith("Decay fit: τ = 4") and "±" in fig.layout.title.text
+    assert fig.layout.title.text.startswith("Decay fit: shared τ = 4") and "±" in fig.layout.title.text
+    assert "λ = 0.25" in fig.layout.title.text  # no energies: λ of a gem of energy 1 = 1/τ
     assert fig.layout.xaxis.title.text == "time (hours)"

@@ -1,6 +1,8 @@
 """One AppTest per page: runs, shows its charts, reacts to a control, enforces roles."""
 from __future__ import annotations
 
+import pytest
+
 from tests.ui.helpers import app_as, chart_json, charts, texts, values
 
 EVOLUTION = "pages/2_Evolution.py"
@@ -90,20 +92,27 @@ def test_interference_reacts_to_the_number_of_gems_and_pairs():
 
 # -------------------------------------------------------------- parameters
 def test_parameters_has_a_control_for_every_parameter():
+    """Every parameter that matters under the current scoring rule (product: no floor, no weights)."""
     from core.engine import PARAM_SPECS
     at = app_as("researcher", PARAMETERS)
     assert not at.exception
+    from ui.controls import relevant
     keys = {w.key for w in list(at.number_input) + list(at.selectbox)}
-    assert {f"param_{n}" for n in PARAM_SPECS} <= keys
+    params = at.session_state["params"]
+    only_elsewhere = {n for n in PARAM_SPECS if not relevant(n, params)}
+    assert {"w_relevance", "w_recency", "w_importance"} <= only_elsewhere  # the demo's scoring is not weighted
+    assert {f"param_{n}" for n in PARAM_SPECS if n not in only_elsewhere} <= keys
+    assert not {f"param_{n}" for n in only_elsewhere} & keys
     assert titles_of(at)[0].startswith("Preview")
 
 
 def test_changing_a_parameter_updates_preview_and_sidebar():
     at = app_as("researcher", PARAMETERS)
     before = values(chart_json(charts(at)[0])["data"][2]["y"])
-    at.number_input(key="param_lambda_").set_value(0.2).run()
+    slower = at.session_state["params"].lambda_ / 5  # the lattice's own decay scale, five times slower
+    at.number_input(key="param_lambda_").set_value(slower).run()
     assert not at.exception
-    assert at.session_state["params"].lambda_ == 0.2
+    assert at.session_state["params"].lambda_ == pytest.approx(slower)
     after = values(chart_json(charts(at)[0])["data"][2]["y"])
     assert after[-1] > before[-1]  # slower decay: more coherence left at the horizon
     assert "(1 changed)" in " ".join(e.label for e in at.sidebar.expander)
@@ -124,7 +133,7 @@ def test_decay_fit_from_csv_and_bad_csv_is_an_error():
     at.file_uploader(key="fit_upload").set_value(("obs.csv", rows.encode(), "text/csv")).run()
     assert not at.exception
     assert any(m.label.startswith("τ") and m.value.startswith("3") for m in at.metric)
-    assert any(n.startswith("Decay fit: τ = 3") for n in titles_of(at))
+    assert any(n.startswith("Decay fit: shared τ = 3") for n in titles_of(at))  # no energies: one shared τ
     at.file_uploader(key="fit_upload").set_value(("bad.csv", b"time,value\n1,2\n", "text/csv")).run()
     assert not at.exception
     assert "No fit: t: column missing" in texts(at.error)

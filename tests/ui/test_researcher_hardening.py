@@ -169,8 +169,9 @@ def test_a_sweep_is_saved_as_a_run_and_compared(db):
     at.number_input(key="sw_lambda__n").set_value(3)
     at.button(key="sw_run").click().run()
     assert not at.exception, at.exception
-    shown = next(d.value for d in at.dataframe if "Decay scale λ (1/time unit)" in d.value.columns)
-    assert "lambda_" not in shown.columns  # labels, not field names
+    shown = next(d.value for d in at.dataframe if "Decay scale λ (1/hour)" in d.value.columns)
+    assert "lambda_" not in shown.columns  # labels in the lattice's time unit, not field names
+    assert list(shown.columns[:2]) == ["Decay scale λ (1/hour)", "half-life (E = 1)"]
     at.button(key="sw_save").click().run()
     assert not at.exception, at.exception
     at.number_input(key="sw_lambda__n").set_value(4)
@@ -243,8 +244,11 @@ def test_open_gem_shows_its_linked_gems_and_its_own_trajectory(db):
     assert not at.exception, at.exception
     links = [b for b in at.button if (b.key or "").startswith("lat_link_")]
     assert links and any(b.key.endswith(f"_{partner}") for b in links) and "w = " in links[0].label
-    assert any(chart_json(c)["layout"]["title"]["text"].startswith("This gem over the next 48 hours")
-               for c in charts(at))
+    # two of its own half-lives (E ln2 / λ) when that is longer than 48 hours
+    from core.engine import humanize_duration
+    life = lat.params.half_life(float(lat.energy[ids.index(gem)]))
+    horizon = humanize_duration(max(48.0, 2 * life), lat.params.time_unit)
+    assert any(chart_json(c)["layout"]["title"]["text"] == f"This gem over the next {horizon}" for c in charts(at))
     next(b for b in links if b.key.endswith(f"_{partner}")).click().run()  # a link opens the partner
     assert not at.exception, at.exception
     assert at.session_state["lat_open_id"] == partner

@@ -46,7 +46,7 @@ def test_history_replays_the_log_to_the_stored_state(store, tmp_path):
     # a restore continues from the snapshot it restored
     snap = store.backup("demo", tmp_path, SYSTEM)
     store.advance("demo", 1.0, SYSTEM)
-    store.restore(snap["path"], SYSTEM)
+    store.restore(snap["path"], SYSTEM, overwrite=True)  # replaces the demo (the CLI's --force)
     h = lattice_history(store, "demo")
     assert h.stopped_at is None and h.frame["kind"].iloc[-1] == "restore"
     assert h.frame["mean_coherence"].iloc[-1] == pytest.approx(store.load("demo").lattice.summary()["mean_coherence"])

@@ -194,11 +194,11 @@ def test_reflection_streams_an_answer_with_ranked_gems_trace_and_state_change(db
     ask(at, "What is decoherence?")
     md = texts(at.markdown)
     assert "What is decoherence?" in md and "`[wave-decoherence]`" in md  # the answer cites gems
-    [ranked], [trace], [state] = frames_with(at, "resonance r = s·c^α"), frames_with(at, "outcome"), \
+    [ranked], [trace], [state] = frames_with(at, "Score"), frames_with(at, "outcome"), \
         frames_with(at, "coherence after")
-    assert {"similarity s", "coherence c", "c^α", "resonance r = s·c^α", "interference term", "score",
-            "in prompt"} <= set(ranked.columns)
-    assert ranked["rank"].tolist() == sorted(ranked["rank"]) and ranked["in prompt"].any()
+    assert {"Similarity s", "Coherence c", "Coherence factor c^α", "Interference", "Score",
+            "In prompt"} <= set(ranked.columns)
+    assert ranked["rank"].tolist() == sorted(ranked["rank"]) and ranked["In prompt"].any()
     assert trace["provider"].tolist() == ["openai", "anthropic", "offline"]
     assert trace["outcome"].tolist()[-1] == "ok" and "no OPENAI_API_KEY" in trace["detail"].iloc[0]
     assert "wave-decoherence" in state["gem"].tolist()
@@ -208,7 +208,7 @@ def test_reflection_streams_an_answer_with_ranked_gems_trace_and_state_change(db
     assert db.get_gem("demo", "wave-decoherence")["coherence"] > before  # observed in the store
     assert len(db.list_reflections("demo")) == 1
     ask(at, "And what about entropy?")  # a second turn; the history keeps the first
-    assert "What is decoherence?" in texts(at.markdown) and len(frames_with(at, "score")) == 2
+    assert "What is decoherence?" in texts(at.markdown) and len(frames_with(at, "Score")) == 2
     at.button(key="refl_reset").click().run()
     assert not at.exception and "What is decoherence?" not in texts(at.markdown)
 
@@ -366,10 +366,13 @@ def test_saved_runs_persist_in_the_store_and_are_compared(db):
     at.button(key="par_save_run").click().run()
     assert not at.exception, at.exception
     runs = db.list_runs("demo")
-    assert runs["name"].tolist() == ["Decay scale λ = 0.5", "defaults"] and set(runs["actor"]) == {"researcher"}
+    # named after what differs from the lattice's own parameters, the decay scale with its half-life
+    assert runs["name"].tolist() == ["Decay scale λ = 0.5 (half-life 83 min)", "the lattice's own"]
+    assert set(runs["actor"]) == {"researcher"}
     assert any(n.startswith("Saved runs compared (2)") for n in titles_of(at))
-    table = next(d.value for d in at.dataframe if "parameter" in d.value.columns and len(d.value.columns) == 3)
-    assert table["parameter"].tolist() == ["Decay scale λ"]
+    table = next(d.value for d in at.dataframe if "run" in d.value.columns)  # one row per run
+    assert list(table.columns) == ["run", "Decay scale λ (1/hour)", "half-life (E = 1)"]
+    assert table["half-life (E = 1)"].tolist()[-1] == "83 min"
     other = app_as("viewer", PARAMETERS)  # another user, another session: the runs are shared
     assert len(other.multiselect(key="par_compare").options) == 2
     assert other.button(key="par_save_run").disabled and "viewer" in other.button(key="par_save_run").help
@@ -423,32 +426,29 @@ def test_decay_fit_from_the_lattices_own_log(db):
     at = app_as("researcher", PARAMETERS)
     at.radio(key="fit_source").set_value("This lattice's log").run()
     assert not at.exception, at.exception
-    assert "7 points in 2 decay stretch(es)" in texts(at.caption)
-    # the points are the lattice's mean coherence replayed from the log: import + 3 advances, observe + 2
-    frame = lattice_history(db, "demo").frame
-    assert frame["kind"].iloc[0] == "create_lattice" and frame["gems"].iloc[0] == 0  # nothing to observe yet
-    frame = frame.iloc[1:]
-    expected_t, expected_c = frame["lattice_t"].to_numpy(), frame["mean_coherence"].to_numpy()
-    assert frame["kind"].tolist() == ["import", "evolve", "evolve", "evolve", "observe", "evolve", "evolve"]
+    # the points are followed gems' coherence replayed from the log: import + 3 advances, observe + 2
+    obs = lattice_history(db, "demo").decay
+    assert len(obs) == 24 * 4 + 24 * 3 and obs["entry"].nunique() == 2
+    assert f"{len(obs)} points of 48 gem curve(s) in 2 decay stretch(es)" in texts(at.caption)
     spec = chart_json(next(c for c in charts(at) if chart_json(c)["layout"]["title"]["text"].startswith("Decay fit")))
     markers = [tr for tr in spec["data"] if tr["mode"] == "markers"]
-    assert len(markers) == 2 and all(tr["name"].startswith("from entry") for tr in markers)
-    xs = np.concatenate([values(tr["x"]) for tr in markers])
-    ys = np.concatenate([values(tr["y"]) for tr in markers])
-    np.testing.assert_allclose(xs, expected_t)
-    np.testing.assert_allclose(ys, expected_c)
-    # the estimate is the shared-τ fit of those stretches (one amplitude each)
-    groups = ["a"] * 4 + ["b"] * 3
-    fit = fit_decay(expected_t, expected_c, groups=groups)
-    tau = next(m for m in at.main.get("metric") if m.label.startswith("τ"))
-    assert tau.value == f"{fit.tau:.4g}"
-    energy = db.load("demo").lattice.energy  # λ = 1: each gem decays with τ = E
-    assert energy.min() < fit.tau < energy.max()
-    assert spec["layout"]["title"]["text"].startswith(f"Decay fit: τ = {fit.tau:.4g}")
+    assert len(markers) == 12 and all(" · from entry " in tr["legendgroup"] for tr in markers)  # 12 of 48 drawn
+    assert "12 of 48 gems drawn" in spec["layout"]["title"]["subtitle"]["text"]
+    first = obs[obs["gem"] == markers[0]["legendgroup"]]
+    np.testing.assert_allclose(values(markers[0]["y"]), first["coherence"])
+    # the estimate is λ with the gems' energies: the lattice's own λ, to rounding
+    fit = fit_decay(obs["t"], obs["coherence"], obs["gem"], energy=obs["energy"])
+    lam = db.info("demo").params.lambda_
+    assert fit.lambda_ == pytest.approx(lam, rel=1e-9)
+    shown = next(m for m in at.main.get("metric") if m.label == "Decay scale λ (1/hour)")
+    assert shown.value.startswith(f"{fit.lambda_:.4g} ± ")
+    assert metric(at, "half-life at E = 1").startswith("7 days")
+    assert spec["layout"]["title"]["text"].startswith(f"Decay fit: λ = {fit.lambda_:.4g}")
+    assert at.button(key="fit_log_apply").label == f"Use λ = {lam:.4g} in this session"
     # a new advance is a new version: the fit follows the log
     db.advance("demo", 1.0, SYSTEM)
     at.run()
-    assert "8 points in 2 decay stretch(es)" in texts(at.caption)
+    assert f"{len(obs) + 24} points of 48 gem curve(s)" in texts(at.caption)
 
 
 def test_decay_fit_from_a_log_without_advances_explains_why():

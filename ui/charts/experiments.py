@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.engine import half_life, humanize_duration
 from ui.charts.theme import ACCENT, COLORWAY, MUTED, SEQUENTIAL, WARM, band, finish, short, time_label
 
 
@@ -48,65 +49,106 @@ def compare_runs_chart(runs: Sequence[tuple[str, pd.DataFrame]], time_unit: str 
                    subtitle="solid: mean coherence · dotted: order parameter R")
 
 
+def _half_lives(values, time_unit: str) -> np.ndarray:
+    """Half-life texts at E = 1 (ln 2 / λ, humanised) of decay scales ``values``."""
+    return np.array([humanize_duration(half_life(1.0, float(v)), time_unit) for v in np.asarray(values, float).ravel()],
+                    dtype=object).reshape(np.shape(values))
+
+
 def sweep_chart(results: pd.DataFrame, params: Sequence[str], metric: str, metric_label: str,
-                param_labels: Mapping[str, str] | None = None) -> go.Figure:
-    """A line (one swept parameter) or a heatmap (two) of ``metric``."""
+                param_labels: Mapping[str, str] | None = None, time_unit: str = "hour") -> go.Figure:
+    """A line (one swept parameter) or a heatmap (two) of ``metric``; over the decay scale λ the
+    hover also gives the half-life at E = 1 (in the lattice's ``time_unit``)."""
     labels = dict(param_labels or {})
     params = list(params)
     if len(params) == 1:
         p = params[0]
         df = results.sort_values(p)
+        extra = {}
+        if p == "lambda_":
+            extra = dict(customdata=_half_lives(df[p], time_unit),
+                         hovertemplate=f"{labels.get(p, p)} = %{{x:.4g}} (half-life %{{customdata}})<br>"
+                                       f"{metric_label} = %{{y:.4f}}<extra></extra>")
         fig = go.Figure(go.Scatter(x=df[p], y=df[metric], mode="lines+markers", name=metric_label,
-                                   line=dict(color=ACCENT, width=2.5), marker=dict(size=7)))
+                                   line=dict(color=ACCENT, width=2.5), marker=dict(size=7), **extra))
         fig.update_xaxes(title_text=labels.get(p, p))
         fig.update_yaxes(title_text=metric_label)
-        return finish(fig, f"Sweep of {labels.get(p, p)}: {metric_label}")
+        return finish(fig, f"Sweep of {labels.get(p, p)}: {metric_label}",
+                      subtitle="hover a point for the half-life at E = 1" if p == "lambda_" else None)
     px_, py_ = params
     pivot = results.pivot_table(index=py_, columns=px_, values=metric, aggfunc="mean")
-    fig = go.Figure(go.Heatmap(z=pivot.to_numpy(dtype=np.float32), x=pivot.columns.to_numpy(),
-                               y=pivot.index.to_numpy(), colorscale=SEQUENTIAL,
+    xs, ys = pivot.columns.to_numpy(), pivot.index.to_numpy()
+    hx = hy = ""
+    custom = None
+    if "lambda_" in params:  # the half-life of the λ of each cell, on hover
+        lam = np.broadcast_to(xs[None, :] if px_ == "lambda_" else ys[:, None], pivot.shape)
+        custom = _half_lives(lam, time_unit)
+        hx, hy = (" (half-life %{customdata})", "") if px_ == "lambda_" else ("", " (half-life %{customdata})")
+    fig = go.Figure(go.Heatmap(z=pivot.to_numpy(dtype=np.float32), x=xs, y=ys, colorscale=SEQUENTIAL,
+                               customdata=custom,
                                colorbar=dict(title=dict(text=short(metric_label, 18)), thickness=12),
-                               hovertemplate=f"{labels.get(px_, px_)} = %{{x:.3g}}<br>{labels.get(py_, py_)} = "
-                                             f"%{{y:.3g}}<br>{metric_label} = %{{z:.4f}}<extra></extra>"))
+                               hovertemplate=f"{labels.get(px_, px_)} = %{{x:.3g}}{hx}<br>{labels.get(py_, py_)} = "
+                                             f"%{{y:.3g}}{hy}<br>{metric_label} = %{{z:.4f}}<extra></extra>"))
     fig.update_xaxes(title_text=labels.get(px_, px_))
     fig.update_yaxes(title_text=labels.get(py_, py_))
     return finish(fig, f"Sweep: {metric_label}", height=460)
 
 
 def compare_sweeps_chart(sweeps: Sequence[tuple[str, pd.DataFrame]], param: str, metric: str, metric_label: str,
-                         param_labels: Mapping[str, str] | None = None) -> go.Figure:
-    """Saved one-parameter sweeps of the same parameter and outcome, one line each."""
+                         param_labels: Mapping[str, str] | None = None, time_unit: str = "hour") -> go.Figure:
+    """Saved one-parameter sweeps of the same parameter and outcome, one line each (over the decay
+    scale λ the hover gives the half-life at E = 1 too)."""
     labels = dict(param_labels or {})
     fig = go.Figure()
     for k, (name, df) in enumerate(sweeps):
         d = df.sort_values(param)
+        extra = {}
+        if param == "lambda_":
+            extra = dict(customdata=_half_lives(d[param], time_unit),
+                         hovertemplate=f"{labels.get(param, param)} = %{{x:.4g}} (half-life %{{customdata}})<br>"
+                                       f"{metric_label} = %{{y:.4f}}<extra>{short(name, 40)}</extra>")
         fig.add_trace(go.Scatter(x=d[param], y=d[metric], mode="lines+markers", name=short(name, 60),
-                                 line=dict(color=COLORWAY[k % len(COLORWAY)], width=2), marker=dict(size=6)))
+                                 line=dict(color=COLORWAY[k % len(COLORWAY)], width=2), marker=dict(size=6), **extra))
     fig.update_xaxes(title_text=labels.get(param, param))
     fig.update_yaxes(title_text=metric_label)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
     return finish(fig, f"Saved sweeps compared ({len(sweeps)}): {metric_label}", height=420)
 
 
+FIT_CURVES_SHOWN = 12  # gems (groups) drawn in the decay fit chart; the fit uses all
+
+
+def fit_title(fit) -> str:
+    """The decay fit's headline: λ ± SE and the half-life, or the shared τ when energies were unknown."""
+    u = fit.time_unit
+    se = f" ± {fit.lambda_se:.2g}" if np.isfinite(fit.lambda_se) else ""
+    if fit.energies_known:
+        return f"Decay fit: λ = {fit.lambda_:.4g}{se} per {u}, half-life {fit.half_life_text} at E = 1"
+    tse = f" ± {fit.tau_se:.3g}" if np.isfinite(fit.tau_se) else ""
+    return f"Decay fit: shared τ = {fit.tau:.4g}{tse} {u}s (λ = {fit.lambda_:.4g}{se} per {u} at E = 1)"
+
+
 def decay_fit_chart(t: np.ndarray, coherence: np.ndarray, groups: Sequence | None, fit,
                     time_unit: str = "hour") -> go.Figure:
-    """Observations (markers) and the fitted ``A exp(-(t - t0)/tau) + C`` curve(s)."""
+    """Observations (markers) and each gem's fitted ``A exp(-λ (t - t0)/E) + C`` curve (the first
+    :data:`FIT_CURVES_SHOWN` gems: a log fit may have hundreds)."""
     t = np.asarray(t, dtype=float)
     y = np.asarray(coherence, dtype=float)
     fig = go.Figure()
-    keys = list(fit.curve)
+    keys = list(fit.curves)
+    shown = keys[:FIT_CURVES_SHOWN]
     g = np.asarray(groups, dtype=object).astype(str) if groups is not None else None
-    for k, key in enumerate(keys):
+    for k, key in enumerate(shown):
         color = COLORWAY[k % len(COLORWAY)]
         sel = (g == str(key)) if (g is not None and key is not None) else np.ones_like(t, dtype=bool)
-        name = "observations" if key is None else f"{short(key, 24)}"
+        name = "observations" if key is None else f"{short(key, 40)}"
         fig.add_trace(go.Scatter(x=t[sel], y=y[sel], mode="markers", name=name,
                                  marker=dict(size=7, color=color, opacity=0.8), legendgroup=str(key)))
-        fig.add_trace(go.Scatter(x=fit.curve_t, y=fit.curve[key], mode="lines",
-                                 name="fit" if key is None else f"fit {short(key, 20)}",
-                                 line=dict(color=color, width=2.5), legendgroup=str(key)))
+        ct, cc = fit.curves[key]
+        fig.add_trace(go.Scatter(x=ct, y=cc, mode="lines", name="fit" if key is None else f"fit {short(key, 36)}",
+                                 line=dict(color=color, width=2.5), legendgroup=str(key), showlegend=len(shown) <= 6))
     fig.update_xaxes(title_text=time_label(time_unit))
     fig.update_yaxes(title_text="coherence c (0-1)")
-    se = f" ± {fit.tau_se:.3g}" if np.isfinite(fit.tau_se) else ""
-    return finish(fig, f"Decay fit: τ = {fit.tau:.4g}{se} {time_unit}s",
-                   subtitle="estimate ± standard error; model c(t) = A·exp(−(t − t0)/τ) + C")
+    model = "c = A·exp(−λ (t − t0)/E) + C" if fit.energies_known else "c = A·exp(−(t − t0)/τ) + C"
+    more = f" · {len(shown)} of {len(keys)} gems drawn" if len(keys) > len(shown) else ""
+    return finish(fig, fit_title(fit), height=420, subtitle=f"estimate ± standard error; model {model}{more}")
