@@ -406,10 +406,20 @@ class GemsMixin(StoreKernel):
                     "CAST(s.observations AS BIGINT)")
             sql = (f"SELECT {cols} FROM {GEMS.name} g JOIN {GEM_STATES.name} s ON s.gem_pk = g.pk "
                    f"WHERE g.lattice_id = {lid}")
+            dtypes = [object, "f8", object, "f8", object, "i8"]
             if gem_ids is None:
                 sql += " AND NOT g.archived ORDER BY g.seq"
-            ids, created_t, created_at, last_t, observed_at, count = bulk.select_columns(
-                conn, sql, [object, "f8", object, "f8", object, "i8"])
+            if gem_ids is not None and len(gem_ids) <= CHUNK:
+                # a few gems (a gem card): filtered in SQL, not 1e5 rows read and dropped (0.5 s)
+                rows = conn.execute(
+                    select(GEMS.c.gem_id, GEM_STATES.c.created_t, GEMS.c.created_at, GEM_STATES.c.last_observed,
+                           GEM_STATES.c.observed_at, GEM_STATES.c.observations)
+                    .join(GEM_STATES, GEM_STATES.c.gem_pk == GEMS.c.pk)
+                    .where(GEMS.c.lattice_id == lid, GEMS.c.gem_id.in_([str(g) for g in gem_ids]))).all()
+                ids, created_t, created_at, last_t, observed_at, count = bulk.rows_to_columns(
+                    [tuple(r) for r in rows], dtypes)
+            else:
+                ids, created_t, created_at, last_t, observed_at, count = bulk.select_columns(conn, sql, dtypes)
         def instants(values: np.ndarray) -> pd.Series:  # SQLite: ISO text, naive = UTC; PostgreSQL: datetimes
             return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
 
