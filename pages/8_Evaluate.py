@@ -15,6 +15,7 @@ from core.engine import PRESET_HELP, PRESET_NAMES, SCORING_RULES, Cancelled, app
 from core.errors import LatticeError
 from core.evaluation import BASELINES, evaluate, load_questions, question_set
 from ui.charts.evaluation import half_life_curve, metrics_chart
+from ui.cancel import LongWork
 from ui.context import LATTICE_KEY, PageContext, page_context, require_store
 from ui.evaluate import (SHIPPED_GEMS, SHIPPED_LATTICE, SHIPPED_QUESTIONS, cached_corpus, half_life_sweep,
                          metrics_display, metrics_table, missing_evidence, per_question, run_record, shipped_available)
@@ -95,26 +96,31 @@ def parameter_set(column, label: str, ctx: PageContext, default_start: str):
             return None
 
 
+EVALUATION = LongWork("ev", "the evaluation")
+
+
 def run(ctx: PageContext, corpus, questions, a, b, baselines: list[str]) -> None:
+    """Evaluate both sets and the baselines, then the half-life curves (Stop ends it; nothing kept)."""
     bar = st.progress(0.0, text="Ranking every question as of its own time…")
-    stop = st.button("Stop", key="ev_stop")
+    EVALUATION.start(bar)
     points = [("A", "lattice", a), ("B", "lattice", b)] + [(name, name, a) for name in baselines]
 
-    def progress(fraction: float) -> None:
-        if stop:
-            raise Cancelled("stopped")
-        bar.progress(min(1.0, fraction * 0.5), text=f"Evaluating the sets and baselines… {fraction:.0%}")
-
-    def curve_progress(fraction: float) -> None:
-        bar.progress(0.5 + 0.5 * min(1.0, fraction), text=f"Recall against the half-life… {fraction:.0%}")
+    def progress(share: float, offset: float):
+        def update(fraction: float) -> None:
+            EVALUATION.progress(offset + share * fraction)
+            if EVALUATION.should_stop():
+                raise Cancelled("stopped")
+        return update
 
     try:
-        results = evaluate(corpus, questions, points, progress=progress)
-        curves = half_life_sweep(corpus, questions, {"A": a, "B": b}, progress=curve_progress)
+        results = evaluate(corpus, questions, points, progress=progress(0.5, 0.0))
+        curves = half_life_sweep(corpus, questions, {"A": a, "B": b}, progress=progress(0.5, 0.5))
     except Cancelled:
+        EVALUATION.done()
         bar.empty()
         st.info("Stopped: nothing was evaluated.")
         return
+    EVALUATION.done()
     bar.empty()
     st.session_state[RESULT_KEY] = {"key": (ctx.name, ctx.loaded.version, questions.sha256), "results": results,
                                     "curves": curves, "questions": questions}
@@ -134,8 +140,12 @@ def show(ctx: PageContext, corpus, state: dict) -> None:
     only_missed = st.toggle("Only questions a set missed (evidence not in its top k)", value=True, key="ev_only_missed")
     shown = detail[(detail["why A missed"] != "") | (detail["why B missed"] != "")] if only_missed else detail
     event = st.dataframe(shown, hide_index=True, key="ev_questions", on_select="rerun", selection_mode="single-row",
-                         column_config={"rank under A": st.column_config.NumberColumn(format="%.0f"),
-                                        "rank under B": st.column_config.NumberColumn(format="%.0f")})
+                         column_config={
+                             "question": st.column_config.TextColumn(width="large"),
+                             "rank under A": st.column_config.NumberColumn(
+                                 format="%.0f", help="best rank of the question's evidence; empty: not retrieved "
+                                                     "at all (below the minimum score, or not a candidate)"),
+                             "rank under B": st.column_config.NumberColumn(format="%.0f")})
     picked = event.selection.rows if event and event.selection else []
     if picked:
         row = shown.iloc[picked[0]]
@@ -181,7 +191,10 @@ def main() -> None:
     baselines = st.multiselect("Baselines beside them", BASELINES, default=["similarity", "bm25"], key="ev_baselines")
     if a is None or b is None:
         st.stop()
-    if st.button("Evaluate", type="primary", key="ev_run"):
+    go, stop = st.columns([1, 6])
+    clicked = go.button("Evaluate", type="primary", key="ev_run")
+    EVALUATION.stop_button(stop)
+    if clicked:
         run(ctx, corpus, questions, a, b, baselines)
     state = st.session_state.get(RESULT_KEY)
     if state and state["key"] == (ctx.name, ctx.loaded.version, questions.sha256):

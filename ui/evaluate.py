@@ -65,18 +65,20 @@ def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_question(questions: QuestionSet, a: PointResult, b: PointResult) -> pd.DataFrame:
-    """Per question: category, best evidence rank under A and B, and why A / B missed it."""
+    """Per question: category, the best rank of its evidence under A and B (NaN: not retrieved
+    at all) and why A / B missed it (evidence outside the top k)."""
     why = {}
     for label, res in (("A", a), ("B", b)):
         for miss in res.missed:
             why[(label, miss["question"])] = "; ".join(f"{e['gem']}: {e['reason']}" for e in miss["evidence"])
-    rows = []
-    for i, q in enumerate(questions):
-        ra, rb = a.ranks[i], b.ranks[i]
-        rows.append({"id": q.id, "question": q.question, "category": q.category, "evidence": len(q.evidence),
-                     "rank under A": float(ra.min()) if ra.size else math.nan,
-                     "rank under B": float(rb.min()) if rb.size else math.nan,
-                     "why A missed": why.get(("A", q.id), ""), "why B missed": why.get(("B", q.id), "")})
+    def best(ranks: np.ndarray) -> float:  # NaN: not retrieved at all (or no evidence)
+        r = float(ranks.min()) if ranks.size else math.nan
+        return r if math.isfinite(r) else math.nan
+
+    rows = [{"id": q.id, "question": q.question, "category": q.category,
+             "rank under A": best(a.ranks[i]), "rank under B": best(b.ranks[i]),
+             "why A missed": why.get(("A", q.id), ""), "why B missed": why.get(("B", q.id), "")}
+            for i, q in enumerate(questions)]
     return pd.DataFrame(rows)
 
 

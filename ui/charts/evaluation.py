@@ -49,9 +49,10 @@ def half_life_curve(curves: dict[str, pd.DataFrame], metric: str, time_unit: str
                         marker=dict(symbol="star", size=14, line=dict(width=1, color="white")),
                         hovertemplate=f"best for {label}: " + "%{y:.3f}<extra></extra>")
     for label, value in (marks or {}).items():
-        if np.isfinite(value):
-            fig.add_vline(x=value, line=dict(dash="dot", width=1), annotation_text=label,
-                          annotation_position="top left")
+        if np.isfinite(value) and value > 0:  # a trace, not a shape: shapes on a log axis take log10 units
+            fig.add_scatter(x=[value, value], y=[0.0, 0.95], mode="lines+text", text=["", label],
+                            textposition="top center", line=dict(dash="dot", width=1, color="#9aa4c0"),
+                            showlegend=False, hoverinfo="skip")
     fig.update_layout(xaxis=dict(title=f"half-life at energy 1 ({time_unit}s, log scale)", type="log"),
                       yaxis=dict(title=METRIC_LABELS.get(metric, metric), range=[0, 1.05]),
                       legend=dict(orientation="h", y=-0.2))
