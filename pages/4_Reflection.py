@@ -1,5 +1,6 @@
-"""Reflection: ask the lattice; see the streamed answer, the ranked gems, the provider trace and
-the state change the reflection caused."""
+"""Reflection: ask the lattice; see the streamed answer, the ranked gems with every term of the
+lattice's scoring rule, the provider trace and the state change the reflection caused; when
+nothing resonates, why."""
 from __future__ import annotations
 
 import uuid
@@ -8,6 +9,7 @@ import streamlit as st
 
 from core.access import Permission
 from core.errors import LatticeError
+from core.knowledge import RULE_FORMULAS
 from core.service import Workbench
 from ui.context import PageContext, page_context, require_store
 from ui.reflection_view import error_turn, render_answer, render_details, stream_answer, summary_line
@@ -29,6 +31,15 @@ def header(ctx: PageContext, wb: Workbench, turns: list, session_id: str) -> Non
                  "observed: they re-cohere and become entangled.")
     reset.button("New conversation", key="refl_reset", icon=":material/restart_alt:", on_click=_new_conversation,
                  args=(wb, ctx.name, ctx.actor.name, session_id), disabled=not turns)
+    stored = ctx.lattice.params  # what the engine ranks with (the stored parameters, not unsaved edits)
+    if stored.forgets:
+        forgetting = f" Under this rule decay alone can drop a gem (half-life {stored.half_life_text()} at E = 1)."
+    elif stored.scoring == "product":
+        forgetting = " Nothing decays (decay scale λ = 0): age changes no score."
+    else:
+        forgetting = " Age reorders gems but never drops the most similar one."
+    head.caption(f"Scoring rule **{stored.scoring}**: {RULE_FORMULAS[stored.scoring]}.{forgetting} "
+                 "Change it on the Parameters page.")
     if not ctx.can(Permission.REFLECT):
         st.info(f"You are a **{ctx.actor.role.value}**: a reflection changes the lattice (it observes the gems it "
                 "uses), so the engine refuses it for viewers. You can still browse the lattice and earlier "

@@ -1,5 +1,6 @@
 """How one reflection is shown: the answer with its citations, the ranked gems with every
-score term, the provider trace, and the state change it caused (Reflection page)."""
+term of the lattice's scoring rule (product, floor or weighted), the provider trace, and the
+state change it caused; when nothing resonated, why (Reflection page)."""
 from __future__ import annotations
 
 import re
@@ -12,6 +13,7 @@ import streamlit as st
 
 from core.access import PermissionDenied
 from core.errors import LatticeError
+from core.knowledge import RULE_FORMULAS
 from core.reflection import RateLimitExceeded
 from ui.charts.theme import ACCENT, WARM, finish
 from ui.text import safe_markdown
@@ -54,12 +56,44 @@ def error_turn(question: str, exc: Exception) -> dict[str, Any]:
             "message": f"No answer: an unexpected {type(exc).__name__} ({exc}); nothing was changed."}
 
 
+KEPT = "kept: most similar"
+RULE_SCORE_LABEL = {"product": "Resonance s·c^α", "floor": "Resonance s·(φ + (1 − φ)·c^α)",
+                    "weighted": "Weighted score"}
+# the terms each rule shows, in order: (record key, column label)
+_TERMS = {
+    "product": [("similarity", "Similarity s"), ("coherence", "Coherence c"),
+                ("coherence_factor", "Coherence factor c^α")],
+    "floor": [("similarity", "Similarity s"), ("coherence", "Coherence c"),
+              ("coherence_factor", "Coherence factor c^α"), ("floor", "Floor φ")],
+    "weighted": [("similarity", "Similarity s"), ("relevance", "Relevance"), ("coherence", "Coherence c"),
+                 ("recency", "Recency"), ("importance", "Importance")],
+}
+TEXT_COLUMNS = ("rank", "gem", "title", "Kept", "In prompt", "Why not")
+
+
+def scoring_of(record: dict) -> str:
+    """The scoring rule a record was ranked with (older records, before the rules: product)."""
+    rule = (record.get("ranking") or {}).get("scoring")
+    if rule in _TERMS:
+        return rule
+    gems = record.get("gems") or [{}]
+    return "floor" if "floor" in gems[0] else "weighted" if "relevance" in gems[0] else "product"
+
+
 def ranked_frame(record: dict, titles: dict) -> pd.DataFrame:
-    rows = [{"rank": g["rank"], "gem": g["gem_id"], "title": titles.get(g["gem_id"], ""),
-             "similarity s": g["similarity"], "coherence c": g["coherence"], "c^α": g["coherence_factor"],
-             "resonance r = s·c^α": g["resonance"], "interference term": g["interference"],
-             "score": g["score"], "uncertainty": g["uncertainty"], "in prompt": bool(g.get("included")),
-             "why not": g.get("skip_reason", "")} for g in record.get("gems", [])]
+    """One row per ranked gem: the rule's terms with human labels, the score, and whether the
+    gem went into the prompt (and why not)."""
+    rule = scoring_of(record)
+    rows = []
+    for g in record.get("gems", []):
+        row = {"rank": g["rank"], "gem": g["gem_id"], "title": titles.get(g["gem_id"], "")}
+        row.update({label: g.get(key) for key, label in _TERMS[rule]})
+        row.update({RULE_SCORE_LABEL[rule]: g["resonance"], "Interference": g["interference"], "Score": g["score"],
+                    "Uncertainty": g["uncertainty"]})
+        if rule != "product":
+            row["Kept"] = KEPT if g.get("kept_as_most_similar") else ""
+        row.update({"In prompt": bool(g.get("included")), "Why not": g.get("skip_reason", "")})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -83,24 +117,31 @@ def state_frame(record: dict, titles: dict) -> pd.DataFrame:
     return df
 
 
-def score_chart(ranked: pd.DataFrame) -> go.Figure:
-    """Stacked bars: each ranked gem's score as resonance + interference term."""
+def score_chart(ranked: pd.DataFrame, rule: str = "product") -> go.Figure:
+    """Stacked bars: each ranked gem's score as the rule's score + the interference term
+    (a gem kept as the most similar one is marked in its label)."""
     d = ranked.iloc[::-1]
-    labels = [f"{r}. {g}" for r, g in zip(d["rank"], d["gem"])]
+    kept = d["Kept"] if "Kept" in d else pd.Series([""] * len(d), index=d.index)
+    labels = [f"{r}. {g}" + (" (kept: most similar)" if k else "") for r, g, k in zip(d["rank"], d["gem"], kept)]
+    name = RULE_SCORE_LABEL[rule]
     fig = go.Figure([
-        go.Bar(y=labels, x=d["resonance r = s·c^α"], orientation="h", name="resonance r = s·c^α",
-               marker_color=ACCENT),
-        go.Bar(y=labels, x=d["interference term"], orientation="h", name="interference term",
-               marker_color=WARM),
+        go.Bar(y=labels, x=d[name], orientation="h", name=name, marker_color=ACCENT),
+        go.Bar(y=labels, x=d["Interference"], orientation="h", name="Interference", marker_color=WARM),
     ])
     fig.update_layout(barmode="relative", xaxis_title="score (dimensionless)", yaxis_title=None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
-    fig = finish(fig, "Score of each ranked gem = resonance + interference term", 110 + 30 * len(d))
+    fig = finish(fig, f"Score of each ranked gem = {name} + interference", 110 + 30 * len(d))
     fig.update_layout(margin=dict(l=10, r=20, t=70, b=50))
     return fig
 
 
+def empty_reason(record: dict) -> str:
+    """Why a record's ranking is empty (its stored explanation; older records: a generic line)."""
+    return (record.get("ranking") or {}).get("explanation") or "No gem reached the minimum score."
+
+
 def render_details(record: dict, titles: dict, key: str) -> None:
+    rule = scoring_of(record)
     ranked = ranked_frame(record, titles)
     trace = trace_frame(record)
     state = state_frame(record, titles)
@@ -109,14 +150,17 @@ def render_details(record: dict, titles: dict, key: str) -> None:
                           f"State change ({len(state)} gems, {len(edges)} links)"])
     with t1:
         if ranked.empty:
-            st.caption("No gem reached the minimum resonance.")
+            st.caption(safe_markdown(empty_reason(record)))
         else:
-            st.caption("Ranking: r = s·c^α (s = cosine similarity ≥ 0, c = coherence), plus the interference "
-                       "term β·ΣI/k of the re-ranking (0 when β = 0). *in prompt*: the gem was given to the LLM.")
+            kept = "" if rule == "product" else (
+                f" *{KEPT}*: the most similar gem took the last slot, which its score alone would not have won "
+                "(age never drops it under this rule).")
+            st.caption(f"Scoring rule **{rule}**: {RULE_FORMULAS[rule]}. s = cosine similarity ≥ 0, c = coherence; "
+                       "the interference term is β·ΣI/k of the re-ranking (0 when β = 0). *In prompt*: the gem was "
+                       f"given to the LLM.{kept}")
             st.dataframe(ranked, hide_index=True, key=f"{key}_ranked", column_config={
-                c: st.column_config.NumberColumn(format="%.4f") for c in ranked.columns
-                if c not in ("rank", "gem", "title", "in prompt", "why not")})
-            st.plotly_chart(score_chart(ranked), key=f"{key}_scores")
+                c: st.column_config.NumberColumn(format="%.4f") for c in ranked.columns if c not in TEXT_COLUMNS})
+            st.plotly_chart(score_chart(ranked, rule), key=f"{key}_scores")
     with t2:
         if trace.empty:
             st.caption("No LLM was called (nothing resonated).")

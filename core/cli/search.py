@@ -52,7 +52,7 @@ def target_time(at: str | None, info: Any, now: datetime | None = None) -> float
 def search(store: Any, lattice: str, question: str, at: str | None = None, k: int | None = None) -> dict[str, Any]:
     """The ranking of ``question`` in ``lattice`` at time ``at``: ``{"lattice", "t", "at", "gems": [...]}``,
     each gem ``rank``, ``gem_id``, ``title`` and every column of ``Ranking.to_frame()``. Reads only."""
-    from core.knowledge import get_embedder, resonance
+    from core.knowledge import explain_empty, get_embedder, resonance
 
     if not isinstance(question, str) or not question.strip():
         raise ValidationError("question", "is empty; ask something")
@@ -64,7 +64,8 @@ def search(store: Any, lattice: str, question: str, at: str | None = None, k: in
     params = info.params if k is None else info.params.replace(k=k)
     embeddings = loaded.embeddings()
     query = get_embedder(info.embedder).embed([question])[0]
-    frame = resonance(query, embeddings, lat, params).to_frame()
+    ranking = resonance(query, embeddings, lat, params)
+    frame = ranking.to_frame()
     titles: dict[Any, str] = {}
     if len(frame):
         texts = store.gem_texts(lattice, list(frame["gem_id"]))
@@ -79,7 +80,8 @@ def search(store: Any, lattice: str, question: str, at: str | None = None, k: in
         rows.append(row)
     when = info.wall_time(t).isoformat() if info.epoch is not None else None
     return {"lattice": lattice, "t": t, "at": when, "clock": info.clock, "gems_in_lattice": len(lat),
-            "scoring": params.scoring, "k": params.k, "min_score": params.min_score, "gems": rows}
+            "scoring": params.scoring, "k": params.k, "min_score": params.min_score, "gems": rows,
+            "empty_because": explain_empty(ranking, params, lattice) if not rows else None}
 
 
 def _cell(value: Any) -> str:
@@ -95,8 +97,7 @@ def table(result: dict[str, Any]) -> list[str]:
             + f", scoring {result['scoring']}, k={result['k']}, min_score {result['min_score']:g}")
     gems = result["gems"]
     if not gems:
-        return [head, f"no gem scores at least min_score {result['min_score']:g} "
-                      f"({result['gems_in_lattice']} gems in the lattice)"]
+        return [head, f"no gem returned ({result['gems_in_lattice']} gems in the lattice): {result['empty_because']}"]
     terms = [key for key in gems[0] if key not in ("rank", "gem_id", "title", "index")]
     cols = ["rank", "gem_id", *terms, "title"]
     cells = [[_cell(g.get(c, "")) for c in cols] for g in gems]

@@ -75,7 +75,9 @@ def cache_key(query_embedding: np.ndarray, lattice_name: str, lattice_version: i
     lattice_version : int or str
         Bumped by every write to the lattice's state, gems or edges.
     params : LatticeParams
-        All parameters are hashed (not only the ranking ones: cheap and safe).
+        All parameters are hashed (not only the ranking ones: cheap and safe), so the
+        scoring rule, its coherence floor and weights, alpha, beta, k and min_score all
+        change the key.
     embedder_name : str
     """
     q = np.ascontiguousarray(query_embedding)

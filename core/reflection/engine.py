@@ -5,7 +5,8 @@ Flow of :meth:`ReflectionEngine.reflect` (docs/architecture.md):
 1. permission (``reflect``) and per-user rate limit;
 2. embed the question with the lattice's embedder, rank the gems by resonance
    (through the resonance cache, keyed by the lattice version);
-3. nothing at or above ``min_score``: say so, no LLM call, no state change;
+3. nothing passes ``min_score``: say why (:func:`core.knowledge.explain_empty`: no gems, no
+   similar gem, or decay under product scoring), no LLM call, no state change;
 4. build the prompt: system text, the most resonant gems packed into the token
    budget first (near-duplicates dropped, each annotated with coherence and
    uncertainty, stale ones flagged), the conversation trimmed to its budget, the
@@ -39,9 +40,10 @@ from core.errors import LatticeError
 from core.knowledge.base import Embedder, check_embedder
 from core.knowledge.cache import cache_key
 from core.knowledge.resonance import Ranking, resonance
+from core.knowledge.scoring import explain_empty
 from core.reflection.conversation import Conversation
 from core.reflection.prompt import Prompt, build_prompt
-from core.reflection.records import ReflectionRecord, StateChange
+from core.reflection.records import ReflectionRecord, StateChange, ranking_summary
 from core.reflection.services import ReflectionServices
 from core.router import LLMRequest, Source
 
@@ -185,17 +187,16 @@ class ReflectionEngine:
     def _nothing(self, question: str, actor: Actor, session_id: str, ranking: Ranking, version: Any,
                  t0: float) -> Reflection:
         p = self.effective_params
-        answer = (f"Nothing in lattice '{self.lattice_name}' resonates with this question at or above the "
-                  f"minimum score {p.min_score:g} (best resonance {ranking.best_resonance:.3f}), so there is "
-                  "nothing to answer from and no answer was generated. Add gems on this topic, rephrase the "
-                  "question, or lower the minimum resonance.")
+        cause = explain_empty(ranking, p, self.lattice_name)
+        answer = (f"Nothing in lattice '{self.lattice_name}' resonates with this question, so there is nothing "
+                  f"to answer from and no answer was generated. {cause}")
         latency = self.clock() - t0
         record = ReflectionRecord(
             id=uuid.uuid4().hex, created_at=_now_iso(self.wall), user=actor.name, session_id=session_id,
             lattice=self.lattice_name, lattice_version=version, question=question, answer=answer,
             provider=None, model=None, trace=[], gems=[], latency_s=latency, first_token_s=None,
             tokens={"prompt": 0, "completion": 0, "counter": self.counter.name, "exact": self.counter.exact},
-            nothing_resonated=True)
+            nothing_resonated=True, ranking=ranking_summary(ranking, cause))
         reflection = Reflection(iter(()), ranking, None)
 
         def chunks() -> Iterator[str]:
@@ -246,7 +247,8 @@ class ReflectionEngine:
             tokens={"prompt": prompt.prompt_tokens, "completion": self.counter.count(answer),
                     "counter": self.counter.name, "exact": self.counter.exact,
                     "provider_input": stream.usage.input_tokens, "provider_output": stream.usage.output_tokens},
-            interrupted=stream.interrupted, observation=observation_info, new_edges=new_edges)
+            interrupted=stream.interrupted, observation=observation_info, new_edges=new_edges,
+            ranking=ranking_summary(reflection.ranking))
         self.sink.record(record)
         self.latency.add(self.wall(), latency)
         reflection.record = record
@@ -265,8 +267,11 @@ class ReflectionEngine:
             try:
                 self.sink.on_state_change(change)
             except Exception:
-                for pos, i in enumerate(obs.indices.tolist()):
-                    lat.set_state(i, coherence=obs.coherence_before[pos], uncertainty=obs.uncertainty_before[pos])
+                # all of the observation goes back, reinforced energies too (one validated call)
+                before = {"coherence": obs.coherence_before, "uncertainty": obs.uncertainty_before}
+                if obs.reinforced:
+                    before["energy"] = obs.energy_before
+                lat.set_states(obs.indices, **before)
                 for (i, j), w in old_weights.items():
                     if w > 0:
                         lat.add_edge(i, j, w)

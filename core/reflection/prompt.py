@@ -51,8 +51,10 @@ class Prompt:
 def gem_block(gem: RankedGem, text: str, stale_uncertainty: float) -> str:
     """One gem as it appears in the prompt: id, state annotations, text."""
     flag = ", STALE: may be outdated" if gem.uncertainty >= stale_uncertainty else ""
+    # floor/weighted scoring keep the most similar gem even when decayed: tell the model why it is there
+    kept = ", the most similar gem, kept although faded" if gem.kept_as_most_similar else ""
     return (f"[{gem.gem_id}] (coherence {gem.coherence:.2f}, uncertainty {gem.uncertainty:.2f}, "
-            f"resonance {gem.resonance:.3f}{flag})\n{text.strip()}")
+            f"resonance {gem.resonance:.3f}{kept}{flag})\n{text.strip()}")
 
 
 def build_prompt(question: str, ranking: Ranking, texts: Sequence[str], embeddings: np.ndarray,

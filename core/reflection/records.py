@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from core.access import Actor
 from core.engine.lattice import Observation
+from core.knowledge.resonance import Ranking
 
 
 @dataclass
@@ -23,7 +24,7 @@ class ReflectionRecord:
     provider: str | None  # None when nothing resonated (no LLM call)
     model: str | None
     trace: list[dict]
-    gems: list[dict]  # every ranked gem with its score terms, "included" and "skip_reason"
+    gems: list[dict]  # every ranked gem with its rule's score terms, "included" and "skip_reason"
     latency_s: float
     first_token_s: float | None
     tokens: dict[str, Any]
@@ -31,9 +32,22 @@ class ReflectionRecord:
     nothing_resonated: bool = False
     observation: dict[str, list] = field(default_factory=dict)
     new_edges: list[tuple[Any, Any, float]] = field(default_factory=list)
+    ranking: dict[str, Any] = field(default_factory=dict)  # ranking_summary: the rule and, if empty, why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def ranking_summary(ranking: Ranking, explanation: str = "") -> dict[str, Any]:
+    """What a record keeps of its ranking besides the gems: the scoring rule and its figures
+    (gems in the lattice, how many pass min_score on similarity, the best similarity and
+    score) and, when nothing was returned, ``explanation`` (core.knowledge.explain_empty)."""
+    out = {"scoring": ranking.scoring, "k": ranking.k, "min_score": ranking.min_score, "n_gems": ranking.n_gems,
+           "n_similar": ranking.n_similar, "best_similarity": ranking.best_similarity,
+           "best_resonance": ranking.best_resonance}
+    if explanation:
+        out["explanation"] = explanation
+    return out
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,16 @@ def test_import_with_preset_clock_and_chat_format(cli, tmp_path):
     assert cli.json("import", str(gems), "--lattice", "live", "--clock", "wall", "--format", "gems")["imported"] == 1
     live = {i["name"]: i for i in cli.json("lattices")}["live"]
     assert live["clock"] == "wall" and live["preset"] == "memory"
+
+
+def test_an_empty_search_names_the_real_cause(cli, tmp_path):
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    rows = [{"id": f"g{i}", "content": f"the lighthouse keeper kept the lamp burning {i}",
+             "created_at": (now - timedelta(days=30 - i)).isoformat()} for i in range(3)]
+    path = tmp_path / "old.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert cli("import", str(path), "--lattice", "old", "--preset", "seed")[0] == 0
+    assert cli("simulate", "--lattice", "old", "--t", "48")[0] == 0
+    code, out, err = cli("search", "lighthouse keeper lamp", "--lattice", "old")
+    assert code == 0 and "no gem returned" in out and "decay has brought their coherence" in out
+    assert "raise the half-life (now 42 min)" in out

@@ -118,3 +118,20 @@ def test_bad_maxsize_and_none_value():
         ResonanceCache(maxsize=0)
     with pytest.raises(LatticeError):
         ResonanceCache().put("k", None)
+
+
+def test_changing_the_scoring_rule_or_its_terms_is_a_miss():
+    """The key hashes every parameter, so a ranking under one scoring rule is never served
+    for another (issue 13: scoring, coherence floor and weights are lattice parameters)."""
+    q = np.arange(8, dtype=np.float32)
+    p = LatticeParams()
+    keys = {cache_key(q, "demo", 3, p, "h")}
+    for changed in (p.replace(scoring="floor"), p.replace(scoring="weighted"),
+                    p.replace(scoring="floor", coherence_floor=0.5), p.replace(scoring="weighted", w_recency=2.0),
+                    p.replace(scoring="weighted", w_importance=0.0), p.replace(scoring="weighted", w_relevance=3.0)):
+        keys.add(cache_key(q, "demo", 3, changed, "h"))
+    assert len(keys) == 7
+    cache = ResonanceCache()
+    cache.put(cache_key(q, "demo", 3, p, "h"), "product ranking")
+    assert cache.get(cache_key(q, "demo", 3, p.replace(scoring="floor"), "h")) is None
+    assert cache.stats().misses == 1

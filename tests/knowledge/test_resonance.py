@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.knowledge import HashingEmbedder, get_embedder
-from core.knowledge import EmbedderMismatchError, RankedGem, batch_resonance, check_embedder, embed_queries, rankings_frame, reembed, resonance, resonance_matrix
+from core.knowledge import EmbedderMismatchError, RankedGem, batch_resonance, check_embedder, embed_queries, ranking_columns, rankings_frame, reembed, resonance, resonance_matrix
 from core.errors import LatticeError
 from core.engine import Lattice
 from core.engine import LatticeParams
@@ -125,7 +125,10 @@ def test_batch_equals_single_and_frame():
     assert len(df) == sum(len(r) for r in batch)
     assert {"query", "question", "similarity", "coherence_factor", "interference", "score", "rank"} <= set(df)
     single = batch[0].to_frame()
-    assert list(single.columns) == list(RankedGem.__dataclass_fields__)
+    # a product (seed) ranking's frame has the seed's columns, none of the other rules' terms
+    assert list(single.columns) == ranking_columns("product") == [
+        f for f in RankedGem.__dataclass_fields__
+        if f not in ("relevance", "recency", "importance", "floor", "kept_as_most_similar")]
     assert isinstance(single, pd.DataFrame)
 
 

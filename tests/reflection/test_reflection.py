@@ -148,6 +148,25 @@ def test_persistence_failure_rolls_the_lattice_back(small_world):
     assert eng.version == 0 and r.record is None
 
 
+def test_persistence_failure_rolls_reinforced_energies_back_too(small_world):
+    lat = small_world[0]
+    lat.params = lat.params.replace(reinforcement=2.0)
+    lat.set_states(range(len(lat)), coherence=np.full(len(lat), 0.2))  # decayed: a recall reinforces
+
+    class FailingSink(MemorySink):
+        def on_state_change(self, change):
+            assert change.observation.reinforced  # the write would have carried new energies
+            raise LatticeError("database is locked")
+
+    eng = engine_for(small_world, sink=FailingSink())
+    e0, c0 = lat.energy.copy(), lat.coherence.copy()
+    r = eng.reflect("What makes coupled oscillators like fireflies synchronize?", ANN)
+    with pytest.raises(LatticeError, match="database is locked"):
+        list(r)
+    np.testing.assert_array_equal(lat.energy, e0)
+    np.testing.assert_array_equal(lat.coherence, c0)
+
+
 def test_interrupted_answer_does_not_reinforce(small_world):
     lat = small_world[0]
     c0 = lat.coherence.copy()
