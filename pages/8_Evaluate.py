@@ -99,6 +99,12 @@ def parameter_set(column, label: str, ctx: PageContext, default_start: str):
 EVALUATION = LongWork("ev", "the evaluation")
 
 
+def corpus_of(ctx: PageContext, store):
+    """The evaluation corpus (texts and embeddings of every gem: read on the first Evaluate,
+    then kept per lattice version), not on every page run."""
+    return cached_corpus(store, store.url, ctx.name, ctx.loaded.version)
+
+
 def run(ctx: PageContext, corpus, questions, a, b, baselines: list[str]) -> None:
     """Evaluate both sets and the baselines, then the half-life curves (Stop ends it; nothing kept)."""
     bar = st.progress(0.0, text="Ranking every question as of its own time…")
@@ -126,7 +132,7 @@ def run(ctx: PageContext, corpus, questions, a, b, baselines: list[str]) -> None
                                     "curves": curves, "questions": questions}
 
 
-def show(ctx: PageContext, corpus, state: dict) -> None:
+def show(ctx: PageContext, store, state: dict) -> None:
     results, curves, questions = state["results"], state["curves"], state["questions"]
     table = metrics_table(results)
     st.dataframe(metrics_display(table), hide_index=True, key="ev_table")
@@ -164,7 +170,7 @@ def show(ctx: PageContext, corpus, state: dict) -> None:
     with d2:
         if ctx.actor.can(Permission.EDIT) and st.button("Save as a run", key="ev_save"):
             run_id = ctx.store.save_run(ctx.name, f"evaluation {questions.source.split('/')[-1]}", results[0].params,
-                                        run_record(questions, corpus, results, seed=0), ctx.actor)
+                                        run_record(questions, corpus_of(ctx, store), results, seed=0), ctx.actor)
             st.success(f"Saved as run {run_id}: seed, both parameter sets, the question set's and the lattice's "
                        "sha256 are recorded, so it can be reproduced.")
 
@@ -181,8 +187,7 @@ def main() -> None:
                   key="ev_open_imported")
         st.stop()
     questions = choose_questions()
-    corpus = cached_corpus(store, store.url, ctx.name, ctx.loaded.version)
-    missing = missing_evidence(corpus, questions)
+    missing = missing_evidence(ctx.lattice.ids, questions)  # the page's view: no corpus read yet
     if missing:
         offer_the_shipped_lattice(ctx, store, missing)
     left, right = st.columns(2)
@@ -195,12 +200,12 @@ def main() -> None:
     clicked = go.button("Evaluate", type="primary", key="ev_run")
     EVALUATION.stop_button(stop)
     if clicked:
-        run(ctx, corpus, questions, a, b, baselines)
+        run(ctx, corpus_of(ctx, store), questions, a, b, baselines)
     state = st.session_state.get(RESULT_KEY)
     if state and state["key"] == (ctx.name, ctx.loaded.version, questions.sha256):
-        show(ctx, corpus, state)
+        show(ctx, store, state)
     else:
-        st.info(f"{len(questions)} questions over {len(corpus):,} gems of lattice {ctx.name!r}: press Evaluate.")
+        st.info(f"{len(questions)} questions over {len(ctx.lattice):,} gems of lattice {ctx.name!r}: press Evaluate.")
 
 
 main()

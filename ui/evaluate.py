@@ -32,11 +32,12 @@ def cached_corpus(_store, url: str, name: str, version: int) -> EvalCorpus:
     return corpus_from_store(_store, name)
 
 
-def missing_evidence(corpus: EvalCorpus, questions: QuestionSet) -> list[str]:
-    """Evidence gem ids of the set that the lattice does not have (first few)."""
+def missing_evidence(ids, questions: QuestionSet) -> list[str]:
+    """Evidence gem ids of the set that are not among ``ids`` (the lattice's gems; first few)."""
+    have = set(ids)
     out = []
     for q in questions:
-        out.extend(e for e in q.evidence if e not in corpus.position)
+        out.extend(e for e in q.evidence if e not in have)
         if len(out) >= 5:
             break
     return out[:5]
