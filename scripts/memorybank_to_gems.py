@@ -1,6 +1,6 @@
 """Convert the MemoryBank English evaluation data into timestamped gems and labelled questions.
 
-Reads ``../shared/datasets/memorybank-en/`` (or ``--source DIR``) and the hand-made labels in
+Reads the vendored original files in ``data/memorybank-en/source/`` (or ``--source DIR``) and the hand-made labels in
 ``data/memorybank-en/evidence.json``, and writes into ``data/memorybank-en/`` (or ``--out DIR``):
 
 - ``gems.jsonl``: one gem per exchange, id ``<user>-<YYYYMMDD>-<nn>``, created at 20:00 UTC of
@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = ROOT.parent / "shared" / "datasets" / "memorybank-en"
+DEFAULT_SOURCE = ROOT / "data" / "memorybank-en" / "source"  # the vendored original files
 DATA_DIR = ROOT / "data" / "memorybank-en"
 CATEGORIES = ("dated", "relative-time", "multi", "recommendation", "preference", "event")
 TITLE_CHARS = 60

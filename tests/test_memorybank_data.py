@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 
 DATA = ROOT / "data" / "memorybank-en"
 SCRIPT = ROOT / "scripts" / "memorybank_to_gems.py"
-SOURCE = ROOT.parent / "shared" / "datasets" / "memorybank-en"
+SOURCE = ROOT / "data" / "memorybank-en" / "source"  # vendored with the repository
 CATEGORIES = {"dated", "multi", "relative-time", "recommendation", "preference", "event"}
 GEM_ID = re.compile(r"^([a-z0-9_]+)-(\d{8})-(\d{2})$")
 MONTH_DAY = re.compile(r"\b(April|May)\s+\d{1,2}(st|nd|rd|th)\b")
@@ -106,8 +106,6 @@ def test_question_rows(questions, gems):
 
 
 def test_questions_are_verbatim_from_the_source(questions):
-    if not SOURCE.exists():
-        pytest.skip(f"source data not present at {SOURCE}")
     source = []
     for line in (SOURCE / "probing_questions_en.jsonl").read_text(encoding="utf-8").splitlines():
         for name, qs in json.loads(line).items():
@@ -168,8 +166,6 @@ def test_second_pass_figures_follow_from_its_labels(labels):
 
 
 def test_script_reproduces_the_committed_files(tmp_path):
-    if not SOURCE.exists():
-        pytest.skip(f"source data not present at {SOURCE}")
     run = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -178,8 +174,6 @@ def test_script_reproduces_the_committed_files(tmp_path):
 
 
 def test_script_refuses_a_bad_label_and_writes_nothing(tmp_path, labels):
-    if not SOURCE.exists():
-        pytest.skip(f"source data not present at {SOURCE}")
     bad = dict(labels)
     bad["emily-q1"] = dict(labels["emily-q1"], evidence=["frank-20230427-03"])
     (tmp_path / "labels.json").write_text(json.dumps(bad), encoding="utf-8")
