@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Sequence
 
-from core.cli import engine, evaluate, fading, reflect, repair, search, security, store, users
+from core.cli import engine, evaluate, fading, reflect, repair, search, security, store, sweep, users
 from core.cli.common import say
 from core.errors import LatticeError
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(sub)  # eval (retrieval quality on a question set)
     fading.register(sub)    # fading (gems that fall below the threshold soon)
     search.register(sub)    # search (the ranking, every score term; read-only)
+    sweep.register(sub)     # sweep (retrieval outcomes or lattice statistics over a grid)
     return parser
 
 
