@@ -127,10 +127,10 @@ class EvalCorpus:
 
 
 def corpus_from_store(store, name: str) -> EvalCorpus:
-    """The lattice ``name`` as stored (active gems; read-only: nothing is written, no catch-up)."""
-    info = store.info(name)
-    loaded = store.load(name)
-    lat = loaded.lattice
+    """The lattice ``name`` as stored (active gems; read-only: nothing is written, not even a
+    wall-clock lattice's catch-up: each question decays the state to its own time)."""
+    loaded = store.load_stored(name)
+    info, lat = loaded.info, loaded.lattice
     ids = list(lat.ids)
     texts = store.gem_texts(name, ids)
     times = store.gem_times(name, ids).set_index("gem_id").reindex(ids)

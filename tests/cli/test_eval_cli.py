@@ -72,3 +72,17 @@ def test_a_question_set_that_does_not_match_the_lattice_is_refused(memorybank, t
     assert code == 2 and "'nope' is not in lattice 'mb'" in err
     code, out, err = memorybank("eval", "--lattice", "mb", "--questions", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "no such file" in err
+
+
+def test_evaluating_a_wall_clock_lattice_writes_no_catch_up(cli, tmp_path):
+    rows = [{"id": "a", "content": "the lighthouse keeper", "created_at": "2026-01-01T00:00:00Z"}]
+    gems = tmp_path / "g.jsonl"
+    gems.write_text(json.dumps(rows[0]) + "\n")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "lighthouse keeper", "asked_at": 0.0,
+                                     "evidence": ["a"]}) + "\n")
+    assert cli("import", str(gems), "--lattice", "live", "--clock", "wall")[0] == 0
+    before = cli.json("log", "--lattice", "live", "--limit", "0")
+    data = cli.json("eval", "--lattice", "live", "--questions", str(questions))
+    assert data["overall"]["recall@5"]["value"] == 1.0 and data["params"]["preset"] == "memory"
+    assert cli.json("log", "--lattice", "live", "--limit", "0") == before
