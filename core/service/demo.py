@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -72,21 +73,35 @@ def ensure_demo(store, rebuild: bool = False, actor: Actor | None = None) -> boo
     """Load the shipped demo into ``store`` as lattice "demo", with its parameters; False
     if it was already there and ``rebuild`` is off.
 
-    ``rebuild=True`` replaces an existing demo with the shipped one (its changes, log and
-    reflections are gone): ``actor`` (default: the system) needs the edit permission, and
-    the reset is audited (``demo.reset``, naming who asked) besides the delete itself.
+    ``rebuild=True`` replaces an existing demo with the shipped one: ``actor`` (default: the
+    system) needs the edit permission, and the reset is audited (``demo.reset``, naming who
+    asked). The shipped demo is built in a scratch store and *restored* over the existing one
+    (a verified snapshot, one transaction): the lattice keeps its row, its log (a ``restore``
+    entry is appended) and a version that keeps rising, so no cache anywhere (the lattice and
+    resonance caches of every node, keyed by version) can mistake the new demo for the old one
+    at a repeated version number, as a delete and re-import could.
     """
-    reset = None
-    if store.exists(DEMO_NAME):
-        if not rebuild:
-            return False
-        who = actor or SYSTEM
-        require(who, Permission.EDIT, "reset the demo lattice")
-        old = store.info(DEMO_NAME)
-        reset = {"requested_by": who.name, "role": who.role.value, "old_version": old.version, "old_t": old.t}
-        store.delete_lattice(DEMO_NAME, SYSTEM)  # admin-only: the system does it for the permitted user
-    report = store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv",
-                               params=demo_params())
-    if reset is not None:
-        store.audit(SYSTEM, "demo.reset", DEMO_NAME, {**reset, "gems": report.imported})
+    if not store.exists(DEMO_NAME):
+        store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv",
+                          params=demo_params())
+        return True
+    if not rebuild:
+        return False
+    who = actor or SYSTEM
+    require(who, Permission.EDIT, "reset the demo lattice")
+    old = store.info(DEMO_NAME)
+    from core.store import Store  # the scratch store: a private SQLite file
+    with tempfile.TemporaryDirectory(prefix="demo-reset-") as tmp:
+        scratch = Store.open(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        try:
+            report = scratch.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM,
+                                         edges=DEMO_DIR / "entanglements.csv", params=demo_params(),
+                                         embedder=old.embedder)
+            scratch.backup(DEMO_NAME, Path(tmp) / "demo.zip", SYSTEM)
+        finally:
+            scratch.close()
+        store.restore(Path(tmp) / "demo.zip", SYSTEM, overwrite=True)  # admin-only: the system does it
+    store.audit(SYSTEM, "demo.reset", DEMO_NAME, {"requested_by": who.name, "role": who.role.value,
+                                                  "old_version": old.version, "old_t": old.t,
+                                                  "gems": report.imported})
     return True
