@@ -1,4 +1,5 @@
-"""Parameters & experiments: tune every parameter live, sweep one or two, fit the decay constant."""
+"""Parameters & experiments: tune every parameter live, sweep one or two (lattice statistics or retrieval
+quality, with an optimiser), fit the decay constant."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,7 @@ from core.engine import DYNAMIC_PARAMS, METRICS, PARAM_SPECS, LatticeParams, Tra
 from core.errors import LatticeError
 from ui import charts
 from ui import experiments as X
+from ui import retrieval_sweep as RS
 from ui.cancel import LongWork
 from ui.compute import trajectory
 from ui.context import PageContext, page_context, write_button
@@ -106,7 +108,20 @@ def saved_runs(ctx: PageContext, current: Trajectory, preview_h: float) -> None:
 
 
 # --------------------------------------------------------------------- sweep
+SWEEP_KINDS = ["Lattice statistics at a horizon", "Retrieval quality on questions"]
+
+
 def tab_sweep(ctx: PageContext) -> None:
+    kind = st.radio("Outcome", SWEEP_KINDS, horizontal=True, key="sw_kind",
+                    help="The lattice's own statistics after evolving it, or how well it retrieves the evidence "
+                         "of dated questions (recall, MRR, nDCG) under each parameter set; with an optimiser.")
+    if kind == SWEEP_KINDS[1]:
+        RS.tab_retrieval(ctx)
+    else:
+        tab_sweep_statistics(ctx)
+
+
+def tab_sweep_statistics(ctx: PageContext) -> None:
     unit = ctx.time_unit
     numeric = list(DYNAMIC_PARAMS)  # the parameters that change evolution
     labels = X.param_axis_labels(numeric, unit)  # "Decay scale λ (1/hour)": the lattice's time unit

@@ -3,6 +3,8 @@
 Each question is ranked as of its own time (nothing is written); the metrics come with 95%
 bootstrap intervals, beside published baselines; the recall-against-half-life curve shows
 where each rule is best; per question, the evidence's rank under each set and why it was missed.
+The two sets are chosen here, or taken from two saved runs of the lattice and re-evaluated, with
+what differs from when they were saved (the question set's and the lattice snapshot's sha256).
 """
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ from core.evaluation import BASELINES, evaluate, load_questions, question_set
 from ui.charts.evaluation import half_life_curve, metrics_chart
 from ui.cancel import LongWork
 from ui.context import LATTICE_KEY, PageContext, page_context, require_store
-from ui.evaluate import (SHIPPED_GEMS, SHIPPED_LATTICE, SHIPPED_QUESTIONS, cached_corpus, half_life_sweep,
-                         metrics_display, metrics_table, missing_evidence, per_question, run_record, shipped_available)
+from ui.evaluate import (SHIPPED_GEMS, SHIPPED_LATTICE, SHIPPED_QUESTIONS, cached_corpus, fingerprint, half_life_sweep,
+                         metrics_display, metrics_table, missing_evidence, per_question, reproducibility, run_label,
+                         run_params, run_record, saved_runs, saved_vs_now, shipped_available)
 from ui.tables import download_csv
 
 RESULT_KEY = "evaluate_result"
+MODES = ["two parameter sets", "two saved runs"]
 SCORING_LABELS = {"product": "product s·c^α (the seed)", "floor": "floor s·(φ + (1−φ)·c^α)",
                   "weighted": "weighted relevance + recency + importance"}
 
@@ -96,6 +100,49 @@ def parameter_set(column, label: str, ctx: PageContext, default_start: str):
             return None
 
 
+def show_provenance(notes: list[tuple[bool, str]]) -> None:
+    """A saved run against now: what is the same as a caption, what differs as a warning."""
+    for same, text in notes:
+        (st.caption if same else st.warning)(("✓ " if same else "") + text[0].upper() + text[1:] + ".")
+
+
+def choose_saved_runs(ctx: PageContext, store, questions):
+    """Sets A and B from two saved evaluation runs of this lattice (any of their parameter sets):
+    (a, b, origins), a or b None when a run's set cannot be used (its error shown)."""
+    runs = saved_runs(store, ctx.name)
+    if runs.empty:
+        st.info(f"No evaluation run is saved on lattice {ctx.name!r} yet: evaluate two parameter sets and press "
+                "“Save as a run” (researchers), then compare saved runs here.")
+        st.stop()
+    labels = {int(r["id"]): run_label(r) for _, r in runs.iterrows()}
+    ids = list(labels)
+    chosen, origins = {}, {}
+    for column, side, default in zip(st.columns(2), ("A", "B"), (0, min(1, len(ids) - 1))):
+        with column:
+            st.markdown(f"**Set {side}**")
+            rid = st.selectbox("Saved run", ids, index=default, format_func=labels.get, key=f"ev_run_{side}")
+            row = runs[runs["id"] == rid].iloc[0]
+            sets = list(row["sets"])
+            same_run = side == "B" and origins.get("A", {}).get("run") == rid
+            # one run on both sides: its own A against its own B; two runs: each run's first set
+            index = sets.index(side) if (same_run or side == "A") and side in sets else 0
+            label = st.selectbox("Its parameter set", sets, index=index, key=f"ev_run_{side}_set_{rid}",
+                                 help="A saved evaluation stores every set it compared (the baselines re-use them)")
+            try:
+                params = run_params(row["metrics"], label)
+            except LatticeError as exc:
+                st.error(str(exc))
+                chosen[side] = None
+                continue
+            floor = f" with φ = {params.coherence_floor:g}" if params.scoring == "floor" else ""
+            st.caption(f"Half-life {params.half_life_text()} at energy 1, {SCORING_LABELS[params.scoring]}{floor}, "
+                       f"k = {params.k}")
+            show_provenance(reproducibility(row["metrics"], questions, None)[:1])
+            chosen[side] = params
+            origins[side] = {"run": rid, "set": label, "metrics": row["metrics"]}
+    return chosen["A"], chosen["B"], origins
+
+
 EVALUATION = LongWork("ev", "the evaluation")
 
 
@@ -105,8 +152,9 @@ def corpus_of(ctx: PageContext, store):
     return cached_corpus(store, store.url, ctx.name, ctx.loaded.version)
 
 
-def run(ctx: PageContext, corpus, questions, a, b, baselines: list[str]) -> None:
-    """Evaluate both sets and the baselines, then the half-life curves (Stop ends it; nothing kept)."""
+def run(ctx: PageContext, corpus, questions, a, b, baselines: list[str], key: tuple, origins: dict | None) -> None:
+    """Evaluate both sets and the baselines, then the half-life curves (Stop ends it; nothing kept).
+    ``origins``: the saved runs the sets come from (their figures are then set beside today's)."""
     bar = st.progress(0.0, text="Ranking every question as of its own time…")
     EVALUATION.start(bar)
     points = [("A", "lattice", a), ("B", "lattice", b)] + [(name, name, a) for name in baselines]
@@ -128,12 +176,29 @@ def run(ctx: PageContext, corpus, questions, a, b, baselines: list[str]) -> None
         return
     EVALUATION.done()
     bar.empty()
-    st.session_state[RESULT_KEY] = {"key": (ctx.name, ctx.loaded.version, questions.sha256), "results": results,
-                                    "curves": curves, "questions": questions}
+    st.session_state[RESULT_KEY] = {"key": key, "results": results, "curves": curves, "questions": questions,
+                                    "origins": origins,
+                                    "lattice_sha256": fingerprint(corpus) if origins else None}
+
+
+def show_saved_against_now(state: dict) -> None:
+    """Each compared run: does it reproduce (question set and lattice sha256), and its saved
+    figures beside today's."""
+    st.subheader("Saved runs against now")
+    for side, origin in state["origins"].items():
+        st.markdown(f"**Set {side}**: run {origin['run']}, its set {origin['set']}")
+        show_provenance(reproducibility(origin["metrics"], state["questions"], state["lattice_sha256"]))
+    table = saved_vs_now(state["origins"], state["results"])
+    st.dataframe(table, hide_index=True, key="ev_saved_vs_now", column_config={
+        "saved": st.column_config.NumberColumn(format="%.3f", help="the value the run recorded when it was saved"),
+        "now": st.column_config.NumberColumn(format="%.3f", help="the same set re-evaluated now"),
+        "change": st.column_config.NumberColumn(format="%+.3f")})
 
 
 def show(ctx: PageContext, store, state: dict) -> None:
     results, curves, questions = state["results"], state["curves"], state["questions"]
+    if state.get("origins"):
+        show_saved_against_now(state)
     table = metrics_table(results)
     st.dataframe(metrics_display(table), hide_index=True, key="ev_table")
     c1, c2 = st.columns(2)
@@ -190,19 +255,28 @@ def main() -> None:
     missing = missing_evidence(ctx.lattice.ids, questions)  # the page's view: no corpus read yet
     if missing:
         offer_the_shipped_lattice(ctx, store, missing)
-    left, right = st.columns(2)
-    a = parameter_set(left, "A", ctx, "the lattice's parameters")
-    b = parameter_set(right, "B", ctx, "preset seed")
+    mode = st.radio("Compare", MODES, horizontal=True, key="ev_mode",
+                    help="Two parameter sets chosen here, or the sets of two saved evaluation runs, re-evaluated")
+    origins = None
+    if mode == MODES[0]:
+        left, right = st.columns(2)
+        a = parameter_set(left, "A", ctx, "the lattice's parameters")
+        b = parameter_set(right, "B", ctx, "preset seed")
+    else:
+        a, b, origins = choose_saved_runs(ctx, store, questions)
     baselines = st.multiselect("Baselines beside them", BASELINES, default=["similarity", "bm25"], key="ev_baselines")
     if a is None or b is None:
         st.stop()
     go, stop = st.columns([1, 6])
     clicked = go.button("Evaluate", type="primary", key="ev_run")
     EVALUATION.stop_button(stop)
+    # results belong to this lattice version, question set and (for runs) the runs' sets chosen
+    key = (ctx.name, ctx.loaded.version, questions.sha256, mode,
+           tuple((side, o["run"], o["set"]) for side, o in origins.items()) if origins else None)
     if clicked:
-        run(ctx, corpus_of(ctx, store), questions, a, b, baselines)
+        run(ctx, corpus_of(ctx, store), questions, a, b, baselines, key, origins)
     state = st.session_state.get(RESULT_KEY)
-    if state and state["key"] == (ctx.name, ctx.loaded.version, questions.sha256):
+    if state and state["key"] == key:
         show(ctx, store, state)
     else:
         st.info(f"{len(questions)} questions over {len(ctx.lattice):,} gems of lattice {ctx.name!r}: press Evaluate.")

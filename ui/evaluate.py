@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core.engine import LatticeParams, humanize_duration, lambda_for_half_life
+from core.errors import LatticeError
 from core.evaluation import EvalCorpus, PointResult, QuestionSet, corpus_from_store, evaluate, metric_names
 from core.paths import DATA_DIR
 
@@ -126,3 +127,78 @@ def run_record(questions: QuestionSet, corpus: EvalCorpus, results: list[PointRe
 
 def shipped_available() -> bool:
     return Path(SHIPPED_QUESTIONS).is_file() and Path(SHIPPED_GEMS).is_file()
+
+
+def saved_runs(store, name: str) -> pd.DataFrame:
+    """The evaluation runs saved on lattice ``name`` (newest first) that hold at least one
+    lattice parameter set: id, name, created_at, actor, metrics, and ``sets`` (their labels,
+    the baselines left out: they re-use a set's parameters under another ranker)."""
+    runs = store.list_runs(name)
+    rows = []
+    for _, r in runs.iterrows():
+        m = r["metrics"] if isinstance(r["metrics"], dict) else {}
+        points = m.get("points") if m.get("kind") == "evaluation" else None
+        sets = [label for label, p in (points or {}).items() if isinstance(p, dict) and p.get("ranker") == "lattice"]
+        if sets:
+            rows.append({"id": int(r["id"]), "name": r["name"], "created_at": r["created_at"], "actor": r["actor"],
+                         "metrics": m, "sets": sets})
+    return pd.DataFrame(rows, columns=["id", "name", "created_at", "actor", "metrics", "sets"])
+
+
+def run_label(run: pd.Series) -> str:
+    """How a saved run reads in a chooser: "run 7: evaluation questions.jsonl, 2026-12-01 17:20 (ria)"."""
+    when = pd.Timestamp(run["created_at"]).strftime("%Y-%m-%d %H:%M")
+    return f"run {run['id']}: {run['name']}, {when} ({run['actor']})"
+
+
+def run_params(metrics: dict, label: str) -> LatticeParams:
+    """The parameter set ``label`` of a saved run's metrics; a LatticeError naming the run's
+    set when it is missing or no longer a valid parameter set (a renamed parameter, say)."""
+    point = (metrics.get("points") or {}).get(label)
+    if not isinstance(point, dict) or not isinstance(point.get("params"), dict):
+        raise LatticeError(f"the saved run has no parameter set {label!r}; its sets: "
+                           f"{', '.join(metrics.get('points') or {}) or 'none'}")
+    try:
+        return LatticeParams.from_dict(point["params"])
+    except (LatticeError, TypeError, ValueError) as exc:
+        raise LatticeError(f"set {label!r} of the saved run is not a valid parameter set today ({exc})") from None
+
+
+def reproducibility(metrics: dict, questions: QuestionSet, lattice_sha256: str | None) -> list[tuple[bool, str]]:
+    """What differs between a saved run and now, as (same, sentence) pairs: the question set's
+    sha256 and the lattice snapshot's (``lattice_sha256``: :func:`fingerprint` of the corpus now;
+    None: not read yet). A run's figures reproduce only when both are the same."""
+    out = []
+    saved_q = metrics.get("questions_sha256")
+    if saved_q == questions.sha256:
+        out.append((True, f"same question set (sha256 {questions.sha256[:12]}…)"))
+    else:
+        out.append((False, f"question set differs: saved with sha256 {str(saved_q)[:12]}…, now {questions.sha256[:12]}… "
+                           f"({metrics.get('questions', '?')} questions then, {len(questions)} now): the saved "
+                           "figures were measured on other questions"))
+    saved_l = metrics.get("lattice_sha256")
+    if lattice_sha256 is None:
+        out.append((True, "lattice snapshot: compared once evaluated"))
+    elif saved_l == lattice_sha256:
+        out.append((True, f"same lattice snapshot (sha256 {lattice_sha256[:12]}…)"))
+    else:
+        out.append((False, f"lattice differs: saved on a snapshot with sha256 {str(saved_l)[:12]}…, now "
+                           f"{lattice_sha256[:12]}… (gems, their state, parameters or embeddings changed since): "
+                           "the saved figures need not reproduce"))
+    return out
+
+
+def saved_vs_now(origins: dict[str, dict], results: list[PointResult]) -> pd.DataFrame:
+    """Per compared set and metric: the value the run saved and the value re-evaluated now.
+    ``origins``: set label ("A"/"B") -> {"run": id, "set": the run's label, "metrics": the run's metrics}."""
+    now = {r.label: r for r in results}
+    rows = []
+    for label, origin in origins.items():
+        saved = origin["metrics"]["points"][origin["set"]]
+        for m in METRICS:
+            value = now[label].report.overall[m].value
+            before = saved.get(m, {}).get("value") if isinstance(saved.get(m), dict) else None
+            rows.append({"set": label, "from": f"run {origin['run']}, set {origin['set']}", "metric": m,
+                         "saved": before, "now": value,
+                         "change": None if before is None else value - float(before)})
+    return pd.DataFrame(rows, columns=["set", "from", "metric", "saved", "now", "change"])

@@ -36,8 +36,7 @@ def lines(table, axes: list[str], metric: str, time_unit: str, with_interval: bo
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from core.engine import apply_settings
-    from core.evaluation import corpus_from_store, load_questions
-    from core.evaluation.grid import parse_axis, sweep_outcomes
+    from core.evaluation import corpus_from_store, load_questions, parse_axis, sweep_outcomes
     questions = load_questions(args.questions) if args.questions else None
     metrics = RETRIEVAL_METRICS if questions is not None else LATTICE_METRICS
     metric = args.metric or metrics[1 if questions is not None else 0]

@@ -2,8 +2,10 @@
 
 An axis is ``NAME=LOW:HIGH:N`` with an optional ``:log`` (``half_life=1h:1y:12:log``,
 ``coherence_floor=0:1:5``); ``half_life`` takes durations (:func:`core.engine.parse_duration`,
-in the lattice's time unit), any other numeric parameter numbers. Every point is evaluated in
-one call of :func:`core.evaluation.evaluate`, so the similarity matrix is computed once.
+in the lattice's time unit), any other numeric parameter numbers. In-process, every point is
+evaluated in one call of :func:`core.evaluation.evaluate`, so the similarity matrix is computed
+once; larger grids go to a local process pool or a Dask cluster in chunks of points
+(:mod:`core.evaluation.parallel`), with the same table whatever ran them.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ import pandas as pd
 from core.engine import PARAM_SPECS, LatticeParams, apply_settings, parse_duration
 from core.errors import ValidationError
 from core.evaluation.corpus import EvalCorpus
-from core.evaluation.evaluate import evaluate
 from core.evaluation.metrics import metric_names
+from core.evaluation.parallel import run_points
 from core.evaluation.questions import QuestionSet
 
 MAX_AXES = 2
@@ -72,9 +74,20 @@ def _number(text: str) -> float:
 
 def sweep_outcomes(corpus: EvalCorpus, questions: QuestionSet, axes: Sequence[Axis], base: LatticeParams | None = None,
                    ks: Sequence[int] = (5, 10), seed: int = 0,
-                   progress: Callable[[float], None] | None = None) -> pd.DataFrame:
+                   progress: Callable[[float], None] | None = None, *,
+                   should_stop: Callable[[], bool] | None = None, executor: str | None = None,
+                   workers: int | None = None, scheduler: str | None = None,
+                   query_embeddings: np.ndarray | None = None) -> pd.DataFrame:
     """One row per grid point: the axes' values, each metric and its 95% interval (``<m>_low``,
-    ``<m>_high``). Points whose parameters are invalid are refused before anything runs."""
+    ``<m>_high``). Points whose parameters are invalid are refused before anything runs.
+
+    ``executor`` (``"inline"``, ``"process"``, ``"dask"``; None: chosen by size and
+    ``LATTICE_DASK_SCHEDULER``), ``workers`` (None: ``LATTICE_EVAL_WORKERS`` or the CPU count;
+    1: in-process) and ``scheduler`` (a Dask address) say where the points run; the table is
+    the same bit for bit. ``progress`` gets the done fraction (per finished chunk when
+    parallel); ``should_stop()`` is polled between chunks and stops the sweep with Cancelled.
+    ``query_embeddings`` (Q, d): the questions' vectors when given rather than embedded.
+    """
     if not 1 <= len(axes) <= MAX_AXES:
         raise ValidationError("over", f"sweep one or two parameters, got {len(axes)}")
     if len({a.name for a in axes}) != len(axes):
@@ -85,7 +98,9 @@ def sweep_outcomes(corpus: EvalCorpus, questions: QuestionSet, axes: Sequence[Ax
     base = base or corpus.params
     points = [(f"point {i}", "lattice", apply_settings(base, dict(zip((a.name for a in axes), combo))))
               for i, combo in enumerate(combos)]
-    results = evaluate(corpus, questions, points, ks=ks, seed=seed, explain=False, progress=progress)
+    results = run_points(corpus, questions, points, ks=ks, seed=seed, query_embeddings=query_embeddings,
+                         executor=executor, workers=workers, scheduler=scheduler, progress=progress,
+                         should_stop=should_stop)
     rows = []
     for combo, result in zip(combos, results):
         row = dict(zip((a.name for a in axes), combo))

@@ -262,7 +262,7 @@ def test_reflect(page, app_server, shots):
     wait_for_chart_titled(page, "Score of each ranked gem")
     shots(page, "reflect-1-answer")
     page.get_by_role("tab", name=re.compile(r"^Provider trace")).click()
-    page.get_by_text("extractive-v1").first.wait_for()
+    page.get_by_text("extractive-v2").first.wait_for()
     shots(page, "reflect-2-trace")
     page.get_by_role("tab", name=re.compile(r"^State change")).click()
     page.get_by_text(re.compile(r"entanglement\(s\) created or strengthened")).wait_for()

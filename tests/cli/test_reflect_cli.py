@@ -37,7 +37,7 @@ def test_reflect_streams_text_and_reports_skips(capsys, monkeypatch):
     assert main(["reflect", "How does exponential decay work?", "--providers", "openai,offline"]) == 0
     out, err = capsys.readouterr()
     assert "[decay-" in out
-    assert "openai: skipped no OPENAI_API_KEY set" in err and "-- offline (extractive-v1)" in err
+    assert "openai: skipped no OPENAI_API_KEY set" in err and "-- offline (extractive-v2)" in err
 
 
 def test_reflect_unknown_lattice_and_provider_exit_2(capsys):

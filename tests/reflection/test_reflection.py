@@ -62,7 +62,7 @@ def test_reflection_end_to_end_offline_updates_lattice(small_world):
     chunks = list(r)
     rec = r.record
     assert "".join(chunks) == rec.answer and len(chunks) > 1  # streamed in pieces
-    assert rec.provider == "offline" and rec.model == "extractive-v1" and rec.user == "ann"
+    assert rec.provider == "offline" and rec.model == "extractive-v2" and rec.user == "ann"
     assert "[kuramoto]" in rec.answer or "[fireflies]" in rec.answer
     used = [g for g in rec.gems if g["included"]]
     assert {g["gem_id"] for g in used} >= {"kuramoto", "fireflies"}

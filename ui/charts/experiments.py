@@ -1,5 +1,6 @@
 """Figures of the Parameters page: the preview under the current parameters, saved runs
-compared, a one- or two-parameter sweep, and the decay fit (time in the lattice time unit)."""
+compared, a one- or two-parameter sweep, the decay fit (time in the lattice time unit), and
+retrieval outcomes: a metric against one parameter, a heatmap over two, the optimiser's trials."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -152,3 +153,111 @@ def decay_fit_chart(t: np.ndarray, coherence: np.ndarray, groups: Sequence | Non
     model = "c = A·exp(−λ (t − t0)/E) + C" if fit.energies_known else "c = A·exp(−(t − t0)/τ) + C"
     more = f" · {len(shown)} of {len(keys)} gems drawn" if len(keys) > len(shown) else ""
     return finish(fig, fit_title(fit), height=420, subtitle=f"estimate ± standard error; model {model}{more}")
+
+
+# ------------------------------------------------- retrieval outcomes (sweep, optimiser)
+AXIS_TICKS = 7  # at most this many labelled ticks on a humanised half-life axis
+HEATMAP_TICKS = 12  # a heatmap side up to this many cells labels every cell
+PINK = COLORWAY[3]  # the best cell's star: visible on every colour of the sequential scale
+
+
+def _axis_text(name: str, values, time_unit: str) -> list[str]:
+    """How a swept value reads: a half-life humanised ("7 days"), any other number to 3 digits."""
+    if name == "half_life":
+        return [humanize_duration(float(v), time_unit) for v in values]
+    return [f"{float(v):.3g}" for v in values]
+
+
+def _ticks(n: int, most: int = AXIS_TICKS) -> np.ndarray:
+    """Indices of ``n`` grid values to label: all up to ``most``, else ``most`` evenly spread
+    (ends included)."""
+    return np.unique(np.round(np.linspace(0, n - 1, n if n <= most else most)).astype(int))
+
+
+def best_row(results: pd.DataFrame, metric: str) -> pd.Series:
+    """The grid point with the highest ``metric`` (the first of equals; NaN never wins)."""
+    return results.loc[results[metric].astype(float).fillna(-np.inf).idxmax()]
+
+
+def outcome_line_chart(results: pd.DataFrame, param: str, metric: str, metric_label: str, param_label: str,
+                       time_unit: str = "hour", log: bool = False) -> go.Figure:
+    """``metric`` (0-1) against one swept parameter with its 95 % interval as a band and the best
+    point starred; a half-life axis (lattice time units) has humanised ticks and hover."""
+    df = results.sort_values(param)
+    x = df[param].to_numpy(dtype=float)
+    text = _axis_text(param, x, time_unit)
+    fig = go.Figure()
+    band(fig, x, df[f"{metric}_low"], df[f"{metric}_high"], "95 % interval", 0.2)
+    fig.add_trace(go.Scatter(x=x, y=df[metric], mode="lines+markers", name=metric_label, customdata=text,
+                             line=dict(color=ACCENT, width=2.5), marker=dict(size=7),
+                             hovertemplate=f"{param_label} = %{{customdata}}<br>{metric_label} = %{{y:.3f}}"
+                                           "<extra></extra>"))
+    best = best_row(df, metric)
+    best_text = _axis_text(param, [best[param]], time_unit)[0]
+    fig.add_trace(go.Scatter(x=[best[param]], y=[best[metric]], mode="markers", name="best",
+                             marker=dict(symbol="star", size=16, color=WARM, line=dict(width=1, color="white")),
+                             hovertemplate=f"best: {param_label} = {best_text}<br>{metric_label} = %{{y:.3f}}"
+                                           "<extra></extra>"))
+    if param == "half_life":
+        ticks = _ticks(len(x))
+        fig.update_xaxes(tickvals=x[ticks], ticktext=[text[i] for i in ticks])
+    fig.update_xaxes(title_text=param_label + (" (log scale)" if log else ""), type="log" if log else "linear")
+    fig.update_yaxes(title_text=metric_label + " (0-1)", rangemode="tozero")
+    fig.update_layout(legend=dict(orientation="h", y=-0.22))
+    return finish(fig, f"{metric_label} against {param_label}", height=420,
+                  subtitle=f"★ best: {best[metric]:.3f} [{best[f'{metric}_low']:.3f}, {best[f'{metric}_high']:.3f}] "
+                           f"at {best_text}; band: 95 % bootstrap interval")
+
+
+def outcome_heatmap(results: pd.DataFrame, params: Sequence[str], metric: str, metric_label: str,
+                    param_labels: Mapping[str, str], time_unit: str = "hour") -> go.Figure:
+    """``metric`` over a grid of two parameters: one cell per grid point (cells evenly spaced in
+    grid order, so a log-spaced axis reads evenly), the values humanised on the axes and on hover,
+    the interval on hover, the best cell starred and its value in the subtitle. At most
+    ``core.evaluation.grid.MAX_POINTS`` cells (far under the charts' ``MAX_HEATMAP_SIDE``)."""
+    px_, py_ = params
+    pivot = results.pivot_table(index=py_, columns=px_, values=metric, aggfunc="mean")
+    low = results.pivot_table(index=py_, columns=px_, values=f"{metric}_low", aggfunc="mean")
+    high = results.pivot_table(index=py_, columns=px_, values=f"{metric}_high", aggfunc="mean")
+    xs, ys = pivot.columns.to_numpy(dtype=float), pivot.index.to_numpy(dtype=float)
+    xt, yt = _axis_text(px_, xs, time_unit), _axis_text(py_, ys, time_unit)
+    custom = np.dstack([np.broadcast_to(np.array(xt, dtype=object)[None, :], pivot.shape),
+                        np.broadcast_to(np.array(yt, dtype=object)[:, None], pivot.shape),
+                        low.to_numpy(dtype=float).round(3), high.to_numpy(dtype=float).round(3)])
+    lx, ly = param_labels.get(px_, px_), param_labels.get(py_, py_)
+    small = pivot.size <= 144  # values written in the cells while they are readable
+    fig = go.Figure(go.Heatmap(
+        z=pivot.to_numpy(dtype=np.float32), x=np.arange(len(xs)), y=np.arange(len(ys)), colorscale=SEQUENTIAL,
+        zmin=0.0, zmax=max(float(np.nanmax(pivot.to_numpy(dtype=float))), 1e-9), customdata=custom,
+        texttemplate="%{z:.2f}" if small else None, textfont=dict(size=11),
+        colorbar=dict(title=dict(text=short(metric_label, 18)), thickness=12),
+        hovertemplate=f"{lx} = %{{customdata[0]}}<br>{ly} = %{{customdata[1]}}<br>{metric_label} = %{{z:.3f}} "
+                      "[%{customdata[2]}, %{customdata[3]}]<extra></extra>"))
+    best = best_row(results, metric)
+    bx, by = int(np.flatnonzero(xs == best[px_])[0]), int(np.flatnonzero(ys == best[py_])[0])
+    fig.add_trace(go.Scatter(x=[bx], y=[by], mode="markers", name="best", showlegend=False,
+                             marker=dict(symbol="star", size=20, color=PINK, line=dict(width=1.5, color="white")),
+                             hovertemplate=f"best: {metric_label} = {best[metric]:.3f}<extra></extra>"))
+    tx, ty = _ticks(len(xs), HEATMAP_TICKS), _ticks(len(ys), HEATMAP_TICKS)
+    fig.update_xaxes(title_text=lx, tickvals=tx, ticktext=[xt[i] for i in tx], showgrid=False)
+    fig.update_yaxes(title_text=ly, tickvals=ty, ticktext=[yt[i] for i in ty], showgrid=False)
+    return finish(fig, f"{metric_label} over {lx} and {ly}", height=480,
+                  subtitle=f"★ best cell: {best[metric]:.3f} [{best[f'{metric}_low']:.3f}, "
+                           f"{best[f'{metric}_high']:.3f}] at {lx} = {xt[bx]}, {ly} = {yt[by]}")
+
+
+def trials_chart(trials: pd.DataFrame, metric: str, metric_label: str) -> go.Figure:
+    """The optimiser's trials in order: each trial's ``metric``, the best so far, the best starred."""
+    t = trials["trial"].to_numpy(dtype=int)
+    y = trials[metric].to_numpy(dtype=float)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=t, y=y, mode="markers", name="trial", marker=dict(size=7, color=MUTED)))
+    fig.add_trace(go.Scatter(x=t, y=np.fmax.accumulate(np.nan_to_num(y, nan=-np.inf)), mode="lines",
+                             name="best so far", line=dict(color=ACCENT, width=2.5, shape="hv")))
+    b = int(np.nanargmax(y))
+    fig.add_trace(go.Scatter(x=[t[b]], y=[y[b]], mode="markers", name="best",
+                             marker=dict(symbol="star", size=16, color=WARM, line=dict(width=1, color="white"))))
+    fig.update_xaxes(title_text="trial (in the order tried)")
+    fig.update_yaxes(title_text=metric_label + " (0-1)", rangemode="tozero")
+    fig.update_layout(legend=dict(orientation="h", y=-0.22))
+    return finish(fig, f"Search: {metric_label} of each trial", height=380)
