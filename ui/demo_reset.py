@@ -47,7 +47,7 @@ def demo_reset(ctx: PageContext) -> None:
         return
     st.markdown("**Reset the demo**")
     st.caption("Rebuilds the demo lattice from the shipped files: every gem's coherence, energy and links and "
-               "the parameters as shipped, the clock back to 0, its log and reflections gone. Use it when "
+               "the parameters as shipped, the clock back to 0 (the log keeps what happened, with a restore entry). Use it when "
                "advancing (or a changed preset) has left the demo faded.")
     sure = st.checkbox("Yes, throw away every change to the demo lattice", key=SURE_KEY)
     st.button("Reset the demo", key="lat_demo_reset", type="primary", icon=":material/restart_alt:",

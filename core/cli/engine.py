@@ -24,7 +24,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         tags = store.gem_texts(DEMO_NAME)["tags"]
     s, p = loaded.lattice.summary(), loaded.info.params
     if created and existed:
-        verb = "reset: rebuilt from the shipped files (its changes, log and reflections are gone)"
+        verb = "reset: rebuilt from the shipped files (its changes are undone; the log keeps them and a restore entry)"
     elif created:
         verb = "built"
     elif args.if_missing:
