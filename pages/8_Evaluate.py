@@ -8,18 +8,17 @@ what differs from when they were saved (the question set's and the lattice snaps
 """
 from __future__ import annotations
 
-import json
 
 import streamlit as st
 
 from core.access import Permission
 from core.engine import PRESET_HELP, PRESET_NAMES, SCORING_RULES, Cancelled, apply_settings, preset_params
 from core.errors import LatticeError
-from core.evaluation import BASELINES, evaluate, load_questions, question_set
+from core.evaluation import BASELINES, evaluate
 from ui.charts.evaluation import half_life_curve, metrics_chart
 from ui.cancel import LongWork
 from ui.context import LATTICE_KEY, PageContext, page_context, require_store
-from ui.evaluate import (SHIPPED_GEMS, SHIPPED_LATTICE, SHIPPED_QUESTIONS, cached_corpus, fingerprint, half_life_sweep,
+from ui.evaluate import (SHIPPED_GEMS, SHIPPED_LATTICE, cached_corpus, choose_questions, fingerprint, half_life_sweep,
                          metrics_display, metrics_table, missing_evidence, per_question, reproducibility, run_label,
                          run_params, run_record, saved_runs, saved_vs_now, shipped_available)
 from ui.tables import download_csv
@@ -28,25 +27,6 @@ RESULT_KEY = "evaluate_result"
 MODES = ["two parameter sets", "two saved runs"]
 SCORING_LABELS = {"product": "product s·c^α (the seed)", "floor": "floor s·(φ + (1−φ)·c^α)",
                   "weighted": "weighted relevance + recency + importance"}
-
-
-def choose_questions():
-    """The shipped MemoryBank set or an uploaded JSONL, validated (an error stops the page)."""
-    source = st.radio("Question set", ["MemoryBank (shipped, 100 questions)", "Upload a JSONL file"],
-                      horizontal=True, key="ev_source")
-    try:
-        if source.startswith("MemoryBank"):
-            return load_questions(SHIPPED_QUESTIONS)
-        upload = st.file_uploader("Questions (JSONL: question, asked_at, evidence; optional id, category, scope)",
-                                  type=["jsonl"], key="ev_upload")
-        if upload is None:
-            st.info("Upload a question set, or pick the shipped one.")
-            st.stop()
-        lines = upload.getvalue().decode("utf-8", errors="strict").splitlines()
-        return question_set([json.loads(x) for x in lines if x.strip()], upload.name)
-    except (LatticeError, ValueError) as exc:
-        st.error(f"The question set cannot be used: {exc}")
-        st.stop()
 
 
 def _switch_to(name: str) -> None:
@@ -251,7 +231,9 @@ def main() -> None:
         st.button(f"Imported. Open lattice {pending!r}", on_click=_switch_to, args=(pending,), type="primary",
                   key="ev_open_imported")
         st.stop()
-    questions = choose_questions()
+    questions = choose_questions("ev")
+    if questions is None:
+        st.stop()
     missing = missing_evidence(ctx.lattice.ids, questions)  # the page's view: no corpus read yet
     if missing:
         offer_the_shipped_lattice(ctx, store, missing)

@@ -7,6 +7,7 @@ rerun), metric and per-question tables, the half-life sweep and what a saved run
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,8 @@ import streamlit as st
 
 from core.engine import LatticeParams, humanize_duration, lambda_for_half_life
 from core.errors import LatticeError
-from core.evaluation import EvalCorpus, PointResult, QuestionSet, corpus_from_store, evaluate, metric_names
+from core.evaluation import (EvalCorpus, PointResult, QuestionSet, corpus_from_store, evaluate, load_questions,
+                             metric_names, question_set)
 from core.paths import DATA_DIR
 
 SHIPPED_QUESTIONS = DATA_DIR / "memorybank-en" / "questions.jsonl"
@@ -202,3 +204,23 @@ def saved_vs_now(origins: dict[str, dict], results: list[PointResult]) -> pd.Dat
                          "saved": before, "now": value,
                          "change": None if before is None else value - float(before)})
     return pd.DataFrame(rows, columns=["set", "from", "metric", "saved", "now", "change"])
+
+
+def choose_questions(key: str):
+    """The shipped MemoryBank set or an uploaded JSONL, validated; None (the reason shown) when
+    there is none yet or it cannot be used. ``key`` prefixes the widgets' keys."""
+    source = st.radio("Question set", ["MemoryBank (shipped, 100 questions)", "Upload a JSONL file"],
+                      horizontal=True, key=f"{key}_source")
+    try:
+        if source.startswith("MemoryBank"):
+            return load_questions(SHIPPED_QUESTIONS)
+        upload = st.file_uploader("Questions (JSONL: question, asked_at, evidence; optional id, category, scope)",
+                                  type=["jsonl"], key=f"{key}_upload")
+        if upload is None:
+            st.info("Upload a question set, or pick the shipped one.")
+            return None
+        lines = upload.getvalue().decode("utf-8", errors="strict").splitlines()
+        return question_set([json.loads(x) for x in lines if x.strip()], upload.name)
+    except (LatticeError, ValueError) as exc:
+        st.error(f"The question set cannot be used: {exc}")
+        return None

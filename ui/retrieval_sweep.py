@@ -10,7 +10,6 @@ embedding) is read then, once per lattice version (``ui.evaluate.cached_corpus``
 """
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import streamlit as st
@@ -18,15 +17,15 @@ import streamlit as st
 from core.access import Permission
 from core.engine import PARAM_SPECS, Cancelled, LatticeParams, apply_settings, humanize_duration, parse_duration
 from core.errors import LatticeError, ValidationError
-from core.evaluation import (MAX_GRID_POINTS as MAX_POINTS, MAX_TRIALS, Axis, QuestionSet, load_questions, optimise,
-                             parse_axis, question_set, sweep_outcomes)
+from core.evaluation import (MAX_GRID_POINTS as MAX_POINTS, MAX_TRIALS, Axis, QuestionSet, optimise, parse_axis,
+                             sweep_outcomes)
 from ui import experiments as X
 from ui.cancel import LongWork
 from ui.charts.evaluation import METRIC_LABELS
 from ui.charts.experiments import best_row, outcome_heatmap, outcome_line_chart, trials_chart
 from ui.context import LATTICE_KEY, PageContext
 from ui.controls import reset_params
-from ui.evaluate import (METRICS, SHIPPED_GEMS, SHIPPED_LATTICE, SHIPPED_QUESTIONS, cached_corpus, missing_evidence,
+from ui.evaluate import (METRICS, SHIPPED_GEMS, SHIPPED_LATTICE, cached_corpus, choose_questions, missing_evidence,
                          shipped_available)
 from ui.tables import download_csv
 
@@ -77,25 +76,6 @@ def range_inputs(name: str, label: str, params: LatticeParams, key: str, points:
     return low, high, n, log
 
 
-def choose_questions() -> QuestionSet | None:
-    """The shipped MemoryBank set or an uploaded JSONL (None, with the reason shown, otherwise)."""
-    source = st.radio("Question set", ["MemoryBank (shipped, 100 questions)", "Upload a JSONL file"],
-                      horizontal=True, key="rs_source")
-    try:
-        if source.startswith("MemoryBank"):
-            return load_questions(SHIPPED_QUESTIONS)
-        upload = st.file_uploader("Questions (JSONL: question, asked_at, evidence; optional id, category, scope)",
-                                  type=["jsonl"], key="rs_upload")
-        if upload is None:
-            st.info("Upload a question set, or pick the shipped one.")
-            return None
-        lines = upload.getvalue().decode("utf-8", errors="strict").splitlines()
-        return question_set([json.loads(x) for x in lines if x.strip()], upload.name)
-    except (LatticeError, ValueError) as exc:
-        st.error(f"The question set cannot be used: {exc}")
-        return None
-
-
 def _switch_to(name: str) -> None:
     st.session_state[LATTICE_KEY] = name
 
@@ -107,7 +87,7 @@ def tab_retrieval(ctx: PageContext) -> None:
     except LatticeError as exc:
         st.info(f"Retrieval outcomes need the gems' texts and embeddings: {exc}")
         return
-    questions = choose_questions()
+    questions = choose_questions("rs")
     if questions is None:
         return
     missing = missing_evidence(ctx.lattice.ids, questions)

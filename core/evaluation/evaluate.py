@@ -35,6 +35,17 @@ class PointResult:
     missed: list[dict] = field(default_factory=list)  # per question: evidence not in the top k, and why
 
 
+def checked_evidence(corpus: EvalCorpus, questions: QuestionSet) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each question's evidence as corpus positions and its ask time in lattice units, after the
+    checks every evaluation makes first: every evidence gem is in the lattice, and no question is
+    asked before an observation the closed form would have to undo (ValidationError otherwise)."""
+    evidence = _evidence(corpus, questions)
+    asked = np.array([corpus.lattice_time(q.asked_at) for q in questions], dtype=np.float64)
+    for q, t in zip(questions, asked):
+        corpus.check_time(float(t), f"question {q.id!r}")
+    return evidence, asked
+
+
 def _evidence(corpus: EvalCorpus, questions: QuestionSet) -> list[np.ndarray]:
     out = []
     for q in questions:
@@ -95,10 +106,7 @@ def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
         raise ValidationError("k", f"got {ks}; each k must be a whole number >= 1")
-    evidence = _evidence(corpus, questions)
-    asked = np.array([corpus.lattice_time(q.asked_at) for q in questions], dtype=np.float64)
-    for q, t in zip(questions, asked):
-        corpus.check_time(float(t), f"question {q.id!r}")
+    evidence, asked = checked_evidence(corpus, questions)
     rankers: dict[str, Ranker] = {}
     for _, name, _ in points:
         if name not in rankers:

@@ -50,9 +50,9 @@ import numpy as np
 from core.engine import Cancelled, LatticeParams
 from core.errors import LatticeError, ValidationError
 from core.evaluation.corpus import EvalCorpus
-from core.evaluation.evaluate import PointResult, evaluate
+from core.evaluation.evaluate import PointResult, checked_evidence, evaluate
 from core.evaluation.questions import QuestionSet
-from core.evaluation.rankers import make_ranker
+from core.evaluation.rankers import RANKERS
 
 SCHEDULER_ENV = "LATTICE_DASK_SCHEDULER"
 WORKERS_ENV = "LATTICE_EVAL_WORKERS"
@@ -185,15 +185,10 @@ def _preflight(payload: _Payload, points: Sequence[Point]) -> None:
     corpus, questions = payload.corpus, payload.questions
     if not payload.ks or payload.ks[0] < 1:
         raise ValidationError("k", f"got {list(payload.ks)}; each k must be a whole number >= 1")
-    for q in questions:
-        missing = [e for e in q.evidence if e not in corpus.position]
-        if missing:
-            raise ValidationError("evidence", f"question {q.id!r}: gem {missing[0]!r} is not in lattice "
-                                              f"{corpus.name!r} ({len(missing)} missing); check the question set "
-                                              "matches the lattice")
-        corpus.check_time(float(corpus.lattice_time(q.asked_at)), f"question {q.id!r}")
-    for name in {name for _, name, _ in points}:
-        make_ranker(name, corpus)
+    checked_evidence(corpus, questions)
+    for name in {name for _, name, _ in points}:  # names only: a BM25 index is built where it is used
+        if name not in RANKERS:
+            raise ValidationError("ranker", f"got {name!r}; allowed: {', '.join(RANKERS)}")
     expected = (len(questions), corpus.embeddings.shape[1])
     if payload.query_embeddings.shape != expected:
         raise ValidationError("query_embeddings", f"need shape {expected}, got {payload.query_embeddings.shape}")
