@@ -1,8 +1,8 @@
 """Shared test configuration.
 
 Tests that need PostgreSQL or a browser skip with a clear reason on a machine
-without them, and fail instead in CI (``.ci/run`` sets LATTICE_REQUIRE_POSTGRES=1 and
-LATTICE_REQUIRE_BROWSER=1), so CI can never pass by skipping them.
+without them, and fail instead in CI (``.ci/run`` sets LATTICE_REQUIRE_POSTGRES=1,
+LATTICE_REQUIRE_BROWSER=1, LATTICE_REQUIRE_REDIS=1, ...), so CI can never pass by skipping them.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ os.environ["LATTICE_DATABASE_URL"] = f"sqlite:///{_SCRATCH / 'session.db'}"
 ARTIFACTS = ROOT / "test-artifacts"
 POSTGRES_URL = os.environ.get("LATTICE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHROMIUM = os.environ.get("LATTICE_CHROMIUM", "/usr/bin/chromium")
+REDIS_URL = os.environ.get("LATTICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def skip_or_fail(reason: str, required_by: str) -> None:
@@ -75,6 +76,27 @@ def pg_url():
     yield url.render_as_string(hide_password=False)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def redis_url():
+    """The test Redis server's URL plus a key prefix of this test's own: ``(url, prefix)``.
+
+    Every key the test writes must start with ``prefix`` (they are deleted afterwards), so
+    concurrent runs on the shared server never see each other's counters.
+    """
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "not here"
+        skip_or_fail(f"Redis not reachable at {REDIS_URL}: {type(exc).__name__}", "LATTICE_REQUIRE_REDIS")
+    prefix = f"lt-test-{uuid.uuid4().hex[:12]}"
+    yield REDIS_URL, prefix
+    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture
