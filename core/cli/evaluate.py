@@ -11,7 +11,7 @@ import argparse
 
 from core.cli.common import add_json_and_handler, emit, open_store, parse_settings, progress_bar
 
-RANKER_CHOICES = ("lattice", "similarity", "bm25", "langchain", "generative-agents", "memorybank")
+RANKER_CHOICES = ("lattice", "similarity", "bm25", "hybrid", "langchain", "generative-agents", "memorybank")
 
 
 def _ks(text: str) -> list[int]:

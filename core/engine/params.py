@@ -19,6 +19,7 @@ from core.engine.limits import MAX_ENERGY, MAX_PHASE, name_gems
 
 SCORING_RULES = ("product", "floor", "weighted")
 PRESET_NAMES = ("seed", "memory", "archive")
+RETRIEVERS = ("similarity", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,10 @@ _SPECS = [
     ParamSpec("w_importance", "Importance weight", 1.0, 0.0, 10.0, "",
               "Weighted scoring: weight of the energy E (min-max normalised; high energy decays slowly).",
               step=0.1),
+    ParamSpec("retriever", "Retriever", "similarity", kind="choice", choices=RETRIEVERS,
+              help="What the scoring rule reads as the similarity s: the embedder's cosine (similarity), or "
+                   "hybrid: BM25 on the gems' text fused with the cosine, plus the dates a question names "
+                   "(core.knowledge.hybrid)."),
     ParamSpec("reinforcement", "Reinforcement by use g", 0.0, 0.0, 10.0, "",
               "Each recall multiplies a gem's energy, and so its half-life, by 1 + g·(1 − c), c its "
               "coherence just before: spaced recalls strengthen most (0: energy never changes, the seed).",
@@ -146,6 +151,7 @@ class LatticeParams:
     w_relevance: float = 1.0
     w_recency: float = 1.0
     w_importance: float = 1.0
+    retriever: str = "similarity"
     reinforcement: float = 0.0
     energy_cap: float = 100.0
     fade_below: float = 0.1
@@ -262,7 +268,7 @@ STATE_DEFAULTS: dict[str, float] = {s.name: s.default for s in _STATE}
 
 # ------------------------------------------------------------------ presets
 PRESET_FIELDS = ("lambda_", "u_rate", "min_score", "scoring", "coherence_floor", "w_relevance", "w_recency",
-                 "w_importance", "reinforcement", "energy_cap", "dt")
+                 "w_importance", "reinforcement", "energy_cap", "dt", "retriever")
 """What a preset sets; the rest (f, K, eta, rho, alpha, beta, k, fade_below, time unit) is kept."""
 
 _DAY, _WEEK = 86400.0, 7 * 86400.0
@@ -276,17 +282,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # lengthens its half-life, and uncertainty saturates after a month, not 9 hours.
     "memory": {"half_life_s": _WEEK, "u_rate_per_s": 1.0 / (30 * _DAY), "min_score": 0.05, "scoring": "floor",
                "coherence_floor": 0.6, "w_relevance": 1.0, "w_recency": 1.0, "w_importance": 1.0,
-               "reinforcement": 1.0, "energy_cap": 16.0, "dt_s": 3600.0},
+               "reinforcement": 1.0, "energy_cap": 16.0, "dt_s": 3600.0, "retriever": "hybrid"},
     # Nothing fades: similarity alone ranks (c stays 1), uncertainty stays put.
     "archive": {"lambda_": 0.0, "u_rate": 0.0, "min_score": 0.05, "scoring": "product", "coherence_floor": 0.3,
                 "w_relevance": 1.0, "w_recency": 1.0, "w_importance": 1.0, "reinforcement": 0.0,
-                "energy_cap": 100.0, "dt_s": 3600.0},
+                "energy_cap": 100.0, "dt_s": 3600.0, "retriever": "similarity"},
 }
 PRESET_HELP = {
     "seed": "the seed's exact dynamics and retrieval (half-life 42 min at E = 1, hard forgetting): "
             "the simulation default",
     "memory": "live memory for agents: half-life 7 days at E = 1, recalls lengthen it, floor scoring φ = 0.6 "
-              "(age reorders, never erases)",
+              "(age reorders, never erases), hybrid retrieval (BM25 fused with the similarity)",
     "archive": "no decay: similarity alone ranks",
 }
 

@@ -16,12 +16,16 @@ Baselines (the published rules, with their published defaults):
   importance (here the gem's energy) and relevance, weights 1.
 * ``memorybank``: Zhong et al. 2024, similarity weighted by the retention
   ``exp(-days / S)``, S = 1 + number of recalls.
+* ``hybrid``: this project's offline hybrid retriever alone (no decay): BM25 over stemmed
+  tokens fused with the similarity, plus the dates a question names (:mod:`core.knowledge.hybrid`).
 * ``lattice``: the lattice's own scoring rule (``params.scoring``: product, floor or weighted),
-  coherence decayed to each question's time.
+  coherence decayed to each question's time; with ``params.retriever == "hybrid"`` the rule
+  reads the hybrid's fused score where it read the similarity.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable
 
 import numpy as np
@@ -29,6 +33,7 @@ import numpy as np
 from core.engine import LatticeParams, unit_seconds
 from core.errors import ValidationError
 from core.evaluation.corpus import EvalCorpus
+from core.knowledge import HybridIndex, fuse
 
 NEG = np.float32(-np.inf)
 
@@ -197,13 +202,64 @@ class BM25Ranker:
         return _finish(scores, block)
 
 
-BASELINES = ("similarity", "bm25", "langchain", "generative-agents", "memorybank")
+def created_at(corpus: EvalCorpus) -> list[datetime | None]:
+    """Each gem's creation instant from its lattice time and the lattice's epoch (None when
+    either is unknown)."""
+    if corpus.epoch is None:
+        return [None] * len(corpus)
+    unit = unit_seconds(corpus.params.time_unit)
+    return [None if np.isnan(t) else corpus.epoch + timedelta(seconds=float(t) * unit) for t in corpus.created_t]
+
+
+class HybridScores:
+    """The hybrid's fused score (:func:`core.knowledge.fuse`) of a block's questions, with the
+    corpus's BM25 index and gem days built once per corpus (the first time it is asked for)."""
+
+    def __init__(self):
+        self._index: HybridIndex | None = None
+
+    def block(self, corpus: EvalCorpus, block: Block) -> Block:
+        """``block`` with the fused score in place of its similarity (same times and candidates)."""
+        if self._index is None or len(self._index) != len(corpus):
+            self._index = HybridIndex(corpus.texts, created_at(corpus))
+        lexical, dates = self._index.terms(block.texts)
+        fused = fuse(block.relevance, lexical, dates).astype(np.float32)
+        return Block(fused, block.asked_t, block.candidates, block.texts)
+
+
+class HybridRanker:
+    """The hybrid retriever's fused score alone (no decay), as a baseline."""
+
+    def __init__(self):
+        self._scores = HybridScores()
+
+    def __call__(self, corpus: EvalCorpus, block: Block, params: LatticeParams) -> np.ndarray:
+        return _finish(self._scores.block(corpus, block).similarity.copy(), block)
+
+
+class LatticeRanker:
+    """:func:`lattice_ranker`, on the hybrid's fused score when ``params.retriever`` is hybrid."""
+
+    def __init__(self):
+        self._scores = HybridScores()
+
+    def __call__(self, corpus: EvalCorpus, block: Block, params: LatticeParams) -> np.ndarray:
+        if params.retriever == "hybrid":
+            block = self._scores.block(corpus, block)
+        return lattice_ranker(corpus, block, params)
+
+
+BASELINES = ("similarity", "bm25", "hybrid", "langchain", "generative-agents", "memorybank")
 RANKERS = ("lattice",) + BASELINES
 
 
 def make_ranker(name: str, corpus: EvalCorpus) -> Ranker:
     """The ranker called ``name`` (one of :data:`RANKERS`) for ``corpus``."""
-    simple = {"lattice": lattice_ranker, "similarity": similarity_ranker, "langchain": langchain_ranker,
+    if name == "lattice":
+        return LatticeRanker()
+    if name == "hybrid":
+        return HybridRanker()
+    simple = {"similarity": similarity_ranker, "langchain": langchain_ranker,
               "generative-agents": generative_agents_ranker, "memorybank": memorybank_ranker}
     if name in simple:
         return simple[name]

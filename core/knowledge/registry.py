@@ -2,8 +2,8 @@
 
 Nothing registers itself: the table below is the whole list. An entry is
 ``name -> ("module:Class", args)``; :func:`get_embedder` imports the module and calls
-``Class(*args)``. ``hashing-v1-<dim>`` (16 <= dim <= 16384) is the hashing embedder at
-another dimension.
+``Class(*args)``. ``hashing-v1-<dim>`` and ``hashing-v2-<dim>`` (16 <= dim <= 16384) are the
+hashing embedders at another dimension.
 """
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ _OPENAI = "core.knowledge.openai_embedder:OpenAIEmbedder"
 EMBEDDERS: dict[str, tuple[str, tuple]] = {
     "hashing-v1": ("core.knowledge.hashing:HashingEmbedder", ()),
     "hashing-v1-keyed": ("core.knowledge.keyed_hashing:KeyedHashingEmbedder", ()),  # LATTICE_EMBEDDING_KEY
+    "hashing-v2": ("core.knowledge.hashing_v2:HashingEmbedderV2", ()),  # static IDF weights
     "openai:text-embedding-3-small": (_OPENAI, ("text-embedding-3-small",)),
     "openai:text-embedding-3-large": (_OPENAI, ("text-embedding-3-large",)),
     "openai:text-embedding-ada-002": (_OPENAI, ("text-embedding-ada-002",)),
     "all-minilm-l6-v2": ("core.knowledge.minilm:MiniLMEmbedder", ()),
 }
-_HASHING_AT = re.compile(r"hashing-v1-(\d{2,5})")
+_HASHING_AT = re.compile(r"(hashing-v[12])-(\d{2,5})")
 
 
 def _load(path: str) -> type:
@@ -41,8 +42,8 @@ def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
     """A new embedder ``name`` (a clear error for an unknown one)."""
     if name not in EMBEDDERS:
         m = _HASHING_AT.fullmatch(name or "")
-        if m and 16 <= int(m.group(1)) <= 16384:  # the hashing embedder at another dimension
-            return _load(EMBEDDERS["hashing-v1"][0])(int(m.group(1)))
+        if m and 16 <= int(m.group(2)) <= 16384:  # a hashing embedder at another dimension
+            return _load(EMBEDDERS[m.group(1)][0])(int(m.group(2)))
         raise LatticeError(f"unknown embedder {name!r}; available: {', '.join(available_embedders())}")
     path, args = EMBEDDERS[name]
     return _load(path)(*args)

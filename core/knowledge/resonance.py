@@ -46,6 +46,8 @@ _MARGIN = 16  # candidates per query beyond 2k, re-scored exactly (ties and floa
 _EXACT_CHUNK_BYTES = 8 << 20  # float64 rows gathered per step of the exact re-scoring
 _U32, _U64 = 2.0 ** -24, 2.0 ** -53  # unit roundoff of float32 and float64
 _RULE_ONLY = ("relevance", "recency", "importance", "floor", "kept_as_most_similar")
+HYBRID_TERMS = ("bm25", "date_match", "fused")
+"""The RankedGem fields of a hybrid ranking (core.knowledge.hybrid; None under similarity)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class RankedGem:
     (min-max normalised s), ``recency`` (c^α) and ``importance`` (min-max normalised energy)
     (weighted); ``kept_as_most_similar``: the gem took the last slot because it is the most
     similar one and its score alone would have left it out (floor, weighted).
+    The hybrid retriever's terms (None otherwise, :mod:`core.knowledge.hybrid`): ``bm25``
+    (normalised, in [0, 1]), ``date_match`` (1: created on a day the question names) and
+    ``fused``, the score the rule read in place of ``similarity``.
     """
 
     rank: int  # 1-based
@@ -77,11 +82,14 @@ class RankedGem:
     importance: float | None = None
     floor: float | None = None
     kept_as_most_similar: bool = False
+    bm25: float | None = None
+    date_match: float | None = None
+    fused: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The terms of this gem's rule (a product ranking's dict has the seed's keys only)."""
         d = asdict(self)
-        for name in _RULE_ONLY[:4]:
+        for name in _RULE_ONLY[:4] + HYBRID_TERMS:
             if d[name] is None:
                 del d[name]
         if self.floor is None and self.relevance is None:  # product: the flag cannot be set
@@ -89,9 +97,13 @@ class RankedGem:
         return d
 
 
-def ranking_columns(scoring: str = "product") -> list[str]:
-    """The RankedGem fields a ranking under ``scoring`` shows (its frame's columns, in order)."""
-    base = [f for f in RankedGem.__dataclass_fields__ if f not in _RULE_ONLY]
+def ranking_columns(scoring: str = "product", retriever: str = "similarity") -> list[str]:
+    """The RankedGem fields a ranking under ``scoring`` shows (its frame's columns, in order);
+    a ``hybrid`` retriever's terms follow the similarity."""
+    base = [f for f in RankedGem.__dataclass_fields__ if f not in _RULE_ONLY + HYBRID_TERMS]
+    if retriever == "hybrid":
+        at = base.index("similarity") + 1
+        base = base[:at] + list(HYBRID_TERMS) + base[at:]
     return base + list(RULE_TERMS[scoring])
 
 
@@ -115,6 +127,7 @@ class Ranking:
     scoring: str = "product"
     n_similar: int = 0
     best_similarity: float = 0.0
+    retriever: str = "similarity"
 
     def __len__(self) -> int:
         return len(self.gems)
@@ -128,7 +141,7 @@ class Ranking:
 
     @property
     def columns(self) -> list[str]:
-        return ranking_columns(self.scoring)
+        return ranking_columns(self.scoring, self.retriever)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per ranked gem, every term of the rule a column (for tables and charts)."""
@@ -324,6 +337,23 @@ def _ranking(cand: np.ndarray, sim: np.ndarray, r: np.ndarray, best: float, n: i
                   kept_as_most_similar=bool(int(i) == kept))
         for pos, i in enumerate(cand))
     return info(gems)
+
+
+def similarities(queries: np.ndarray, embeddings: np.ndarray, lattice: Lattice) -> np.ndarray:
+    """(Q, N) float64 ``min(1, max(0, cos_sim))`` of Q query embeddings with the gems (what
+    :func:`resonance` ranks by; the hybrid retriever fuses it with BM25)."""
+    return _similarities(queries, embeddings, lattice)
+
+
+def rank_similarities(sims: np.ndarray, lattice: Lattice, params: LatticeParams | None = None) -> Ranking:
+    """The Ranking :func:`resonance` gives for one query whose similarities (N,) in [0, 1] are
+    ``sims``: the scoring rule, min_score, the most similar gem kept and beta, all on ``sims``."""
+    p = params or lattice.params
+    rule = _rule(lattice, p)
+    s = np.asarray(sims, dtype=np.float64).reshape(1, -1)
+    if s.shape[1] != len(lattice):
+        raise LatticeError(f"{s.shape[1]} similarities for a lattice of {len(lattice)} gems")
+    return _rank_one(s[0], _rule_scores(s, rule)[0], lattice, p, rule)
 
 
 def resonance(query: np.ndarray, embeddings: np.ndarray, lattice: Lattice,

@@ -128,7 +128,8 @@ def test_batch_equals_single_and_frame():
     # a product (seed) ranking's frame has the seed's columns, none of the other rules' terms
     assert list(single.columns) == ranking_columns("product") == [
         f for f in RankedGem.__dataclass_fields__
-        if f not in ("relevance", "recency", "importance", "floor", "kept_as_most_similar")]
+        if f not in ("relevance", "recency", "importance", "floor", "kept_as_most_similar",
+                     "bm25", "date_match", "fused")]
     assert isinstance(single, pd.DataFrame)
 
 
