@@ -33,8 +33,8 @@ _HALF_LIFE_FOR = HALF_LIFE_KEY + "_for"  # (λ, time unit) the box's text descri
 PARAM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Decay and rotation", ("lambda_", "f", "u_rate", "K")),
     ("Observation and reinforcement", ("eta", "rho", "reinforcement", "energy_cap")),
-    ("Retrieval", ("scoring", "k", "min_score", "alpha", "beta", "coherence_floor", "w_relevance", "w_recency",
-                   "w_importance")),
+    ("Retrieval", ("retriever", "scoring", "k", "min_score", "alpha", "beta", "coherence_floor", "w_relevance",
+                   "w_recency", "w_importance")),
     ("Preset, clock and monitoring", ("preset", "time_unit", "dt", "fade_below")),
 )
 """The parameter controls by topic, in the order they are drawn."""
