@@ -4,84 +4,15 @@ Prints the gems that resonate with QUESTION, best first, with every score term t
 (the columns of ``Ranking.to_frame()``, whatever the scoring rule adds), gem ids and titles,
 without reflecting and without changing any state: the lattice is read as stored (a wall-clock
 lattice's catch-up is not written) and an in-memory copy is evolved to the time asked for.
+The ranking is ``core.service.search`` (shared with the REST API); this module parses and prints.
 """
 from __future__ import annotations
 
 import argparse
-import math
-from datetime import datetime, timezone
 from typing import Any
 
 from core.cli.common import add_json_and_handler, emit, open_store
 from core.errors import ValidationError
-
-
-def target_time(at: str | None, info: Any, now: datetime | None = None) -> float:
-    """The lattice time (time units) to rank at, from ``--at``.
-
-    ``None`` or ``"now"``: a wall lattice's present (its clock caught up to now through its
-    epoch); a manual lattice's clock (its present is where simulate/advance left it). An ISO
-    8601 instant with a zone maps through the lattice's epoch; a number is a lattice time. A
-    time before the lattice clock is an error (the state before it is not kept: replay a
-    snapshot with ``Store.replay_to``).
-    """
-    now = now or datetime.now(timezone.utc)
-    text = "now" if at is None else str(at).strip()
-    if text.lower() == "now":
-        return max(info.t, info.lattice_time(now)) if info.clock == "wall" else info.t
-    try:
-        t = float(text)
-    except ValueError:
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValidationError("at", f"got {at!r}; give an ISO 8601 instant with a time zone "
-                                        "(2026-03-01T12:00:00Z), a lattice time number, or now") from None
-        if when.tzinfo is None or when.utcoffset() is None:
-            raise ValidationError("at", f"{at!r} has no time zone; add Z (UTC) or +hh:mm")
-        t = info.lattice_time(when)
-    if not math.isfinite(t):
-        raise ValidationError("at", f"got {at!r}; a lattice time must be a finite number")
-    clock = max(info.t, info.lattice_time(now)) if info.clock == "wall" else info.t
-    if t < clock - 1e-9 * max(1.0, abs(clock)):
-        raise ValidationError("at", f"t={t:.6g} is before the lattice clock (t={clock:.6g}); search ranks the "
-                                    "lattice now or later (an earlier state: restore or replay a snapshot)")
-    return t
-
-
-def search(store: Any, lattice: str, question: str, at: str | None = None, k: int | None = None) -> dict[str, Any]:
-    """The ranking of ``question`` in ``lattice`` at time ``at``: ``{"lattice", "t", "at", "gems": [...]}``,
-    each gem ``rank``, ``gem_id``, ``title`` and every column of ``Ranking.to_frame()``. Reads only."""
-    from core.knowledge import explain_empty, get_embedder, resonance
-
-    if not isinstance(question, str) or not question.strip():
-        raise ValidationError("question", "is empty; ask something")
-    loaded = store.load_stored(lattice)
-    info, lat = loaded.info, loaded.lattice
-    t = target_time(at, info)
-    if t > lat.t:
-        lat.evolve(t - lat.t)  # the in-memory copy only
-    params = info.params if k is None else info.params.replace(k=k)
-    embeddings = loaded.embeddings()
-    query = get_embedder(info.embedder).embed([question])[0]
-    ranking = resonance(query, embeddings, lat, params)
-    frame = ranking.to_frame()
-    titles: dict[Any, str] = {}
-    if len(frame):
-        texts = store.gem_texts(lattice, list(frame["gem_id"]))
-        for gid, title, content in zip(texts["id"], texts["title"], texts["content"]):
-            title = str(title or "").strip()
-            titles[gid] = title or (str(content or "").strip().splitlines() or [""])[0][:80]
-    rows = []
-    for rec in frame.to_dict(orient="records"):
-        gid = rec.pop("gem_id")
-        row = {"rank": int(rec.pop("rank")), "gem_id": gid, "title": titles.get(gid, "")}
-        row.update({key: (value.item() if hasattr(value, "item") else value) for key, value in rec.items()})
-        rows.append(row)
-    when = info.wall_time(t).isoformat() if info.epoch is not None else None
-    return {"lattice": lattice, "t": t, "at": when, "clock": info.clock, "gems_in_lattice": len(lat),
-            "scoring": params.scoring, "k": params.k, "min_score": params.min_score, "gems": rows,
-            "empty_because": explain_empty(ranking, params, lattice) if not rows else None}
 
 
 def _cell(value: Any) -> str:
@@ -111,6 +42,7 @@ def table(result: dict[str, Any]) -> list[str]:
 def cmd_search(args: argparse.Namespace) -> int:
     if args.k is not None and args.k < 1:
         raise ValidationError("k", f"must be at least 1, got {args.k}")
+    from core.service import search  # the ranking itself, shared with the REST API
     with open_store() as store:
         result = search(store, args.lattice, args.question, args.at, args.k)
     emit(args, result["gems"], table(result))

@@ -1,22 +1,44 @@
-"""Per-user rate limiting of reflections: a token bucket per user."""
+"""Per-user rate limiting of reflections: the limiter protocol, its refusal, and an
+in-process token bucket per user.
+
+The limiter a Workbench uses by default is the shared one of core.service.rate_limits
+(Redis across nodes, or process memory); :class:`UserRateLimiter` stays for a single
+process with an injectable clock (tests, benchmarks). Both satisfy :class:`RateLimiter`.
+"""
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 from core.errors import LatticeError
 
 
 class RateLimitExceeded(LatticeError):
-    """A user asked for more reflections than the per-user limit allows."""
+    """An identity (user or API key) asked for more than its limit allows.
 
-    def __init__(self, user: str, retry_after: float, capacity: int, period: float):
+    Attributes: ``user`` (the identity), ``retry_after`` (seconds until one more is
+    allowed, > 0), ``capacity`` and ``period`` (seconds) of the limit, ``what`` (plural
+    noun of what is limited: "reflections", "requests").
+    """
+
+    def __init__(self, user: str, retry_after: float, capacity: int, period: float, what: str = "reflections"):
         super().__init__(
-            f"rate limit reached for user {user!r}: at most {capacity} reflections per {period:g} s; "
+            f"rate limit reached for user {user!r}: at most {capacity} {what} per {period:g} s; "
             f"try again in {retry_after:.1f} s")
         self.user = user
         self.retry_after = retry_after
+        self.capacity, self.period, self.what = int(capacity), float(period), what
+
+
+class RateLimiter(Protocol):
+    """What a reflection engine needs of a limiter."""
+
+    def acquire(self, identity: str) -> None:
+        """Count one, or raise :class:`RateLimitExceeded`."""
+
+    def remaining(self, identity: str) -> float:
+        """How many are left now for ``identity``."""
 
 
 class TokenBucket:
@@ -82,6 +104,11 @@ class UserRateLimiter:
             ok, wait = bucket.try_acquire()
         if not ok:
             raise RateLimitExceeded(user, wait, self.capacity, self.period)
+
+    @property
+    def limit(self) -> str:
+        """The limit in words, e.g. "10 per 60 s"."""
+        return f"{self.capacity} per {self.period:g} s"
 
     def remaining(self, user: str) -> float:
         with self._lock:

@@ -2,8 +2,9 @@
 
 One :class:`Workbench` per process holds what must outlive a single request: the
 store, the lattice cache (state, embeddings and texts in memory, core.service.lattice_cache),
-the resonance cache, the LLM router with its cooldowns, the per-user rate limiter, the
-conversations and the reflection latency series. A reflection takes the lattice at its
+the resonance cache, the LLM router with its cooldowns, the rate limits (per identity,
+shared by every node through Redis when LATTICE_REDIS_URL is set: core.service.rate_limits),
+the conversations and the reflection latency series. A reflection takes the lattice at its
 current version from the lattice cache (one read of what changed), ranks (through the
 resonance cache, keyed by that version), answers, and writes the state change back
 through :class:`StoreSink`. Several processes (nodes) can each hold a Workbench over the
@@ -23,10 +24,11 @@ from core.monitoring.latency import LatencySeries
 from core.monitoring.prometheus import WorkbenchCollector, fading_summary
 from core.reflection.conversation import ConversationStore
 from core.reflection.engine import Reflection, ReflectionEngine
-from core.reflection.ratelimit import UserRateLimiter
+from core.reflection.ratelimit import RateLimiter
 from core.reflection.records import ReflectionRecord, StateChange
 from core.reflection.services import ReflectionServices
 from core.service.lattice_cache import LatticeCache
+from core.service.rate_limits import RateLimits
 from core.router import LLMRouter, build_router
 from core.store import Store
 
@@ -65,15 +67,22 @@ class StoreSink:
 
 
 class Workbench:
-    """Store + shared cache, router, rate limiter, conversations and latency series."""
+    """Store + shared cache, router, rate limits, conversations and latency series.
+
+    ``rate_limits`` (default :meth:`RateLimits.from_env`) holds the API's per-request limit
+    and the reflections limit; ``rate_limiter`` is what reflections acquire: the given
+    one, or ``rate_limits.reflections``.
+    """
 
     def __init__(self, store: Store, *, router: LLMRouter | None = None, cache: ResonanceCache | None = None,
-                 rate_limiter: UserRateLimiter | None = None, lattices: LatticeCache | None = None):
+                 rate_limiter: RateLimiter | None = None, lattices: LatticeCache | None = None,
+                 rate_limits: RateLimits | None = None):
         self.store = store
         self.lattices = lattices or LatticeCache(store)
         self.router = router or build_router()
         self.cache = cache or ResonanceCache()
-        self.rate_limiter = rate_limiter or UserRateLimiter()
+        self.rate_limits = rate_limits or RateLimits.from_env()
+        self.rate_limiter = rate_limiter or self.rate_limits.reflections
         self.conversations = ConversationStore()
         self.latency = LatencySeries()
         self._embedders: dict[str, Embedder] = {}
@@ -107,9 +116,11 @@ class Workbench:
         return engine.reflect(question, actor, session_id)
 
     def metrics(self) -> dict[str, Any]:
-        """Reflection latency p50/p95, resonance and lattice cache statistics, per-provider router metrics."""
+        """Reflection latency p50/p95, resonance and lattice cache statistics, per-provider router
+        metrics, rate limits (storage, degraded, refusals)."""
         return {"reflection_latency": self.latency.summary(), "cache": self.cache.stats().to_dict(),
-                "lattice_cache": self.lattices.stats(), "router": self.router.metrics_snapshot()}
+                "lattice_cache": self.lattices.stats(), "router": self.router.metrics_snapshot(),
+                "rate_limits": self.rate_limits.stats()}
 
     def collector(self) -> WorkbenchCollector:
         """Prometheus collector over this workbench (see core.monitoring.prometheus)."""
