@@ -1,5 +1,7 @@
-"""Admin: backups and restores, the transaction log, users (admin only; the engine checks too)."""
+"""Admin: backups and restores, scheduled snapshots, the transaction log, users (admin only; the engine checks too)."""
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 import streamlit as st
@@ -137,6 +139,24 @@ def confirm_restore(ctx: PageContext, v: dict, upload, target: str, stamp: tuple
             st.rerun()
 
 
+def tab_scheduled(ctx: PageContext) -> None:
+    view = A.scheduled_view()
+    st.caption(view.schedule)
+    if view.error:
+        st.error(view.error)
+        return
+    if not view.entries:
+        st.info(f"No scheduled snapshots in {view.folder} yet.", icon=":material/schedule:")
+        return
+    if view.corrupt:
+        st.error(f"{len(view.corrupt)} snapshot(s) failed verification (CORRUPT below): they are not counted as "
+                 "kept copies and stay on disk until you look at them.", icon=":material/error:")
+    if view.failing():
+        st.warning(f"The newest snapshot attempt failed for: {', '.join(view.failing())} (see the problem column).")
+    table = A.scheduled_snapshots_table(view.entries, time.time())
+    st.dataframe(table, hide_index=True, key="adm_scheduled", height=table_height(len(table), 400))
+
+
 # ------------------------------------------------------------------------ log
 def tab_log(ctx: PageContext) -> None:
     f1, f2, f3 = st.columns([2, 1, 1])
@@ -225,13 +245,15 @@ except PermissionDenied as exc:
 require_store(ctx)  # backups, the log and the audit are the database's
 
 st.title("Admin")
-st.caption("Backups and restores of lattices, the transaction log of every change, and users.")
-tabs = st.tabs(["Backup & restore", "Transaction log", "Audit log", "Users"])
+st.caption("Backups and restores of lattices, scheduled snapshots, the transaction log of every change, and users.")
+tabs = st.tabs(["Backup & restore", "Scheduled snapshots", "Transaction log", "Audit log", "Users"])
 with tabs[0]:
     tab_backup(ctx)
 with tabs[1]:
-    tab_log(ctx)
+    tab_scheduled(ctx)
 with tabs[2]:
-    tab_audit(ctx)
+    tab_log(ctx)
 with tabs[3]:
+    tab_audit(ctx)
+with tabs[4]:
     tab_users(ctx)

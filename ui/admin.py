@@ -1,14 +1,17 @@
 """Helpers of the Admin page: snapshot bytes to download, an uploaded snapshot to verify and restore,
-the transaction log as a display table and as a CSV built on demand, and the users table (the
-store checks the admin role on each call)."""
+the scheduled snapshots with their age, size and verification status, the transaction log as a
+display table and as a CSV built on demand, and the users table (the store checks the admin role
+on each call)."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +19,7 @@ import streamlit as st
 from core.access import Actor
 from core.auth import DEMO_USERS
 from core.errors import LatticeError
+from core.service import SnapshotSchedule, scheduled_snapshots, snapshot_folder
 from core.store import SnapshotError, Store
 from ui.tables import csv_bytes
 
@@ -219,6 +223,79 @@ def filter_actor(log: pd.DataFrame, who: str) -> pd.DataFrame:
 def snapshots_table(snapshots: pd.DataFrame) -> pd.DataFrame:
     """Recorded backups and restores, newest first, without the server-side temporary paths."""
     return snapshots.iloc[::-1].drop(columns=["path"], errors="ignore")
+
+
+SCHEDULED_COLUMNS = ["lattice", "taken (UTC)", "age", "size", "status", "verified (UTC)", "version", "gems", "file",
+                     "problem"]
+
+
+def _age(seconds: float) -> str:
+    """``42 s``, ``17 min``, ``5.2 h``, ``3.0 days``: how long ago, to the unit that reads best."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}" if unit != "min" else f"{seconds / size:.0f} {unit}"
+    return f"{max(0.0, seconds):.0f} s"
+
+
+def _size(n: int) -> str:
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def _utc(seconds: float | None) -> str:
+    return "" if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class ScheduledView:
+    """What the Admin page shows of the scheduled snapshots: the schedule in words, its folder,
+    the catalog's entries, and an error (a bad setting or an unreadable catalog) instead."""
+
+    schedule: str
+    folder: Path
+    entries: list = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def corrupt(self) -> list:
+        return [e for e in self.entries if e.status == "corrupt"]
+
+    def failing(self) -> list[str]:
+        """Targets whose newest attempt failed or did not verify."""
+        newest = {}
+        for e in sorted(self.entries, key=lambda e: e.created_at):
+            newest[e.target] = e
+        return sorted(t for t, e in newest.items() if e.status != "ok")
+
+
+def scheduled_view(env: Mapping[str, str] = os.environ) -> ScheduledView:
+    """The schedule of this process (``LATTICE_SNAPSHOT_EVERY``...) and the catalog of its folder
+    (``LATTICE_SNAPSHOT_DIR``: also where ``python -m core backup --schedule`` writes by default)."""
+    folder = snapshot_folder(env)
+    try:
+        schedule = SnapshotSchedule.from_env(env)
+    except LatticeError as exc:
+        return ScheduledView("", folder, error=f"The snapshot settings are wrong: {exc}")
+    text = (f"This app takes {schedule.describe()}." if schedule else
+            f"This app schedules no snapshots (set LATTICE_SNAPSHOT_EVERY, or run `python -m core backup "
+            f"--schedule`); showing the catalog in {folder}.")
+    try:
+        return ScheduledView(text, folder, scheduled_snapshots(folder))
+    except LatticeError as exc:
+        return ScheduledView(text, folder, error=str(exc))
+
+
+def scheduled_snapshots_table(entries: Sequence, now: float) -> pd.DataFrame:
+    """Scheduled snapshots (catalog entries: core.service.scheduled_snapshots), newest first, with
+    age, size and verification status (``verified``, ``CORRUPT``, ``FAILED``) and what went wrong."""
+    label = {"ok": "verified", "corrupt": "CORRUPT", "failed": "FAILED"}
+    rows = [{"lattice": e.target, "taken (UTC)": _utc(e.created_at), "age": _age(now - e.created_at),
+             "size": _size(e.bytes) if e.file else "", "status": label.get(e.status, e.status),
+             "verified (UTC)": _utc(e.verified_at), "version": e.version, "gems": e.gems, "file": e.file,
+             "problem": e.error} for e in sorted(entries, key=lambda e: e.created_at, reverse=True)]
+    return pd.DataFrame(rows, columns=SCHEDULED_COLUMNS)
 
 
 def demo_users_table() -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Store commands: ``db``, ``import``, ``export``, ``backup``, ``restore``, ``log``, ``lattices``.
+"""Store commands: ``db``, ``import``, ``export``, ``backup`` (one-off, or ``--schedule``: core.cli.schedule),
+``restore``, ``log``, ``lattices``.
 
 They act on the database of ``LATTICE_DATABASE_URL`` (default ``data/lattice.db``) as the
 ``system`` actor (the operator owns the files). ``demo`` and ``simulate`` (core.cli.engine) and
@@ -12,7 +13,8 @@ import sys
 
 from core.access import SYSTEM
 from core.cli.common import add_actions, add_json_and_handler, emit, open_store, say, store_progress
-from core.errors import ValidationError
+from core.cli.schedule import add_schedule_flags, cmd_backup_schedule, misused_flags
+from core.errors import LatticeError, ValidationError
 
 PRESETS = ("seed", "memory", "archive")  # core.engine.PRESET_NAMES (not imported: `--help` loads no numpy)
 
@@ -71,6 +73,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    if args.schedule:
+        return cmd_backup_schedule(args)
+    if misused_flags(args):
+        raise LatticeError(f"{', '.join(misused_flags(args))} belong to scheduled snapshots: add --schedule")
+    if len(args.lattice or ()) != 1 or not args.out:
+        raise LatticeError("a one-off backup needs one --lattice NAME and --out FILE_OR_FOLDER (or run scheduled "
+                           "snapshots with --schedule)")
+    args.lattice = args.lattice[0]
     with open_store() as store:
         out = store.backup(args.lattice, args.out, SYSTEM)
     emit(args, out, f"snapshot of {args.lattice!r} ({out['gems']} gems, t={out['t']:.6g}, version {out['version']}) "
@@ -144,10 +154,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-archived", action="store_true", help="also export archived gems")
     add_json_and_handler(p, cmd_export)
 
-    p = sub.add_parser("backup", help="write a consistent snapshot with a sha256 manifest")
-    p.add_argument("--lattice", required=True)
-    p.add_argument("--out", required=True, help="snapshot file (or a folder to write it into)")
-    add_json_and_handler(p, cmd_backup)
+    p = sub.add_parser("backup", help="write a consistent snapshot with a sha256 manifest, or take them on a "
+                                      "schedule with retention (--schedule)")
+    p.add_argument("--lattice", action="extend", nargs="+", metavar="NAME",
+                   help="the lattice (with --schedule: one or more)")
+    p.add_argument("--out", help="snapshot file (or a folder to write it into); not with --schedule")
+    add_schedule_flags(p)
+    add_json_and_handler(p, cmd_backup, "the result (--schedule: a line per snapshot)")
 
     p = sub.add_parser("restore", help="verify a snapshot and restore it atomically")
     p.add_argument("path", metavar="PATH")

@@ -70,7 +70,10 @@ def test_the_rules_use_only_metrics_the_workbench_exports():
     """A renamed gauge must not leave an alert watching nothing."""
     lattice = Lattice(coherence=[0.05, 0.5, 0.9], params=LatticeParams())
     summary = {**lattice.summary(), **fading_summary(lattice)}
-    exported = {fam.name for fam in WorkbenchCollector(lambda: {"demo": summary}).collect()}
+    snapshots = {"demo": {"last_success": 1.0, "last_bytes": 10.0, "failures_total": 0.0, "last_attempt_failed": 0.0,
+                          "corrupt": 0.0, "kept": 1.0, "interval_s": 60.0}}
+    collector = WorkbenchCollector(lambda: {"demo": summary}, snapshots=lambda: snapshots)
+    exported = {fam.name for fam in collector.collect()}
     exprs = " ".join(r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"])
     used = set(re.findall(r"\blattice_[a-z_]+\b", exprs))
     assert used and used <= exported, used - exported
