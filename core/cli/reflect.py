@@ -38,12 +38,13 @@ def record_json(record, store, lattice: str) -> dict[str, Any]:
 
 def cmd_reflect(args: argparse.Namespace) -> int:
     from core.router import build_router
-    from core.service import Workbench, ensure_demo
+    from core.service import RateLimits, Workbench, ensure_demo
     router = build_router(args.providers)  # validates the provider names before the store is opened
     with open_store() as store:
         if args.lattice == DEMO_NAME:
             ensure_demo(store)
-        reflection = Workbench(store, router=router).reflect(args.lattice, args.question, SYSTEM, session_id="cli")
+        workbench = Workbench(store, router=router, rate_limits=RateLimits.from_env(server=False))  # one process
+        reflection = workbench.reflect(args.lattice, args.question, SYSTEM, session_id="cli")
         if args.json:
             record = reflection.result()
             emit(args, record_json(record, store, args.lattice), record.answer)

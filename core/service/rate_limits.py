@@ -290,9 +290,12 @@ class RateLimits:
         return self.store.shared
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> RateLimits:
+    def from_env(cls, environ: dict[str, str] | None = None, *, server: bool = True) -> RateLimits:
         """From ``LATTICE_REDIS_URL``, ``LATTICE_REDIS_PREFIX``, ``LATTICE_API_RATE_LIMIT`` and
-        ``LATTICE_REFLECTION_RATE_LIMIT`` (a bad value raises LatticeError naming it)."""
+        ``LATTICE_REFLECTION_RATE_LIMIT`` (a bad value raises LatticeError naming it).
+
+        ``server=False`` (a one-shot command): per-process limits are what it needs, so their
+        note is logged at DEBUG instead of the WARNING a server node gets."""
         env = os.environ if environ is None else environ
         url = env.get(REDIS_URL_ENV, "").strip()
         prefix = env.get(REDIS_PREFIX_ENV, "").strip() or DEFAULT_PREFIX
@@ -300,7 +303,7 @@ class RateLimits:
         reflections = env.get(REFLECTION_LIMIT_ENV, "").strip() or DEFAULT_REFLECTION_LIMIT
         limits = cls(requests, reflections, RateStore(url or None, prefix=prefix))
         if not url:
-            log.warning("rate limits are per process (%s not set): each node allows, per identity, requests %s and "
+            log.log(logging.WARNING if server else logging.DEBUG, "rate limits are per process (%s not set): each node allows, per identity, requests %s and "
                         "reflections %s on its own; set %s=redis://host:6379/0 to share them", REDIS_URL_ENV,
                         limits.requests.limit, limits.reflections.limit, REDIS_URL_ENV)
         elif limits.store.ping():
