@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Sequence
 
-from core.cli import engine, evaluate, fading, reflect, repair, search, security, store, sweep, users
+from core.cli import api_keys, engine, evaluate, fading, reflect, repair, search, security, serve, store, sweep, users
 from core.cli.common import say
 from core.errors import LatticeError
 
@@ -26,12 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     reflect.register(sub)   # reflect
     store.register(sub)     # db, import, export, backup, restore, log, lattices
     security.register(sub)  # keys, reembed, audit
+    api_keys.register(sub)  # apikeys create | list | revoke (the API's program keys)
     users.register(sub)     # users add-user | hash
     repair.register(sub)    # repair (damaged gem state)
     evaluate.register(sub)  # eval (retrieval quality on a question set)
     fading.register(sub)    # fading (gems that fall below the threshold soon)
     search.register(sub)    # search (the ranking, every score term; read-only)
     sweep.register(sub)     # sweep (retrieval outcomes or lattice statistics over a grid)
+    serve.register(sub)     # serve (the REST API)
     return parser
 
 

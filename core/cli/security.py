@@ -1,4 +1,5 @@
-"""Security and maintenance commands: ``keys`` (generate / rotate / status), ``reembed``, ``audit``.
+"""Security and maintenance commands: ``keys`` (generate / rotate / status; the JWT actions are
+core.cli.api_keys'), ``reembed``, ``audit``.
 
 Like the store commands (core.cli.store) they act on the database of ``LATTICE_DATABASE_URL``
 as the ``system`` actor.
@@ -9,6 +10,7 @@ import argparse
 import json
 
 from core.access import SYSTEM
+from core.cli import api_keys
 from core.cli.common import add_actions, add_json_and_handler, emit, open_store, store_progress
 
 
@@ -61,7 +63,7 @@ def _positive(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    ksub = add_actions(sub, "keys", "encryption at rest: generate a key, rotate, status")
+    ksub = add_actions(sub, "keys", "encryption at rest: generate a key, rotate, status; JWT signing keys")
     g = ksub.add_parser("generate", help="print a new Fernet key (put it first in LATTICE_ENCRYPTION_KEYS)")
     g.set_defaults(handler=cmd_keys)
     r = ksub.add_parser("rotate", help="re-encrypt every gem under the newest key (resumable: rerun if interrupted)")
@@ -69,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_and_handler(r, cmd_keys, "the counts")
     st = ksub.add_parser("status", help="how many gems are under the newest key, an older key, or in plain text")
     add_json_and_handler(st, cmd_keys, "the counts")
+    api_keys.register_jwt(ksub)  # jwt-rotate, jwt-retire, jwt-list
 
     p = sub.add_parser("reembed", help="re-embed every gem of a lattice with another embedder (all or nothing)")
     p.add_argument("--lattice", required=True)

@@ -237,3 +237,61 @@ class AuditRow(Base):
     target: Mapped[str] = mapped_column(String(500), default="")
     outcome: Mapped[str] = mapped_column(String(20), default="ok")  # ok | started | denied | failed
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --------------------------------------------------------------- API auth (migration 0006)
+# Times of these three tables are epoch seconds (UTC, ``Double``), like ``lattices.epoch``: the
+# token service compares them with its own (injectable) clock, and JWT claims are epoch seconds too.
+class SigningKeyRow(Base):
+    """A JWT signing key of the API's token service (core.auth.signing_keys).
+
+    ``active_slot`` is 1 for the one active key and NULL for every other: the unique constraint
+    makes a second active key impossible, so two nodes creating or rotating at once cannot both
+    win. ``private_key`` is the PKCS#8 PEM, encrypted (``fernet:``) when the store has keys.
+    """
+
+    __tablename__ = "jwt_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(20))
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    private_key: Mapped[str] = mapped_column(Text)
+    active_slot: Mapped[Optional[int]] = mapped_column(Integer, nullable=True, unique=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Double)
+    superseded_at: Mapped[Optional[float]] = mapped_column(Double, nullable=True)  # when a newer key took over
+    retired_at: Mapped[Optional[float]] = mapped_column(Double, nullable=True)  # refused from then on
+
+    __table_args__ = (CheckConstraint("active_slot IS NULL OR active_slot = 1", name="one_active"),)
+
+
+class ApiKeyRow(Base):
+    """A program's API key: only the SHA-256 of the secret is stored (core.auth.api_keys)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the public part of glk_<id>_<secret>
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Double)
+    revoked_at: Mapped[Optional[float]] = mapped_column(Double, nullable=True)
+    last_used_at: Mapped[Optional[float]] = mapped_column(Double, nullable=True)
+
+    __table_args__ = (CheckConstraint("role IN ('admin', 'researcher', 'viewer')", name="role"),)
+
+
+class RefreshTokenRow(Base):
+    """One refresh token (its SHA-256), of a family that rotates on every use (core.auth.tokens)."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)  # user name, or key:<api key id>
+    audience: Mapped[list[str]] = mapped_column(JSON)
+    issued_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
+    used_at: Mapped[Optional[float]] = mapped_column(Double, nullable=True)  # exchanged for a new pair
+    revoked_at: Mapped[Optional[float]] = mapped_column(Double, nullable=True)  # reuse, key revoked, ...

@@ -23,6 +23,7 @@ state besides the engine). State changes are also logged as JSON lines on the
 from __future__ import annotations
 
 from core.store.admin import AdminMixin
+from core.store.auth_records import AuthRecordsMixin
 from core.store.gems import GemsMixin
 from core.store.history import HistoryMixin
 from core.store.lattices import LatticesMixin
@@ -35,7 +36,7 @@ from core.store.transfer import TransferMixin
 
 
 class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin, HistoryMixin, RunsMixin,
-            AdminMixin, RepairMixin, SyncMixin):
+            AuthRecordsMixin, AdminMixin, RepairMixin, SyncMixin):  # AuthRecordsMixin extends rotate_keys
     """The Crystal Lattice DB. Open with :meth:`open`; every mutating call takes an Actor.
 
     Every part is a mixin over one transaction kernel (:class:`core.store.kernel.StoreKernel`:
@@ -94,6 +95,10 @@ class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin,
         store.reembed(name, embedder, actor, progress=None) -> LatticeInfo   # all or nothing, audited
         store.audit(actor, action, target="", details=None);  store.audit_log(limit=100, action=None, actor=None)
         store.rotate_keys(actor, batch_size=500, progress=None);  store.encryption_status()
+        # API auth (core.store.auth_records; the rules are core.auth's TokenService)
+        store.signing_keys();  ensure_signing_key (first use);  add_signing_key(actor, ...) (rotate);  retire_signing_key
+        store.add_api_key / api_keys() / api_key(id) / revoke_api_key(actor, id, now)
+        store.record_token_issue / record_token_refusal / exchange_refresh_token / prune_refresh_tokens
         store.repair(name, actor, dry_run=False) -> dict   # reset damaged state (core.store.repair), audited
         # incremental reads for in-memory caches (core.store.sync)
         store.sync(name, version=None, last_tx_id=None, lattice_id=None) -> LatticeSync

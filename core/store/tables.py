@@ -30,3 +30,10 @@ GEM_COLUMNS = {**{c.name: c for c in GEMS.c},
 # the fields of a gem that get_gem / list_gems return (``gem_id`` is returned as ``id``)
 GEM_FIELDS = ("gem_id", "title", "content", "tags", "source") + STATE + (
     "last_observed", "archived", "created_at", "updated_at", "version", "state_version") + GEM_TIME
+
+# API auth (migration 0006): signing keys, programs' API keys, refresh tokens (core.store.auth_records)
+from core.store.models import ApiKeyRow, RefreshTokenRow, SigningKeyRow  # noqa: E402  (appended block)
+
+SIGNING_KEYS = SigningKeyRow.__table__
+API_KEYS = ApiKeyRow.__table__
+REFRESH_TOKENS = RefreshTokenRow.__table__
