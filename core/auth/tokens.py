@@ -55,6 +55,7 @@ MAX_TOKEN_CHARS = 4096
 REFRESH_PREFIX = "glr_"
 PRUNE_EVERY_S = 3600.0  # expired refresh tokens are deleted at most this often per process
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "iat", "nbf", "exp", "jti")
+REFUSALS_AUDITED_PER_MINUTE = 60  # per process: a flood of forged tokens must not grow the audit table unbounded
 
 
 class TokenRefused(LatticeError):
@@ -89,6 +90,29 @@ _ADVICE = {
     "reused": "this refresh token was already used, so the session was ended for safety; log in again",
     "locked": "too many failed log-ins; wait and try again",
 }
+
+
+class RefusalBudget:
+    """At most ``per_minute`` refusal audit rows per process in any minute (a fixed one-minute
+    window); :meth:`admit` returns how many refusals were left out since the last admitted row
+    (0 usually), or None when this one is over the budget (count it, write nothing)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.time):
+        self.per_minute, self.clock = int(per_minute), clock
+        self._window, self._used, self._left_out = float("-inf"), 0, 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> int | None:
+        with self._lock:
+            now = self.clock()
+            if now - self._window >= 60.0:
+                self._window, self._used = now, 0
+            if self._used >= self.per_minute:
+                self._left_out += 1
+                return None
+            self._used += 1
+            left_out, self._left_out = self._left_out, 0
+            return left_out
 
 
 @dataclass(frozen=True)
@@ -159,6 +183,7 @@ class TokenService:
         self.subjects = SubjectRoles(store, self.credentials, cache_s)
         self._pruned_at = float("-inf")
         self._prune_lock = threading.Lock()
+        self._refusal_budget = RefusalBudget(REFUSALS_AUDITED_PER_MINUTE, clock)
 
     @classmethod
     def from_env(cls, store: Any, env: Mapping[str, str] | None = None, **kwargs: Any) -> "TokenService":
@@ -171,11 +196,16 @@ class TokenService:
     # ------------------------------------------------------------------ refusals
     def _refuse(self, reason: str, stage: str, *, target: str = "", **details: Any) -> TokenRefused:
         """Record the refusal (``token.refuse``) and return the error to raise; a refusal that
-        cannot be recorded (database down) is still a refusal."""
-        try:
-            self.store.record_token_refusal(reason, {"stage": stage, **details}, target=target[:200])
-        except LatticeError:
-            pass
+        cannot be recorded (database down) is still a refusal. Over the per-process budget
+        (:class:`RefusalBudget`) refusals are counted, not written: the next row written says
+        how many were left out (``suppressed``)."""
+        suppressed = self._refusal_budget.admit()
+        if suppressed is not None:
+            extra = {"suppressed": suppressed} if suppressed else {}
+            try:
+                self.store.record_token_refusal(reason, {"stage": stage, **details, **extra}, target=target[:200])
+            except LatticeError:
+                pass
         return TokenRefused(reason, _ADVICE.get(reason, "the token is not accepted") + " (nothing was changed)")
 
     @staticmethod

@@ -3,6 +3,9 @@ test_jwt_keys.py).
 
 Real bcrypt credentials, real Ed25519 keys, real SQLite files and the real PostgreSQL (``db_url``).
 Every tampered token is refused with TokenRefused and writes nothing but its audit row.
+
+Long file: one case per way a token can be forged or misused, each with its own small maker,
+reads best as one table of attacks in one place.
 """
 from __future__ import annotations
 
