@@ -51,6 +51,37 @@ def _demo_users_in(credentials: Mapping[str, Any]) -> list[str]:
                   if verify_password(DEMO_PASSWORD, str(user.get("password", ""))))
 
 
+def _checked_credentials(env: Mapping[str, str], path: Path | None, problems: list[str]) -> tuple[dict, dict]:
+    """The credentials file's users and cookie section; what is wrong with them goes to ``problems``."""
+    creds_path = Path(path) if path is not None else credentials_path(env)
+    try:
+        credentials, cookie = load_credentials_file(creds_path)
+    except AuthConfigError as exc:
+        problems.append(str(exc))
+        return {}, {}
+    demo_users = _demo_users_in(credentials) if credentials else []
+    if demo_users:
+        problems.append(f"user(s) {', '.join(demo_users)} have the public demo password 'demo'; "
+                        f"change it with `python -m core users add-user NAME --role ...`")
+    return credentials, cookie
+
+
+def _refuse_if(problems: list[str]) -> None:
+    if problems:
+        raise AuthConfigError("the workbench refuses to start outside demo mode: " + "; ".join(problems)
+                              + f". (For a local demo, set {DEMO_ENV}=1.)")
+
+
+def check_api_credentials(env: Mapping[str, str] | None = None, path: Path | None = None) -> None:
+    """The API server's start-up check (it has no cookie): outside demo mode, refuse with
+    :class:`AuthConfigError` a missing credentials file or users with the public demo password."""
+    env = os.environ if env is None else env
+    if not demo_mode(env):
+        problems: list[str] = []
+        _checked_credentials(env, path, problems)
+        _refuse_if(problems)
+
+
 def load_auth_config(cookie_key: str | None = None, env: Mapping[str, str] | None = None,
                      path: Path | None = None) -> AuthConfig:
     """Assemble the login configuration, or refuse with :class:`AuthConfigError`.
@@ -76,19 +107,7 @@ def load_auth_config(cookie_key: str | None = None, env: Mapping[str, str] | Non
                         "generate a real one (`python -c \"import secrets; print(secrets.token_urlsafe(48))\"`)")
     elif len(key) < MIN_COOKIE_KEY_LENGTH:
         problems.append(f"the cookie key is too short ({len(key)} characters; use at least {MIN_COOKIE_KEY_LENGTH})")
-    creds_path = Path(path) if path is not None else credentials_path(env)
-    try:
-        credentials, cookie = load_credentials_file(creds_path)
-    except AuthConfigError as exc:
-        problems.append(str(exc))
-        credentials, cookie = {}, {}
-    if credentials:
-        demo_users = _demo_users_in(credentials)
-        if demo_users:
-            problems.append(f"user(s) {', '.join(demo_users)} have the public demo password 'demo'; "
-                            f"change it with `python -m core users add-user NAME --role ...`")
-    if problems:
-        raise AuthConfigError("the workbench refuses to start outside demo mode: " + "; ".join(problems)
-                              + f". (For a local demo, set {DEMO_ENV}=1.)")
+    credentials, cookie = _checked_credentials(env, path, problems)
+    _refuse_if(problems)
     return AuthConfig(credentials, str(cookie.get("name") or COOKIE_NAME), key,
                       float(cookie.get("expiry_days", COOKIE_EXPIRY_DAYS)), demo=False)

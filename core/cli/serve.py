@@ -19,10 +19,11 @@ DEFAULT_PORT = 8000
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from core.api import create_app, serve
-    from core.auth import demo_mode, is_loopback
+    from core.auth import check_api_credentials, demo_mode, is_loopback
     from core.service import Workbench, ensure_demo
     from core.store import Store
 
+    check_api_credentials()  # outside demo mode: a real credentials file without demo passwords
     store = Store.open()
     if ensure_demo(store):
         say("created the demo lattice 'demo'", file=sys.stderr)

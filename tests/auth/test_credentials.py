@@ -71,3 +71,17 @@ def test_good_configuration_round_trip(tmp_path):
     with pytest.raises(AuthConfigError, match="demo"):
         add_user(creds, "bob", "demo", "viewer")
 
+
+
+def test_api_server_start_check_needs_real_credentials_but_no_cookie_key(tmp_path):
+    from core.auth import check_api_credentials
+    check_api_credentials(env={"LATTICE_DEMO": "1"})  # demo mode: the demo users
+    with pytest.raises(AuthConfigError, match="no credentials file"):
+        check_api_credentials(env={}, path=tmp_path / "none.yaml")
+    demo = tmp_path / "demo.yaml"
+    save_credentials_file(demo, demo_credentials())
+    with pytest.raises(AuthConfigError, match="public demo password"):
+        check_api_credentials(env={}, path=demo)
+    real = tmp_path / "real.yaml"
+    save_credentials_file(real, add_user({}, "alice", "s3cret-pass", "admin"))
+    check_api_credentials(env={}, path=real)  # no cookie key needed: the API has no cookie
