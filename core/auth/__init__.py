@@ -18,7 +18,8 @@ from core.auth.tokens import (ACCESS_TTL_ENV, API_AUDIENCE, AUDIENCES, ISSUER_EN
 __all__ = ["BIND_ENV", "COOKIE_EXPIRY_DAYS", "COOKIE_KEY_ENV", "COOKIE_NAME", "CREDENTIALS_ENV", "DEMO_ENV",
            "DEMO_PASSWORD", "DEMO_USERS", "LOCKOUT_ENV", "MAX_FAILURES_ENV", "REVOKED_ENV", "AuthConfig",
            "AuthConfigError", "LoginLocked", "LoginThrottle", "RevocationList", "actor_for", "add_user",
-           "add_user_to_file", "check_api_credentials", "check_login", "credentials_path", "demo_credentials", "demo_mode", "hash_password",
+           "add_user_to_file", "check_api_credentials", "check_login", "credentials_path", "demo_credentials",
+           "demo_mode", "hash_password",
            "is_loopback", "issue_cookie_token", "list_users", "load_auth_config", "load_credentials_file",
            "revocations_path", "save_credentials_file", "token_version", "verify_cookie_token", "verify_password",
            # the API's tokens and keys
