@@ -1,15 +1,18 @@
-"""Cache & metrics: resonance cache, reflection latency, LLM providers, lattice coherence over time."""
+"""Cache & metrics: resonance cache, reflection latency, LLM providers, replication lag, lattice
+coherence over time. The stored figures are read from the read replica when one is configured
+(LATTICE_READ_DATABASE_URL)."""
 from __future__ import annotations
 
 import streamlit as st
 
 from core.errors import LatticeError
 from core.service import Workbench
+from core.store import Store
 from ui import charts
 from ui.context import PageContext, page_context, require_store
 from ui.decay_log import cached_history
-from ui.metrics import default_history_axis, provider_table, reflection_latencies
-from ui.services import get_workbench
+from ui.metrics import default_history_axis, provider_table, reflection_latencies, replication_table
+from ui.services import get_read_store, get_workbench, read_database_url
 from ui.tables import download_csv
 
 PROVIDER_COLUMNS = {
@@ -43,8 +46,54 @@ def process_metrics(wb: Workbench) -> None:
     st.dataframe(provider_table(snap), hide_index=True, key="met_provider_table", column_config=PROVIDER_COLUMNS)
 
 
-def reflection_latency(ctx: PageContext) -> None:
-    lat_s = reflection_latencies(ctx.store.list_reflections(ctx.name, limit=1000))
+def replication(primary: Store) -> None:
+    """Streaming replication: every standby's lag as the primary sees it, and the read replica's
+    own (a fragment: "Live" refreshes it)."""
+    try:
+        status = primary.replication()
+    except LatticeError as exc:
+        st.error(f"Replication status unavailable: {exc}")
+        return
+    if status.role == "none":
+        st.caption(f"Replication: none ({status.dialect}); back up and restore as the README's runbook says.")
+        return
+    rows, notes = status.figures(), [status.summary()]
+    if read_database_url():
+        try:
+            own = get_read_store().replication()
+            rows += own.figures()
+            notes.append(f"read replica: {own.summary()}")
+        except LatticeError as exc:
+            notes.append(f"read replica unavailable: {exc}")
+    lags = [r["lag_seconds"] for r in rows if r["lag_seconds"] is not None]
+    m = st.columns(3)
+    m[0].metric("Standbys", str(len(status.standbys)), help="standbys streaming from this primary now")
+    sync = "on" if status.synchronous else ("waiting: no standby" if status.synchronous_standby_names else "off")
+    m[1].metric("Synchronous commit", sync,
+                help=f"synchronous_standby_names = {status.synchronous_standby_names!r}; synchronous_commit = "
+                     f"{status.synchronous_commit}: a commit is acknowledged once a synchronous standby has it")
+    m[2].metric("Max replication lag", f"{max(lags):.2f} s" if lags else "—",
+                help="commit on the primary to replay on a standby")
+    st.dataframe(replication_table(rows), hide_index=True, key="met_replication")
+    st.caption(" · ".join(notes))
+
+
+def reading_store(ctx: PageContext) -> Store:
+    """Where this page's stored figures come from: the read replica if configured (the
+    primary, with a warning, when it cannot be opened)."""
+    try:
+        return get_read_store()
+    except LatticeError as exc:
+        st.warning(f"Reading from the primary: {exc}")
+        return ctx.store
+
+
+def reflection_latency(ctx: PageContext, store: Store) -> None:
+    try:
+        lat_s = reflection_latencies(store.list_reflections(ctx.name, limit=1000))
+    except LatticeError as exc:  # e.g. a lattice the replica has not replayed yet
+        st.error(f"No reflection latencies: {exc}")
+        return
     st.plotly_chart(charts.latency_histogram(lat_s, f"The last {len(lat_s)} stored reflections of lattice "
                                                     f"{ctx.name} (all users and server processes)"),
                     key="met_latency")
@@ -52,10 +101,11 @@ def reflection_latency(ctx: PageContext) -> None:
         st.caption("No reflections stored yet for this lattice.")
 
 
-def lattice_history(ctx: PageContext) -> None:
-    store, name = ctx.store, ctx.name
-    try:
-        history = cached_history(store, store.url, name, ctx.loaded.version)
+def lattice_history(ctx: PageContext, store: Store) -> None:
+    name = ctx.name
+    try:  # the version read where the history is (a replica may be behind the page's lattice)
+        version = ctx.loaded.version if store is ctx.store else store.version(name)
+        history = cached_history(store, store.url, name, version)
     except LatticeError as exc:
         st.error(f"No history: {exc}")
         return
@@ -85,9 +135,13 @@ head.caption("Cache, latency and provider figures are this server process's (sin
 live = live_col.toggle("Live", key="met_live", help="Refresh the process figures every 5 s.")
 st.fragment(process_metrics, run_every=5 if live else None)(wb)
 
+st.subheader("Replication")
+st.fragment(replication, run_every=5 if live else None)(ctx.store)
+
 st.subheader("Lattice " + ctx.name)
+reader = reading_store(ctx)
 c3, c4 = st.columns(2)
 with c3:
-    reflection_latency(ctx)
+    reflection_latency(ctx, reader)
 with c4:
-    lattice_history(ctx)
+    lattice_history(ctx, reader)

@@ -1,5 +1,5 @@
 """Helpers of the Cache & metrics page: the provider table, stored reflection latencies, the
-history chart's default axis (no widgets here)."""
+history chart's default axis, the replication table (no widgets here)."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,3 +29,12 @@ def default_history_axis(frame: pd.DataFrame) -> int:
     """Index in :data:`HISTORY_AXES` of the history chart's default x axis: lattice time when the
     clock moved during the log, else wall time (a manual clock stacks every change at one time)."""
     return 0 if frame["lattice_t"].nunique() > 1 else list(HISTORY_AXES).index("wall time")
+
+
+def replication_table(rows: list[dict]) -> pd.DataFrame:
+    """One row per standby (``ReplicationStatus.figures()`` of the primary, then the read
+    replica's view of itself): who, seen from where, state, synchronous, lag in bytes and s."""
+    return pd.DataFrame([{"standby": r["standby"], "measured on": r["measured_on"], "state": r["state"],
+                          "synchronous": {1: "yes", 0: "no"}.get(r["synchronous"], "—"),
+                          "lag (bytes)": r["lag_bytes"], "lag (s)": r["lag_seconds"]} for r in rows],
+                        columns=["standby", "measured on", "state", "synchronous", "lag (bytes)", "lag (s)"])

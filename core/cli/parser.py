@@ -10,7 +10,8 @@ import os
 import sys
 from typing import Sequence
 
-from core.cli import api_keys, engine, evaluate, fading, reflect, repair, search, security, serve, store, sweep, users
+from core.cli import (api_keys, engine, evaluate, fading, mcp, pitr, reflect, repair, search, security, serve, store,
+                      sweep, users)
 from core.cli.common import say
 from core.errors import LatticeError
 
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.register(sub)    # search (the ranking, every score term; read-only)
     sweep.register(sub)     # sweep (retrieval outcomes or lattice statistics over a grid)
     serve.register(sub)     # serve (the REST API)
+    mcp.register(sub)       # mcp (the MCP server for agents, over stdio)
+    pitr.register(sub)      # pitr (PostgreSQL point-in-time recovery into a new data directory)
     return parser
 
 

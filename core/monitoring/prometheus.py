@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 from prometheus_client import CollectorRegistry, start_http_server
@@ -25,6 +25,10 @@ from core.engine import Lattice, fading_times
 from core.errors import LatticeError
 
 LatticeSummaries = Callable[[], Mapping[str, Mapping[str, float]]]
+# rows of core.store.ReplicationStatus.figures(): standby, measured_on, lag_bytes, lag_seconds, synchronous
+ReplicationFigures = Callable[[], Iterable[Mapping[str, Any]]]
+# per target (lattice name, or "(database)"): core.service.scheduled_snapshot_status()
+SnapshotStatus = Callable[[], Mapping[str, Mapping[str, float]]]
 FADING_WINDOW_S = 86400.0  # "fading soon": within the next day
 
 
@@ -50,8 +54,11 @@ def fading_summary(lattice: Lattice) -> dict[str, float]:
 class WorkbenchCollector(Collector):
     """Collects from whichever sources are given (each optional)."""
 
-    def __init__(self, lattices: LatticeSummaries | None = None, cache=None, router=None, reflection_latency=None):
+    def __init__(self, lattices: LatticeSummaries | None = None, cache=None, router=None, reflection_latency=None,
+                 replication: ReplicationFigures | None = None, snapshots: SnapshotStatus | None = None):
         self.lattices, self.cache, self.router, self.latency = lattices, cache, router, reflection_latency
+        self.replication = replication  # streaming replication lag (ui.services wires the store's)
+        self.snapshots = snapshots  # scheduled snapshots' catalog (ui.services / the backup service wire it)
 
     def collect(self) -> Iterable:
         if self.lattices is not None:
@@ -105,6 +112,76 @@ class WorkbenchCollector(Collector):
                 if summary[key] is not None:
                     q.add_metric([label], summary[key])
             yield q
+        if self.replication is not None:
+            yield from replication_metrics(self.replication)
+        if self.snapshots is not None:
+            yield from snapshot_metrics(self.snapshots)
+
+
+def replication_metrics(figures: ReplicationFigures) -> list[GaugeMetricFamily]:
+    """The replication gauges: per standby, as its primary sees it (``measured_on="primary"``)
+    or as a read replica sees itself (``"standby"``, standby ``self``). An unreachable
+    database gives no samples (and a failed scrape of nothing else)."""
+    labels = ["standby", "measured_on"]
+    lag_b = GaugeMetricFamily("lattice_replication_lag_bytes", "WAL not yet replayed on the standby (bytes)",
+                              labels=labels)
+    lag_s = GaugeMetricFamily("lattice_replication_lag_seconds", "Replication lag: commit on the primary to "
+                              "replay on the standby (seconds; 0 when caught up)", labels=labels)
+    sync = GaugeMetricFamily("lattice_replication_synchronous", "1 when commits wait for this standby "
+                             "(synchronous commit), 0 for an asynchronous one", labels=labels)
+    count = GaugeMetricFamily("lattice_replication_standbys", "Standbys connected to the primary")
+    try:
+        rows = list(figures())
+    except LatticeError:
+        return []
+    for r in rows:
+        key = [str(r["standby"]), str(r["measured_on"])]
+        if r.get("lag_bytes") is not None:
+            lag_b.add_metric(key, float(r["lag_bytes"]))
+        if r.get("lag_seconds") is not None:
+            lag_s.add_metric(key, float(r["lag_seconds"]))
+        if r.get("synchronous") is not None:
+            sync.add_metric(key, float(r["synchronous"]))
+    count.add_metric([], float(sum(1 for r in rows if r["measured_on"] == "primary")))
+    return [lag_b, lag_s, sync, count]
+
+
+def snapshot_metrics(status: SnapshotStatus) -> list:
+    """The scheduled-snapshot gauges per target (label ``lattice``; ``(database)`` for the whole
+    SQLite file), from the snapshot catalog; ``lattice_snapshot_catalog_readable`` is 0 when the
+    catalog cannot be read (then no other snapshot series: the SnapshotCatalogUnreadable alert)."""
+    labels = ["lattice"]
+    last = GaugeMetricFamily("lattice_snapshot_last_success_timestamp_seconds",
+                             "When the newest verified snapshot was taken (Unix time, seconds)", labels=labels)
+    failures = CounterMetricFamily("lattice_snapshot_failures", "Snapshots that failed to be written or verified, "
+                                   "or were found changed later (since the catalog began)", labels=labels)
+    failed = GaugeMetricFamily("lattice_snapshot_last_attempt_failed",
+                               "1 when the newest snapshot attempt failed or did not verify", labels=labels)
+    corrupt = GaugeMetricFamily("lattice_snapshot_corrupt", "Snapshots kept on disk whose verification failed",
+                                labels=labels)
+    kept = GaugeMetricFamily("lattice_snapshot_kept", "Verified snapshots kept by the retention policy",
+                             labels=labels)
+    interval = GaugeMetricFamily("lattice_snapshot_interval_seconds", "The schedule's interval (seconds)",
+                                 labels=labels)
+    size = GaugeMetricFamily("lattice_snapshot_last_size_bytes", "Size of the newest verified snapshot (bytes)",
+                             labels=labels)
+    readable = GaugeMetricFamily("lattice_snapshot_catalog_readable", "1 when the snapshot catalog can be read")
+    try:
+        rows = status()
+    except LatticeError:
+        readable.add_metric([], 0.0)
+        return [readable]
+    readable.add_metric([], 1.0)
+    for target, r in rows.items():
+        failures.add_metric([target], r["failures_total"])
+        failed.add_metric([target], r["last_attempt_failed"])
+        corrupt.add_metric([target], r["corrupt"])
+        kept.add_metric([target], r["kept"])
+        interval.add_metric([target], r["interval_s"])
+        if "last_success" in r:
+            last.add_metric([target], r["last_success"])
+            size.add_metric([target], r["last_bytes"])
+    return [last, failures, failed, corrupt, kept, interval, size, readable]
 
 
 _started: dict[int, CollectorRegistry] = {}

@@ -4,6 +4,10 @@
   first use. PostgreSQL URLs use psycopg 3 (``postgresql+psycopg://``; a bare
   ``postgresql://`` is mapped to it). A PostgreSQL schema can be chosen with
   ``?options=-csearch_path%3Dmyschema`` (tests use one schema per run).
+- Several servers (a Patroni pair, deploy/patroni/): libpq's multi-host form
+  ``postgresql+psycopg://user@h1:p1,h2:p2/db?target_session_attrs=read-write`` is accepted
+  and rewritten to SQLAlchemy's ``?host=h1:p1&host=h2:p2`` form (its own parser takes one
+  host); libpq then connects to whichever server accepts writes.
 - SQLite: WAL journal, foreign keys on, a busy timeout, and real transactions (pysqlite's
   own implicit BEGIN is switched off and SQLAlchemy emits BEGIN), so a multi-SELECT read
   is one consistent snapshot and DDL is transactional.
@@ -32,6 +36,7 @@ if TYPE_CHECKING:  # alembic is imported only when a schema is checked or migrat
 DEFAULT_SQLITE_PATH = DATA_DIR / "lattice.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ENV_URL = "LATTICE_DATABASE_URL"
+ENV_READ_URL = "LATTICE_READ_DATABASE_URL"
 # The migrations are one linear chain named NNNN_*.py with revision "NNNN", so the head is the
 # largest number; tests/store/test_schema.py checks that this agrees with alembic's own head.
 HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
@@ -46,7 +51,21 @@ def database_url(url: str | None = None) -> str:
     url = url or os.environ.get(ENV_URL) or f"sqlite:///{DEFAULT_SQLITE_PATH}"
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+    return _multi_host(url)
+
+
+def _multi_host(url: str) -> str:
+    """``scheme://user@h1:p1,h2:p2/db?q`` as ``scheme://user@/db?host=h1:p1&host=h2:p2&q``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("postgresql"):
+        return url
+    netloc, _, tail = rest.partition("/")
+    creds, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    path, _, query = tail.partition("?")
+    params = "&".join(f"host={h}" for h in hosts.split(",") if h)
+    return f"{scheme}://{creds}{at}/{path}?{params}" + (f"&{query}" if query else "")
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:
@@ -59,12 +78,27 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def create_db_engine(url: str | None = None) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`), with the SQLite settings above."""
+def read_database_url() -> str | None:
+    """``$LATTICE_READ_DATABASE_URL``: a read replica for read-only calls (None when unset).
+    Same forms as :func:`database_url`; see core.store.read_only."""
+    url = os.environ.get(ENV_READ_URL, "").strip()
+    return database_url(url) if url else None
+
+
+def _sqlite_query_only(dbapi_conn, _record) -> None:
+    dbapi_conn.execute("PRAGMA query_only=ON")  # SQLite's own refusal of any write on this connection
+
+
+def create_db_engine(url: str | None = None, *, read_only: bool = False) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`), with the SQLite settings above.
+
+    ``read_only``: every session refuses writes in the database itself (PostgreSQL:
+    ``default_transaction_read_only``; SQLite: ``PRAGMA query_only``), behind the store's own
+    refusal (core.store.read_only), so not even a forgotten code path can write through it."""
     url = database_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise LatticeError(f"invalid database URL {url!r} (set {ENV_URL} to e.g. "
                            "postgresql+psycopg://user@host/db or sqlite:///path.db)") from None
     if parsed.get_backend_name() == "sqlite":
@@ -79,6 +113,8 @@ def create_db_engine(url: str | None = None) -> Engine:
         engine = create_engine(parsed, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        if read_only:
+            event.listen(engine, "connect", _sqlite_query_only)
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise LatticeError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
@@ -87,6 +123,10 @@ def create_db_engine(url: str | None = None) -> Engine:
     # how long a call waits for an unreachable server before DatabaseUnavailable.
     # Pool per process (node): LATTICE_DB_POOL_SIZE connections (default 5) + 10 overflow.
     connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 5}
+    if read_only:  # added to the URL's own options (a search_path, say), which connect_args would replace
+        options = parsed.query.get("options", "")
+        options = " ".join(options) if isinstance(options, tuple) else options  # ?options=..&options=..
+        connect_args["options"] = f"{options} -c default_transaction_read_only=on".strip()
     size = os.environ.get("LATTICE_DB_POOL_SIZE", "5")
     if not size.isdigit() or not 1 <= int(size) <= 1000:
         raise LatticeError(f"LATTICE_DB_POOL_SIZE={size!r}: use a whole number from 1 to 1000")

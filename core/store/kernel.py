@@ -30,7 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.access import Actor, Permission, PermissionDenied, require
 from core.errors import LatticeError, ValidationError
-from core.store import db, txlog
+from core.store import db, recovery, replication, txlog
 from core.store.crypto import ContentCipher
 from core.store.errors import ConflictError, DatabaseUnavailable, NotFoundError
 from core.store.models import utcnow
@@ -110,9 +110,13 @@ def emb_bytes(vec: np.ndarray) -> bytes:
 class StoreKernel:
     """Connections and transactions of the Crystal Lattice DB (the base of :class:`Store`)."""
 
+    READ_ONLY = False  # core.store.read_only.ReadOnlyStore: sessions that refuse writes (a replica)
+
     def __init__(self, engine: Engine, cipher: ContentCipher | None = None):
         self.engine = engine
         self.cipher = cipher if cipher is not None else ContentCipher.from_env()
+        # holds writes after a failover or restore until the state is verified (core.store.recovery)
+        self.recovery = recovery.RecoveryGate(engine)
 
     # ---------------------------------------------------------- lifecycle
     @classmethod
@@ -125,7 +129,7 @@ class StoreKernel:
         $LATTICE_ENCRYPTION_KEYS; none = content stored as plain text).
         """
         cipher = ContentCipher(keys) if keys is not None else ContentCipher.from_env()
-        engine = db.create_db_engine(url)
+        engine = db.create_db_engine(url, read_only=cls.READ_ONLY)
         try:
             if upgrade:
                 db.ensure_schema(engine)
@@ -149,6 +153,15 @@ class StoreKernel:
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
+    def replication(self) -> replication.ReplicationStatus:
+        """Where this store's database stands in streaming replication: a primary's standbys
+        with their lag, or a standby's own lag (core.store.replication); role "none" on SQLite."""
+        try:
+            with self.engine.connect() as conn:
+                return replication.replication_status(conn)
+        except (DBAPIError, PoolTimeout) as exc:
+            raise self._db_error(exc) from None
+
     def _db_error(self, exc: Exception) -> LatticeError:
         """A driver/pool error as the project's error: DatabaseUnavailable when the database
         cannot be reached (the caller may retry: nothing of this call was written)."""
@@ -170,6 +183,7 @@ class StoreKernel:
         """A plain write transaction with driver errors translated (see :meth:`_db_error`)."""
         try:
             with self.engine.begin() as conn:
+                self.recovery.before_write(self)  # after connecting: a new server is seen first
                 yield conn
         except (DBAPIError, PoolTimeout) as exc:
             raise self._db_error(exc) from None
@@ -195,6 +209,7 @@ class StoreKernel:
             check_name(name)
         try:
             with self.engine.begin() as conn:
+                self.recovery.before_write(self)
                 row = self._bump(conn, name)
                 if row is None and create is not None:
                     self._refuse_look_alike(conn, name)

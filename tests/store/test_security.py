@@ -24,7 +24,12 @@ READ_ONLY = {"open", "close", "url", "list_lattices", "exists", "info", "version
              "get_gem", "list_gems", "list_tags",
              "gem_texts", "embeddings", "entanglements", "export", "transactions", "snapshots", "replay_to",
              "list_runs", "get_run", "list_reflections", "audit_log", "encryption_status", "verify_snapshot",
-             "sync", "content_rows", "contents", "lattice_names"}  # reads of the lattice cache (sync catches a wall clock up, as load)
+             "sync", "content_rows", "contents", "lattice_names",  # reads of the lattice cache (sync catches up, as load)
+             "replication", "READ_ONLY"}  # where the database stands in streaming replication; the replica flag
+# The API's token machinery (core.store.auth_records): reads, and the writes of a log-in itself,
+# which any user, a viewer too, must be able to make; they touch only the auth tables and the audit log.
+TOKEN_MACHINERY = {"signing_keys", "api_key", "api_keys", "refresh_family", "ensure_signing_key",
+                   "record_token_issue", "record_token_refusal", "exchange_refresh_token", "prune_refresh_tokens"}
 
 
 def _mutations(store: Store, snapshot):
@@ -57,6 +62,10 @@ def _mutations(store: Store, snapshot):
         "audit": lambda: store.audit(v, "user.create", "eve"),
         "rotate_keys": lambda: store.rotate_keys(v),
         "repair": lambda: store.repair("lab", v),
+        "add_signing_key": lambda: store.add_signing_key(v, "kid", "EdDSA", "pem", {}, 0.0),
+        "retire_signing_key": lambda: store.retire_signing_key(v, "kid", 0.0),
+        "add_api_key": lambda: store.add_api_key(v, "000000000000", "bot", "admin", "0" * 64, 0.0),
+        "revoke_api_key": lambda: store.revoke_api_key(v, "000000000000", 0.0),
     }
 
 
@@ -75,7 +84,8 @@ def test_every_mutating_call_refuses_a_viewer_and_writes_nothing(filled, tmp_pat
                                 "dir": tmp_path, "path": snap["path"]})
     public = {n for n, _ in inspect.getmembers(Store) if not n.startswith("_")}
     # a new public method must be classified here: read-only, or refused to a viewer
-    assert public == READ_ONLY | set(calls), sorted(public ^ (READ_ONLY | set(calls)))
+    classified = READ_ONLY | TOKEN_MACHINERY | set(calls)
+    assert public == classified, sorted(public ^ classified)
     before = _fingerprint(filled, tmp_path)
     audit_before = len(filled.audit_log(limit=None))
     for name, call in calls.items():
@@ -86,8 +96,8 @@ def test_every_mutating_call_refuses_a_viewer_and_writes_nothing(filled, tmp_pat
     # refused admin attempts are themselves audited (and nothing else was written)
     assert set(denied["action"][denied["outcome"] == "denied"]) == {
         "lattice.delete", "lattice.backup", "db.backup", "lattice.restore", "user.create", "keys.rotate",
-        "lattice.repair"}
-    assert len(denied) - audit_before == 7
+        "lattice.repair", "jwt.rotate", "jwt.retire", "apikey.create", "apikey.revoke"}
+    assert len(denied) - audit_before == 11
 
 
 def test_admin_actions_are_audited(filled, tmp_path):
