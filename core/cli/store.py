@@ -42,6 +42,16 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_verify(args: argparse.Namespace) -> int:
+    """The recovery verification (core.store.verify_recovery), e.g. after putting back a database
+    backup or a PITR: exit 0 when it passed, 1 when a check failed (the store then refuses writes)."""
+    from core.store import verify_recovery
+    with open_store() as store:
+        report = verify_recovery(store, reason=args.reason, actor=SYSTEM)
+    emit(args, report.as_dict(), report.summary())
+    return 0 if report.ok else 1
+
+
 def cmd_db_backup(args: argparse.Namespace) -> int:
     with open_store() as store:
         out = store.backup_database(args.out, SYSTEM)
@@ -127,6 +137,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     bk = dsub.add_parser("backup", help="copy the whole SQLite database while it is in use (PostgreSQL: pg_dump)")
     bk.add_argument("--out", required=True, help="backup file, or a folder for lattice-<time>.db")
     add_json_and_handler(bk, cmd_db_backup)
+    vf = dsub.add_parser("verify", help="check the database after a restore, PITR or failover (schema, lattice "
+                                        "versions and clocks against the log, snapshot checksums); audited")
+    vf.add_argument("--reason", default="manual", help="why, for the audit log (default: manual)")
+    add_json_and_handler(vf, cmd_db_verify)
 
     p = sub.add_parser("import", help="import gems from a .jsonl/.csv file, a chat transcript or a folder of "
                                       ".md/.txt files (rows may carry created_at: ISO 8601 with a zone, or lattice t)")
