@@ -12,11 +12,15 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.api import errors
 from core.api.context import ApiContext
 from core.api.limits import BodyLimits, BodySizeLimit
+from core.api.mcp_http import PATH as MCP_PATH
+from core.api.mcp_http import McpEndpoint
+from core.api.mcp_server import build_mcp_server
 from core.api.routes import ROUTERS
 from core.auth.tokens import TokenService
 from core.service import Workbench
@@ -28,6 +32,9 @@ Server-Sent Events), observation, clock advances, evaluation, snapshots.
 **Auth** (the seed's token flow): `POST /v1/auth/token` with a user's name and password, a program's
 API key or a refresh token returns a short-lived signed JWT; send it as `Authorization: Bearer <token>`.
 The public keys are at `/.well-known/jwks.json`. Roles (admin, researcher, viewer) are enforced in core.
+
+**MCP** for agents (tools remember, search, reflect, forget; gems as resources): streamable HTTP at `/mcp`,
+with a bearer token for the MCP audience (`"audience": "gem-lattice-mcp"` in the token request, or none: both).
 
 **Errors** are JSON `{"error": {"code", "message", "field"?}}` with a stable `code`.
 """
@@ -76,11 +83,13 @@ def create_app(workbench: Workbench | None = None, tokens: TokenService | None =
         workbench = Workbench(Store.open(database_url))
     ctx = ApiContext(workbench, tokens or TokenService.from_env(workbench.store), limits or BodyLimits.from_env(),
                      owns_store)
+    mcp = McpEndpoint(build_mcp_server(workbench, ctx.tokens, version=API_VERSION), ctx.limits)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         try:
-            yield {}
+            async with mcp.running():  # the MCP SDK's session manager lives as long as the app
+                yield {}
         finally:
             ctx.close()
 
@@ -90,6 +99,7 @@ def create_app(workbench: Workbench | None = None, tokens: TokenService | None =
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))  # every method, exactly /mcp
     app.add_middleware(BodySizeLimit, limits=ctx.limits)
     app.add_middleware(ServerTiming)
     return app
