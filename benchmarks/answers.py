@@ -117,10 +117,11 @@ def run() -> dict:
 SECOND = {topic: questions[0] for topic, questions in QUESTIONS.items()}
 
 
-def crowding(settings: dict | None = None, hours: float = 168.0, first: int = 3) -> dict:
+def crowding(settings: dict | None = None, hours: float = 168.0, first: int = 3, embedder: str | None = None) -> dict:
     """Question 2 alone against question 2 after ``first`` questions of another topic, over
     every ordered pair of demo topics (42), on the demo evolved ``hours`` (lattice hours) under
-    its memory preset with ``settings`` (parameter name -> value) over it.
+    its memory preset with ``settings`` (parameter name -> value) over it, re-embedded with
+    ``embedder`` if given (default: the demo's own, hashing-v2 for a memory lattice).
 
     Per pair, from a freshly rebuilt demo: q2's top k and offline answer alone, then after the
     questions of topic 1 (each reflection read to the end, so its gems re-cohere). Returns the
@@ -143,6 +144,8 @@ def crowding(settings: dict | None = None, hours: float = 168.0, first: int = 3)
 
         def fresh() -> Workbench:
             ensure_demo(store, rebuild=True)
+            if embedder and store.info(DEMO_NAME).embedder != embedder:
+                store.reembed(DEMO_NAME, embedder, SYSTEM)
             if settings:
                 store.update_params(DEMO_NAME, store.info(DEMO_NAME).params.replace(**settings), SYSTEM)
             if hours:
@@ -157,6 +160,7 @@ def crowding(settings: dict | None = None, hours: float = 168.0, first: int = 3)
 
         alone = {topic: ask(fresh(), q) for topic, q in SECOND.items()}
         k, floor = store.info(DEMO_NAME).params.k, store.info(DEMO_NAME).params.coherence_floor
+        store_embedder = store.info(DEMO_NAME).embedder
         pairs = []
         for x, y in itertools.permutations(SECOND, 2):
             wb, used = fresh(), set()
@@ -170,7 +174,8 @@ def crowding(settings: dict | None = None, hours: float = 168.0, first: int = 3)
                           "answer_on_topic": [sum(topic_of[g] == y for g in alone[y][2]) / max(len(alone[y][2]), 1),
                                               sum(topic_of[g] == y for g in answer) / max(len(answer), 1)]})
     n = len(pairs)
-    return {"settings": settings or {}, "coherence_floor": floor, "hours": hours, "first_questions": first, "pairs": n, "k": k,
+    return {"settings": settings or {}, "embedder": store_embedder, "coherence_floor": floor, "hours": hours,
+            "first_questions": first, "pairs": n, "k": k,
             "top_k_on_topic_alone": round(sum(p["on_topic_alone"] for p in pairs) / (n * k), 4),
             "top_k_on_topic_after": round(sum(p["on_topic_after"] for p in pairs) / (n * k), 4),
             "answer_on_topic_alone": round(sum(p["answer_on_topic"][0] for p in pairs) / n, 4),

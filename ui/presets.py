@@ -11,6 +11,7 @@ import streamlit as st
 from core.access import Permission
 from core.engine import PARAM_SPECS, PRESET_HELP, PRESET_NAMES, LatticeParams, preset_params
 from core.errors import LatticeError
+from core.knowledge import default_embedder
 from ui.context import PageContext, flash, set_params, unit_text
 from ui.controls import sync_widgets
 
@@ -30,7 +31,9 @@ def creation_preset(container, key: str, new_lattice: bool) -> str | None:
                                key=key,
                                help="How the new lattice forgets: "
                                     + "; ".join(f"**{n}**: {PRESET_HELP[n]}" for n in PRESET_NAMES)
-                                    + ". Changeable later on the Settings tab.")
+                                    + ". Changeable later on the Settings tab. The new lattice's embedder: "
+                                    + "; ".join(f"{n}: **{default_embedder(n)}**" for n in PRESET_NAMES)
+                                    + " (memory ranks with the hybrid retriever, tuned with hashing-v2).")
 
 
 def differences(old: LatticeParams, new: LatticeParams) -> list[str]:

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.access import PermissionDenied
 from core.errors import LatticeError
-from core.knowledge import RULE_FORMULAS
+from core.knowledge import RULE_FORMULAS, W_DATE, W_LEXICAL
 from core.reflection import RateLimitExceeded
 from ui.charts.theme import ACCENT, WARM, finish
 from ui.text import safe_markdown
@@ -68,7 +68,15 @@ _TERMS = {
     "weighted": [("similarity", "Similarity s"), ("relevance", "Relevance"), ("coherence", "Coherence c"),
                  ("recency", "Recency"), ("importance", "Importance")],
 }
+# the hybrid retriever's terms, shown after the similarity (core.knowledge.hybrid; the rule reads "fused")
+HYBRID_TERMS = [("bm25", "BM25 (normalised)"), ("date_match", "Date match"), ("fused", "Fused")]
 TEXT_COLUMNS = ("rank", "gem", "title", "Kept", "In prompt", "Why not")
+
+
+def retriever_of(record: dict) -> str:
+    """The retriever a record was ranked with: ``hybrid`` when its gems carry the fused score."""
+    gems = record.get("gems") or [{}]
+    return "hybrid" if "fused" in gems[0] else "similarity"
 
 
 def scoring_of(record: dict) -> str:
@@ -84,10 +92,14 @@ def ranked_frame(record: dict, titles: dict) -> pd.DataFrame:
     """One row per ranked gem: the rule's terms with human labels, the score, and whether the
     gem went into the prompt (and why not)."""
     rule = scoring_of(record)
+    terms = list(_TERMS[rule])
+    if retriever_of(record) == "hybrid":
+        at = 1 + next(i for i, (key, _) in enumerate(terms) if key == "similarity")
+        terms[at:at] = HYBRID_TERMS
     rows = []
     for g in record.get("gems", []):
         row = {"rank": g["rank"], "gem": g["gem_id"], "title": titles.get(g["gem_id"], "")}
-        row.update({label: g.get(key) for key, label in _TERMS[rule]})
+        row.update({label: g.get(key) for key, label in terms})
         row.update({RULE_SCORE_LABEL[rule]: g["resonance"], "Interference": g["interference"], "Score": g["score"],
                     "Uncertainty": g["uncertainty"]})
         if rule != "product":
@@ -155,9 +167,13 @@ def render_details(record: dict, titles: dict, key: str) -> None:
             kept = "" if rule == "product" else (
                 f" *{KEPT}*: the most similar gem took the last slot, which its score alone would not have won "
                 "(age never drops it under this rule).")
+            hybrid = (f" **Hybrid retriever**: the rule reads s = *Fused* = {1 - W_LEXICAL:g}·similarity + "
+                      f"{W_LEXICAL:g}·BM25 (normalised) and, when the question names a date, {1 - W_DATE:g} of that + "
+                      f"{W_DATE:g}·*Date match* (1: the gem was created that day)."
+                      if retriever_of(record) == "hybrid" else "")
             st.caption(f"Scoring rule **{rule}**: {RULE_FORMULAS[rule]}. s = cosine similarity ≥ 0, c = coherence; "
                        "the interference term is β·ΣI/k of the re-ranking (0 when β = 0). *In prompt*: the gem was "
-                       f"given to the LLM.{kept}")
+                       f"given to the LLM.{kept}{hybrid}")
             st.dataframe(ranked, hide_index=True, key=f"{key}_ranked", column_config={
                 c: st.column_config.NumberColumn(format="%.4f") for c in ranked.columns if c not in TEXT_COLUMNS})
             st.plotly_chart(score_chart(ranked, rule), key=f"{key}_scores")

@@ -150,7 +150,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-bad", action="store_true", help="skip bad rows (reported) instead of failing the import")
     p.add_argument("--edges",
                    help="entanglements CSV (source,target,weight); default <stem>.entanglements.csv if present")
-    p.add_argument("--embedder", default="hashing-v1", help="embedder of a new lattice (default: hashing-v1)")
+    p.add_argument("--embedder", default=None, help="embedder of a new lattice (default: hashing-v2 for the memory "
+                                                  "preset, hashing-v1 otherwise)")
     p.add_argument("--preset", choices=PRESETS,
                    help="preset of a lattice the import creates: seed (the seed's dynamics; default for a manual "
                         "clock), memory (half-lives of days; default for a wall clock) or archive (no decay); for "

@@ -5,6 +5,12 @@ scope) are candidates, and coherence is decayed to that time (``EvalCorpus``); n
 written. The question embeddings and, block by block, the (B, N) similarity matrix are
 computed once and shared by every ranker and every parameter point, so a sweep over P points
 costs one matrix product and P cheap re-scorings, not P x Q single-query rankings.
+
+The lattice's own ranker reads the score of its retriever (``params.retriever``): the cosine
+similarity, or the hybrid's fused score (computed once per block, shared by every hybrid
+point). Under floor and weighted the gem the rule always keeps is the best by *that* score
+among the candidates, as the live ranking keeps it (core.knowledge.hybrid.rank_question): the
+bench's ranks are the ranks search() and a reflection give the same question at the same time.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from core.errors import ValidationError
 from core.evaluation.corpus import EvalCorpus
 from core.evaluation.metrics import DEFAULT_KS, MetricReport, summarise
 from core.evaluation.questions import QuestionSet
-from core.evaluation.rankers import Block, Ranker, make_ranker
+from core.evaluation.rankers import Block, HybridScores, Ranker, lattice_ranker, make_ranker
 
 BLOCK_BYTES = 256 << 20  # one block's float32 (B, N) matrices: similarity, scores, masks
 
@@ -70,10 +76,29 @@ def ranks_in(scores: np.ndarray, evidence: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def keep_best(ranks: np.ndarray, evidence: np.ndarray, best: int, scores: np.ndarray, k: int) -> np.ndarray:
+    """The evidence ranks after the floor and weighted rules' guarantee, as the live ranking
+    applies it (core.knowledge.resonance): when the best gem by the retriever's score (``best``,
+    similarity or fused) is not in the top ``k`` by the rule's score, it takes slot ``k`` and the
+    gems from slot ``k`` down to where it was move one slot down (the one at ``k`` leaves the
+    ranking). ``ranks``: the evidence's ranks by ``scores`` (one row)."""
+    hit = evidence == best
+    if not hit.any() and not (ranks >= k).any():
+        return ranks  # every evidence gem above slot k: the kept gem moves none (and costs no O(N) count)
+    best_rank = float(ranks_in(scores, np.array([best]))[0])
+    if best_rank <= k:
+        return ranks
+    out = ranks.copy()
+    out[(~hit) & (out >= k) & (out < best_rank)] += 1
+    out[hit] = k
+    return out
+
+
 @dataclass
 class _Prepared:
-    """What one question's ranking needs that no parameter point changes: its evidence, their
-    similarity ranks among the candidates, and the most similar candidate."""
+    """What one question's ranking needs that no parameter point of one retriever changes: its
+    evidence, their ranks by the retriever's score among the candidates, and the best candidate
+    by that score (the gem floor and weighted always keep)."""
 
     evidence: np.ndarray
     similarity_rank: np.ndarray
@@ -109,8 +134,9 @@ def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[
     evidence, asked = checked_evidence(corpus, questions)
     rankers: dict[str, Ranker] = {}
     for _, name, _ in points:
-        if name not in rankers:
+        if name not in rankers and name != "lattice":  # the lattice's rule: lattice_ranker on its retriever's block
             rankers[name] = make_ranker(name, corpus)
+    hybrid = HybridScores()  # the BM25 index and gem days, built on the first hybrid point
     if query_embeddings is None:
         q_emb = corpus.embed([q.question for q in questions])
     else:
@@ -131,9 +157,23 @@ def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[
         sim = q_emb[rows] @ corpus.embeddings.T
         cand = np.stack([corpus.candidates(float(asked[i]), questions.questions[i].scope) for i in rows])
         blk = Block(sim, asked[rows], cand, [q.question for q in qs])
-        prepared = [_prepare(sim[b], cand[b], evidence[i]) if evidence[i].size else None for b, i in enumerate(rows)]
+        retrieval: dict[str, tuple[Block, list[_Prepared | None]]] = {}
+
+        def read(retriever: str) -> tuple[Block, list[_Prepared | None]]:
+            """The block the lattice's rule reads under ``retriever`` and each question's preparation on it."""
+            if retriever not in retrieval:
+                b_r = hybrid.block(corpus, blk) if retriever == "hybrid" else blk
+                retrieval[retriever] = (b_r, [_prepare(b_r.similarity[b], cand[b], evidence[i]) if evidence[i].size
+                                              else None for b, i in enumerate(rows)])
+            return retrieval[retriever]
+
         for p, (label, name, params) in enumerate(points):
-            scores = rankers[name](corpus, blk, params)
+            if name == "lattice":
+                b_r, prepared = read(params.retriever)
+                scores = lattice_ranker(corpus, b_r, params)
+            else:
+                prepared = read("similarity")[1]
+                scores = rankers[name](corpus, blk, params)
             guarantee = name == "lattice" and params.scoring != "product"
             for b, i in enumerate(rows):
                 prep = prepared[b]
@@ -141,8 +181,7 @@ def evaluate(corpus: EvalCorpus, questions: QuestionSet, points: Sequence[tuple[
                     continue
                 r = ranks_in(scores[b], prep.evidence)
                 if guarantee and prep.best >= 0 and prep.best_similarity >= params.min_score:
-                    hit = prep.evidence == prep.best  # the floor and weighted rules always return it
-                    r[hit] = np.minimum(r[hit], params.k)
+                    r = keep_best(r, prep.evidence, prep.best, scores[b], params.k)
                 ranks[p][i] = r
                 if explain and np.any(r > params.k):
                     missed[p].append(_miss(corpus, questions.questions[i], prep, r, cand[b], params, name))
@@ -158,7 +197,9 @@ def _miss(corpus: EvalCorpus, q, prep: _Prepared, r: np.ndarray, cand: np.ndarra
           ranker: str) -> dict:
     """Why the evidence a question needed is not in the top k: not a candidate (created after the
     question, or out of its scope), suppressed by decay (similar enough to make the top k on
-    similarity alone, pushed down by the lattice's score), or too dissimilar."""
+    similarity alone, pushed down by the lattice's score), or too dissimilar. Under the hybrid
+    retriever "similarity" is its fused score (``similarity_rank`` the rank by it)."""
+    what = "fused rank" if ranker == "lattice" and params.retriever == "hybrid" else "similarity rank"
     reasons = []
     for e, rank, sim_rank in zip(prep.evidence.tolist(), r.tolist(), prep.similarity_rank.tolist()):
         if rank <= params.k:
@@ -166,10 +207,10 @@ def _miss(corpus: EvalCorpus, q, prep: _Prepared, r: np.ndarray, cand: np.ndarra
         if not cand[e]:
             reason = "not a candidate (created after the question, or out of its scope)"
         elif ranker == "lattice" and sim_rank <= params.k:
-            reason = f"suppressed by decay: similarity rank {sim_rank:g}, score rank {rank:g}"
+            reason = f"suppressed by decay: {what} {sim_rank:g}, score rank {rank:g}"
         elif ranker == "lattice" and params.scoring == "product" and not np.isfinite(rank):
-            reason = f"suppressed by decay: below the minimum score (similarity rank {sim_rank:g})"
+            reason = f"suppressed by decay: below the minimum score ({what} {sim_rank:g})"
         else:
-            reason = f"too dissimilar: similarity rank {sim_rank:g}"
+            reason = f"too dissimilar: {what} {sim_rank:g}"
         reasons.append({"gem": corpus.ids[e], "rank": rank, "similarity_rank": sim_rank, "reason": reason})
     return {"question": q.id, "text": q.question, "category": q.category, "evidence": reasons}

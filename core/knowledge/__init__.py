@@ -6,7 +6,8 @@ from core.knowledge.base import (EmbedderMismatchError, Embedder, EmbeddingError
 from core.knowledge.cache import CacheStats, ResonanceCache, cache_key
 from core.knowledge.hashing import HashingEmbedder
 from core.knowledge.hashing_v2 import HashingEmbedderV2
-from core.knowledge.hybrid import HybridIndex, HybridTerms, fuse, hybrid_resonance, hybrid_terms
+from core.knowledge.hybrid import (HYBRID_EMBEDDER, W_DATE, W_LEXICAL, HybridIndex, HybridTerms, default_embedder, fuse,
+                                   gem_text, hybrid_resonance, hybrid_terms, rank_question)
 from core.knowledge.lexical import LexicalIndex
 from core.knowledge.minilm import MiniLMEmbedder
 from core.knowledge.openai_embedder import OpenAIEmbedder
@@ -22,4 +23,5 @@ __all__ = ["DEFAULT_EMBEDDER", "Embedder", "HashingEmbedder", "available_embedde
            "rankings_frame", "reembed", "resonance", "resonance_matrix", "CacheStats", "ResonanceCache", "cache_key",
            "RULE_FORMULAS", "RULE_TERMS", "explain_empty", "ranking_columns",
            "HashingEmbedderV2", "HybridIndex", "HybridTerms", "LexicalIndex", "fuse", "hybrid_resonance",
-           "hybrid_terms", "rank_similarities", "similarities"]
+           "hybrid_terms", "rank_similarities", "similarities", "HYBRID_EMBEDDER", "W_DATE", "W_LEXICAL",
+           "default_embedder", "gem_text", "rank_question"]

@@ -1,8 +1,8 @@
 """Resonance cache: a thread-safe LRU of rankings with hit/miss/eviction statistics.
 
 The key is a SHA-256 of everything a ranking depends on: the query embedding's bytes
-(dtype and shape included), the lattice name and version, every model parameter and
-the embedder name. Any write to a lattice bumps its version, so a ranking computed
+(dtype and shape included), the lattice name and version, every model parameter (the
+retriever among them) and the embedder name; under the hybrid retriever the question's text too. Any write to a lattice bumps its version, so a ranking computed
 before the write is never served after it (also across app processes: each keeps
 its own cache, keyed by the shared version). Streamlit serves sessions from threads,
 so every access holds a lock.
@@ -64,7 +64,7 @@ class CacheStats:
 
 
 def cache_key(query_embedding: np.ndarray, lattice_name: str, lattice_version: int | str,
-              params: LatticeParams, embedder_name: str) -> str:
+              params: LatticeParams, embedder_name: str, question: str | None = None) -> str:
     """The cache key of one ranking (hex SHA-256).
 
     Parameters
@@ -79,6 +79,10 @@ def cache_key(query_embedding: np.ndarray, lattice_name: str, lattice_version: i
         scoring rule, its coherence floor and weights, alpha, beta, k and min_score all
         change the key.
     embedder_name : str
+    question : str, optional
+        The question's text, hashed when given: a ``hybrid`` ranking (``params.retriever``)
+        reads the words and dates of the text, which two texts with one embedding (a hashing
+        collision, "May 2nd" and "2 May") need not share. The retriever itself is a parameter.
     """
     q = np.ascontiguousarray(query_embedding)
     h = hashlib.sha256()
@@ -86,6 +90,8 @@ def cache_key(query_embedding: np.ndarray, lattice_name: str, lattice_version: i
     h.update(q.tobytes())
     meta = json.dumps({"lattice": lattice_name, "version": str(lattice_version),
                        "params": params.to_dict(), "embedder": embedder_name}, sort_keys=True)
+    if question is not None:
+        meta += "|question:" + json.dumps(question)
     h.update(meta.encode())
     return h.hexdigest()
 

@@ -65,16 +65,31 @@ def gem_days(created: Sequence[datetime | None]) -> list[date | None]:
     return out
 
 
+class DayIndex:
+    """The gems by the (month, day) they were created on, built once per gem list: matching a
+    question then reads only the gems of the days it names, not all N."""
+
+    def __init__(self, days: Sequence[date | None]):
+        self.n = len(days)
+        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for j, d in enumerate(days):
+            if d is not None:
+                groups.setdefault((d.month, d.day), []).append((j, d.year))
+        self._by_day = {key: (np.array([j for j, _ in v], dtype=np.int64), np.array([y for _, y in v]))
+                        for key, v in groups.items()}
+
+    def match(self, questions: Sequence[str]) -> np.ndarray:
+        """(Q, N) float64: 1 where gem j was created on a day question i names, else 0."""
+        out = np.zeros((len(questions), self.n))
+        for i, q in enumerate(questions):
+            for month, day, year in named_dates(q):
+                found = self._by_day.get((month, day))
+                if found is not None:
+                    gems, years = found
+                    out[i, gems if year is None else gems[years == year]] = 1.0
+        return out
+
+
 def date_match(questions: Sequence[str], days: Sequence[date | None]) -> np.ndarray:
     """(Q, N) float64: 1 where gem j was created on a day question i names, else 0."""
-    out = np.zeros((len(questions), len(days)))
-    by_day: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for j, d in enumerate(days):
-        if d is not None:
-            by_day.setdefault((d.month, d.day), []).append((j, d.year))
-    for i, q in enumerate(questions):
-        for month, day, year in named_dates(q):
-            for j, y in by_day.get((month, day), ()):
-                if year is None or year == y:
-                    out[i, j] = 1.0
-    return out
+    return DayIndex(days).match(questions)

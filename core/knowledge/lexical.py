@@ -14,8 +14,10 @@ to k1 + 1): a bound of the query alone, so the normalised score does not change 
 gems are candidates (a scope, the gems that existed when a question was asked), unlike a
 max or min-max normalisation over the results.
 
-The index is the (N, V) matrix of the tf parts times nothing else (float64, scipy CSR):
-Q queries score with one sparse (Q, V) @ (V, N) product. IDF is the corpus's (the lattice's
+The index is the matrix of the tf parts, stored term by term ((V, N), float64, scipy CSR):
+Q queries score with one sparse (Q, V) @ (V, N) product that reads only the rows of their
+terms, so a query's cost grows with the gems sharing one of its terms, not with N (the result
+row is then made dense, O(N) memory writes). IDF is the corpus's (the lattice's
 gems), rebuilt when the gems change; the embedders' static IDF is
 :mod:`core.knowledge.word_frequency`.
 """
@@ -95,11 +97,19 @@ class LexicalIndex:
         avg = float(lengths.mean()) if n and lengths.sum() > 0 else 1.0
         tf = tf.tocoo()
         part = tf.data * (self.k1 + 1) / (tf.data + self.k1 * (1 - self.b + self.b * lengths[tf.row] / avg))
-        self._weights = sp.csr_matrix((part, (tf.row, tf.col)), shape=(n, v))  # (N, V) tf parts
+        # (V, N) tf parts, row t = the gems holding term t: a query reads only its terms' rows
+        self._by_term = sp.csr_matrix((part, (tf.col, tf.row)), shape=(v, n))
         self.n = n
 
     def __len__(self) -> int:
         return self.n
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory in bytes: the sparse matrix, the IDF and the vocabulary (about
+        100 bytes a term for its key and dict slot)."""
+        w = self._by_term
+        return int(w.data.nbytes + w.indices.nbytes + w.indptr.nbytes + self.idf.nbytes + 100 * len(self.vocab))
 
     def query_matrix(self, queries: Sequence[str]) -> sp.csr_matrix:
         """(Q, V) sparse: idf_t per occurrence of a known term t in each query."""
@@ -118,12 +128,12 @@ class LexicalIndex:
 
     def raw_scores(self, queries: Sequence[str]) -> np.ndarray:
         """(Q, N) float64 BM25 scores, unnormalised."""
-        return np.asarray((self.query_matrix(queries) @ self._weights.T).todense(), dtype=np.float64)
+        return (self.query_matrix(queries) @ self._by_term).toarray().astype(np.float64, copy=False)
 
     def scores(self, queries: Sequence[str]) -> np.ndarray:
         """(Q, N) float64 BM25 scores divided by each query's bound U(q): in [0, 1]; a query
         without any indexed term scores 0 everywhere."""
         qm = self.query_matrix(queries)
-        raw = np.asarray((qm @ self._weights.T).todense(), dtype=np.float64)
+        raw = (qm @ self._by_term).toarray().astype(np.float64, copy=False)
         bound = np.asarray(qm.sum(axis=1)).ravel() * (self.k1 + 1)
         return np.divide(raw, bound[:, None], out=np.zeros_like(raw), where=bound[:, None] > 0)

@@ -3,8 +3,9 @@
 Flow of :meth:`ReflectionEngine.reflect` (docs/architecture.md):
 
 1. permission (``reflect``) and per-user rate limit;
-2. embed the question with the lattice's embedder, rank the gems by resonance
-   (through the resonance cache, keyed by the lattice version);
+2. embed the question with the lattice's embedder, rank the gems by resonance, with the
+   hybrid retriever when the parameters say ``retriever=hybrid`` (through the resonance
+   cache, keyed by the lattice version, the parameters and, for the hybrid, the question);
 3. nothing passes ``min_score``: say why (:func:`core.knowledge.explain_empty`: no gems, no
    similar gem, or decay under product scoring), no LLM call, no state change;
 4. build the prompt: system text, the most resonant gems packed into the token
@@ -39,7 +40,8 @@ from core.engine.params import LatticeParams
 from core.errors import LatticeError
 from core.knowledge.base import Embedder, check_embedder
 from core.knowledge.cache import cache_key
-from core.knowledge.resonance import Ranking, resonance
+from core.knowledge.hybrid import HybridIndex, IndexSource, rank_question
+from core.knowledge.resonance import Ranking
 from core.knowledge.scoring import explain_empty
 from core.reflection.conversation import Conversation
 from core.reflection.prompt import Prompt, build_prompt
@@ -100,12 +102,17 @@ class ReflectionEngine:
     version : int or callable
         Lattice version for the cache key; an int is bumped by the engine after each
         update, a callable (e.g. the store's version) is asked each time.
+    hybrid : HybridIndex or callable, optional
+        The hybrid retriever's index of the gems (a callable is called on the first ranking
+        that needs it), used when the parameters say ``retriever=hybrid``. Default: the
+        lattice cache's (``texts.hybrid_index``, built once per content), else one built on
+        first use from ``texts`` (no creation days: no date term).
     """
 
     def __init__(self, lattice: Lattice, texts: Sequence[str], embeddings: np.ndarray, embedder: Embedder,
                  services: ReflectionServices | None = None, *, embedder_name: str | None = None,
                  params: LatticeParams | None = None, lattice_name: str = "default",
-                 version: int | Callable[[], Any] = 0):
+                 version: int | Callable[[], Any] = 0, hybrid: IndexSource = None):
         emb = np.asarray(embeddings)
         if len(texts) != len(lattice) or emb.ndim != 2 or emb.shape[0] != len(lattice):
             raise LatticeError(f"lattice has {len(lattice)} gems but {len(texts)} texts and embeddings of "
@@ -125,6 +132,7 @@ class ReflectionEngine:
         self.entangle_increment = s.entangle_increment
         self.clock, self.wall = s.clock, s.wall
         self._lock = threading.RLock()
+        self._hybrid: IndexSource = hybrid if hybrid is not None else getattr(texts, "hybrid_index", None)
 
     # ------------------------------------------------------------ ranking
     @property
@@ -145,17 +153,29 @@ class ReflectionEngine:
     def effective_params(self) -> LatticeParams:
         return self.params or self.lattice.params
 
+    def hybrid_index(self) -> HybridIndex:
+        """The hybrid retriever's index of the gems (given, the lattice cache's, or built here once)."""
+        with self._lock:
+            if self._hybrid is None:
+                self._hybrid = HybridIndex(list(self.texts))
+            if callable(self._hybrid):
+                return self._hybrid()  # the lattice cache keeps it (per content): not pinned here
+            return self._hybrid
+
     def rank(self, question: str) -> Ranking:
-        """Resonance ranking of ``question`` (cached by query, lattice version, params, embedder)."""
+        """Resonance ranking of ``question`` (cached by query, lattice version, params, embedder;
+        the hybrid retriever's also by the question's text)."""
         if not isinstance(question, str) or not question.strip():
             raise LatticeError("the question is empty; type a question to reflect on")
         q = self.embedder.embed([question])[0]
         p = self.effective_params
+        hybrid = p.retriever == "hybrid"
         with self._lock:
             # the lattice clock is part of the version: evolving changes coherence without a write
             version = f"{self.version}@t={self.lattice.t!r}"
-            key = cache_key(q, self.lattice_name, version, p, self.embedder.name)
-            return self.cache.get_or_compute(key, lambda: resonance(q, self.embeddings, self.lattice, p))
+            key = cache_key(q, self.lattice_name, version, p, self.embedder.name, question if hybrid else None)
+            return self.cache.get_or_compute(key, lambda: rank_question(
+                q, question, self.embeddings, self.lattice, p, self.hybrid_index if hybrid else None))
 
     # --------------------------------------------------------- reflection
     def reflect(self, question: str, actor: Actor, session_id: str = "default") -> Reflection:

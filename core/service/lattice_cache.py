@@ -12,7 +12,9 @@ what changed since the cached version (core.store.sync):
   changed them); embeddings of gems whose content was edited are re-read;
 * an evolution, an import, an archive...: the state is read whole (one bulk read), and
   only embeddings of gems whose content row version moved are fetched;
-* texts are fetched for the gems a reflection cites only (:class:`GemTexts`), and kept.
+* texts are fetched for the gems a reflection cites only (:class:`GemTexts`), and kept;
+* the hybrid retriever's index is built on first use and kept with the content key: only a
+  change of the gems or their texts rebuilds it, never a question or an observation.
 
 Versions live in the database, so each process (node) keeps its own cache and none
 serves a stale lattice. Memory: an LRU over lattices with a byte budget
@@ -34,6 +36,8 @@ import pandas as pd
 from core.engine.lattice import Lattice
 from core.engine.params import LatticeParams
 from core.errors import LatticeError, ValidationError
+from core.knowledge.hybrid import HybridIndex
+from core.service.hybrid_index import store_hybrid_index
 from core.store import Store
 from core.store.records import LatticeInfo, lattice_info
 from core.store.sync import LatticeSync, ValueChange
@@ -79,12 +83,14 @@ class _Entry:
     content_key: int = field(default_factory=lambda: next(_GENERATIONS))
     texts: "OrderedDict[int, str]" = field(default_factory=OrderedDict)  # pk -> content (LRU)
     _positions: dict | None = None  # gem id -> position (built on first use)
+    hybrid: tuple[int, HybridIndex] | None = None  # (content key it was built at, the index)
 
     @property
     def nbytes(self) -> int:
         n = len(self.pks)
         state = 4 * 8 * n + 16 * n + 160 * n  # state arrays, pks + versions, ids and their positions
-        return int(self.embeddings.nbytes + state + 120 * self.lattice.n_edges
+        hybrid = self.hybrid[1].nbytes if self.hybrid is not None else 0
+        return int(self.embeddings.nbytes + state + 120 * self.lattice.n_edges + hybrid
                    + sum(len(t) for t in self.texts.values()))
 
     def positions(self, gem_ids: Sequence[str]) -> np.ndarray:
@@ -111,6 +117,9 @@ class CachedLattice:
     # their state): what a cache of gem lists is keyed by
     content_key: int
 
+    def hybrid_index(self) -> HybridIndex:  # the hybrid retriever's index (built once per content key)
+        return self.texts.hybrid_index()
+
 
 class GemTexts(Sequence):
     """The gems' texts in lattice order, read from the store on first use and kept.
@@ -120,6 +129,7 @@ class GemTexts(Sequence):
 
     def __init__(self, cache: "LatticeCache", name: str, entry: _Entry, pks: np.ndarray):
         self._cache, self._name, self._entry, self._pks = cache, name, entry, pks
+        self._content_key = entry.content_key  # the gems' content as this view saw it
 
     def __len__(self) -> int:
         return len(self._pks)
@@ -137,6 +147,9 @@ class GemTexts(Sequence):
         pks = [int(self._pks[int(i)]) for i in indices]
         return self._cache._texts(self._name, self._entry, pks)
 
+    def hybrid_index(self) -> HybridIndex:  # what a reflection engine asks for (hybrid lattices)
+        return self._cache._hybrid(self._name, self._entry, self._content_key)
+
 
 @dataclass
 class CacheCounters:
@@ -146,6 +159,7 @@ class CacheCounters:
     builds: int = 0  # lattice read whole (cold, or nothing reusable)
     embeddings_fetched: int = 0  # embedding rows read from the store
     texts_fetched: int = 0
+    hybrid_builds: int = 0  # hybrid indexes built (once per content key of a hybrid lattice)
     evictions: int = 0
     oversize: int = 0  # served without being kept (bigger than the budget)
 
@@ -237,6 +251,7 @@ class LatticeCache:
                      versions, embeddings)
         if entry is not None and np.array_equal(pks, entry.pks) and np.array_equal(versions, entry.content_versions):
             new.content_key = entry.content_key  # same gems, same texts: only their state moved
+            new.hybrid = entry.hybrid  # and the same hybrid index
         if reuse is not None:  # texts of gems whose content did not move stay valid
             old = dict(zip(reuse.pks.tolist(), reuse.content_versions.tolist()))
             now = dict(zip(pks.tolist(), versions.tolist()))
@@ -332,6 +347,27 @@ class LatticeCache:
                 entry.texts.popitem(last=False)
             self.counters.texts_fetched += len(fetched)
         return out
+
+    def _hybrid(self, name: str, entry: _Entry, content_key: int) -> HybridIndex:
+        """The hybrid index of ``entry``'s gems at ``content_key``: kept, else built from the store
+        under the lattice's lock (one build for concurrent askers), kept on the entries of that content."""
+        if entry.hybrid is not None and entry.hybrid[0] == content_key:
+            return entry.hybrid[1]
+        with self._name_lock(name):
+            with self._lock:
+                current = self._entries.get(name)
+            for held in (entry, current):
+                if held is not None and held.hybrid is not None and held.hybrid[0] == content_key:
+                    entry.hybrid = held.hybrid
+                    return held.hybrid[1]
+            index = store_hybrid_index(self.store, name, entry.lattice.ids)
+            self._count("hybrid_builds")
+            for held in (entry, current):
+                if held is not None and held.content_key == content_key:
+                    held.hybrid = (content_key, index)
+        if current is not None and current.hybrid is not None and current.hybrid[1] is index:
+            self._keep(name, current)  # its size grew: the budget decides whether it stays
+        return index
 
     # ------------------------------------------------------------ budget
     def _keep(self, name: str, entry: _Entry) -> None:

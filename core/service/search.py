@@ -11,6 +11,11 @@ time asked for. Two ways to read the lattice:
   only what changed since the cached version (at 100k gems a whole read takes seconds, a cached
   one microseconds). The cache's refresh is the store's ``sync``, which, as every other read of
   a wall-clock lattice by the app (``Store.info``, a reflection), catches its clock up to now.
+
+A lattice whose parameters say ``retriever=hybrid`` ranks with the hybrid retriever (BM25 and the
+dates the question names fused with the similarity, core.knowledge.hybrid), exactly as a
+reflection on it does (``core.knowledge.hybrid.rank_question``); its index comes from the
+lattice cache (built once per content) or, for a one-shot read, from the store.
 """
 from __future__ import annotations
 
@@ -75,11 +80,13 @@ def search(store: Any, lattice: str, question: str, at: str | None = None, k: in
     Returns
     -------
     dict
-        ``{"lattice", "t", "at", "clock", "gems_in_lattice", "scoring", "k", "min_score", "gems",
-        "empty_because"}``; each gem ``rank``, ``gem_id``, ``title`` and every column of
-        ``Ranking.to_frame()``. Reads only.
+        ``{"lattice", "t", "at", "clock", "gems_in_lattice", "scoring", "retriever", "k", "min_score",
+        "gems", "empty_because"}``; each gem ``rank``, ``gem_id``, ``title`` and every column of
+        ``Ranking.to_frame()`` (the hybrid's ``bm25``, ``date_match`` and ``fused`` too). Reads only.
     """
-    from core.knowledge import explain_empty, get_embedder, resonance
+    from core.knowledge import explain_empty, get_embedder
+    from core.knowledge.hybrid import rank_question
+    from core.service.hybrid_index import store_hybrid_index
 
     if not isinstance(question, str) or not question.strip():
         raise ValidationError("question", "is empty; ask something")
@@ -88,10 +95,12 @@ def search(store: Any, lattice: str, question: str, at: str | None = None, k: in
     if lattices is not None:
         cached = lattices.get(lattice)  # a private copy of the state; embeddings shared read-only
         info, lat, embeddings = cached.info, cached.lattice, cached.embeddings
+        index: Any = cached.hybrid_index  # built once per content, kept by the cache
     else:
         loaded = store.load_stored(lattice)
         info, lat = loaded.info, loaded.lattice
         embeddings = None
+        index = lambda: store_hybrid_index(store, lattice, lat.ids)  # noqa: E731  (a one-shot read)
     t = target_time(at, info)
     if t > lat.t:
         lat.evolve(t - lat.t)  # the in-memory copy only
@@ -99,7 +108,7 @@ def search(store: Any, lattice: str, question: str, at: str | None = None, k: in
     if embeddings is None:
         embeddings = loaded.embeddings()
     query = (embedder or get_embedder)(info.embedder).embed([question])[0]
-    ranking = resonance(query, embeddings, lat, params)
+    ranking = rank_question(query, question, embeddings, lat, params, index)
     frame = ranking.to_frame()
     titles: dict[Any, str] = {}
     if len(frame):
@@ -115,5 +124,5 @@ def search(store: Any, lattice: str, question: str, at: str | None = None, k: in
         rows.append(row)
     when = info.wall_time(t).isoformat() if info.epoch is not None else None
     return {"lattice": lattice, "t": t, "at": when, "clock": info.clock, "gems_in_lattice": len(lat),
-            "scoring": params.scoring, "k": params.k, "min_score": params.min_score, "gems": rows,
+            "scoring": params.scoring, "retriever": params.retriever, "k": params.k, "min_score": params.min_score, "gems": rows,
             "empty_because": explain_empty(ranking, params, lattice) if not rows else None}

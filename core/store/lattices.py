@@ -9,7 +9,8 @@ from sqlalchemy import delete, func, select, update
 from core.access import Actor, Permission
 from core.errors import LatticeError, ValidationError
 from core.engine.params import PRESET_NAMES, LatticeParams, preset_params
-from core.knowledge.registry import DEFAULT_EMBEDDER, get_embedder
+from core.knowledge.hybrid import default_embedder
+from core.knowledge.registry import get_embedder
 from core.store import txlog
 from core.store.errors import ConflictError
 from core.store.kernel import StoreKernel, check_name
@@ -63,12 +64,13 @@ class LatticesMixin(StoreKernel):
             return int(self._lattice_row(conn, name)["version"])
 
     @staticmethod
-    def _lattice_values(params: LatticeParams | dict | None, embedder: str, clock: str) -> dict[str, Any]:
-        """The ``lattices`` row of a new lattice (clock at t = 0, epoch = now: its creation instant)."""
+    def _lattice_values(params: LatticeParams | dict | None, embedder: str | None, clock: str) -> dict[str, Any]:
+        """The ``lattices`` row of a new lattice (clock at t = 0, epoch = now: its creation instant).
+        ``embedder`` None: the preset's (:meth:`_new_embedder`)."""
         p = params if isinstance(params, LatticeParams) else LatticeParams.from_dict(params or {})
         if clock not in ("manual", "wall"):
             raise ValidationError("clock", f"got {clock!r}; allowed: manual, wall")
-        emb = get_embedder(embedder)
+        emb = get_embedder(LatticesMixin._new_embedder(embedder, p))
         now = time.time()
         return {"params": p.to_dict(), "embedder": emb.name, "dim": emb.dim, "time_unit": p.time_unit,
                 "clock": clock, "t": 0.0, "wall_anchor": now if clock == "wall" else None, "epoch": now}
@@ -94,14 +96,22 @@ class LatticesMixin(StoreKernel):
         started = preset_params(str(given.get("preset", "memory" if clock == "wall" else "seed")), base)
         return started.replace(**given)
 
+    @staticmethod
+    def _new_embedder(embedder: str | None, params: LatticeParams) -> str:
+        """The embedder of a new lattice: the one given, else its preset's: ``hashing-v2`` for a
+        ``memory`` lattice (the embedder its hybrid retriever was tuned with), ``hashing-v1``
+        otherwise (``core.knowledge.hybrid.default_embedder``)."""
+        return default_embedder(params.preset) if embedder is None else embedder
+
     def create_lattice(self, name: str, actor: Actor, params: LatticeParams | dict | None = None,
-                       embedder: str = DEFAULT_EMBEDDER, clock: str = "manual",
+                       embedder: str | None = None, clock: str = "manual",
                        preset: str | None = None) -> LatticeInfo:
         """Create an empty lattice; LatticeError if the name is taken or invalid.
 
         ``preset`` (seed, memory, archive): its parameters over ``params``; default ``memory``
         for a wall-clock lattice and ``seed`` for a manual one (see :meth:`_new_params`).
-        ValidationError listing the names for an unknown preset.
+        ValidationError listing the names for an unknown preset. ``embedder`` (default: the
+        preset's, :meth:`_new_embedder`: hashing-v2 for memory, hashing-v1 otherwise).
         """
         check_name(name)
         p = self._new_params(params, clock, preset)

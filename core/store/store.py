@@ -50,7 +50,8 @@ class Store(LatticesMixin, StateMixin, GemsMixin, TransferMixin, SnapshotsMixin,
         store.info(name) -> LatticeInfo;  store.version(name) -> int
         #   LatticeInfo.epoch (UTC of lattice time 0), .preset, .lattice_time(when), .wall_time(t)
         store.exists(name) -> bool
-        store.create_lattice(name, actor, params=None, embedder="hashing-v1", clock="manual", preset=None)
+        store.create_lattice(name, actor, params=None, embedder=None, clock="manual", preset=None)
+        #   embedder None: hashing-v2 for the memory preset, hashing-v1 otherwise
         #   preset: seed | memory | archive (default memory for a wall clock, seed for manual)
         store.load_stored(name) -> LoadedLattice   # read only: no wall-clock catch-up written
         store.delete_lattice(name, actor);  store.update_params(name, params, actor, expected_version=None)

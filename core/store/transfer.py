@@ -29,7 +29,7 @@ from core.engine.aging import age_in_place, enter_with_age
 from core.engine.lattice import Lattice
 from core.engine.params import LatticeParams
 from core.knowledge.base import embed_in_batches
-from core.knowledge.registry import DEFAULT_EMBEDDER, get_embedder
+from core.knowledge.registry import get_embedder
 from core.store import gem_files, gem_records
 from core.store.errors import ImportFailed, ImportIssue
 from core.store.kernel import StoreKernel
@@ -212,7 +212,7 @@ class TransferMixin(StoreKernel):
     """Files in and out (uses the lattice, gem and state parts of the Store)."""
 
     def import_path(self, name: str, path: str | Path, actor: Actor, *, split_headings: bool = False,
-                    skip_bad: bool = False, edges: str | Path | None = None, embedder: str = DEFAULT_EMBEDDER,
+                    skip_bad: bool = False, edges: str | Path | None = None, embedder: str | None = None,
                     params: LatticeParams | dict | None = None, preset: str | None = None,
                     clock: str | None = None, format: str = "auto",
                     progress: Callable[[int, int], None] | None = None) -> ImportReport:
@@ -221,7 +221,8 @@ class TransferMixin(StoreKernel):
         folder of Markdown/text files into lattice ``name``.
 
         Creates the lattice (with ``embedder``, ``params``, ``preset``, ``clock``: see
-        ``create_lattice``; default clock manual) if it does not exist; for an existing one a
+        ``create_lattice``; default clock manual, default embedder the preset's: hashing-v2 for
+        memory, hashing-v1 otherwise) if it does not exist; for an existing one a
         ``preset`` or ``clock`` that differs from its own is a ValidationError. All or
         nothing unless ``skip_bad``: any bad row fails with ImportFailed naming file, line and
         field, and nothing is written. Entanglements come from ``edges`` or, if present, the
@@ -257,6 +258,7 @@ class TransferMixin(StoreKernel):
         else:
             clock = clock or "manual"
             lat_params = self._new_params(params, clock, preset)
+            embedder = self._new_embedder(embedder, lat_params)
             emb = get_embedder(embedder)
             timeline = Timeline(name, lat_params.time_unit_seconds, None, None, clock == "wall")
         skip, new_ids, good = self._check_rows(name, path, split_headings, lattice_exists, issues, timeline, format)
