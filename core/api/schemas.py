@@ -100,7 +100,8 @@ class LatticeCreate(Request):
     preset: Literal["seed", "memory", "archive"] | None = Field(
         None, description="default: memory for a wall clock, seed for a manual one")
     clock: Literal["manual", "wall"] = "manual"
-    embedder: str = Field("hashing-v1", max_length=200, examples=["hashing-v1"])
+    embedder: str | None = Field(None, max_length=200, examples=["hashing-v2"],
+                                 description="default: hashing-v2 for the memory preset, hashing-v1 otherwise")
     settings: dict[str, Setting] | None = Field(
         None, description="parameters over the preset, as for --set: half_life='14d', k=8, scoring='floor'",
         examples=[{"half_life": "14d", "k": 8}])
@@ -207,6 +208,7 @@ class SearchOut(BaseModel):
     clock: str
     gems_in_lattice: int
     scoring: str
+    retriever: str = Field(description="what the scoring rule reads as the similarity: similarity or hybrid")
     k: int
     min_score: float
     gems: list[dict[str, Any]] = Field(description="best first: rank, gem_id, title and every score term")
@@ -302,7 +304,10 @@ class Ready(BaseModel):
 
 
 # the error responses every authenticated route may give (documented once, added to each route)
+BAD_REQUEST = {400: {"model": ErrorResponse, "description": "a body that is not JSON or not a form (malformed), or "
+                                                                "a request core refuses (bad_request)"}}
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **BAD_REQUEST,
     401: {"model": ErrorResponse, "description": "no, or a refused, bearer token"},
     403: {"model": ErrorResponse, "description": "the token's role does not allow this"},
     422: {"model": ErrorResponse, "description": "a value outside what the model allows"},

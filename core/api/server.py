@@ -27,7 +27,10 @@ class ServerThread:
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"):
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on connections of a
+        # socket that says it is TCP; without it every keep-alive response waits ~40 ms for a
+        # delayed ACK (Nagle), which `uvicorn.run`'s own sockets never do
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))  # bound here: the port is ours before uvicorn starts
         self.host, self.port = host, self._sock.getsockname()[1]

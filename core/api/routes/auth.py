@@ -13,13 +13,13 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from core.api.context import ApiContext, context
-from core.api.schemas import ErrorResponse, PasswordGrant, RefreshGrant, TokenRequest, TokenResponse
+from core.api.schemas import BAD_REQUEST, ErrorResponse, PasswordGrant, RefreshGrant, TokenRequest, TokenResponse
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post("/v1/auth/token", response_model=TokenResponse, summary="exchange credentials for a JWT pair",
-             responses={401: {"model": ErrorResponse, "description": "credentials refused"},
+             responses={**BAD_REQUEST, 401: {"model": ErrorResponse, "description": "credentials refused"},
                         422: {"model": ErrorResponse, "description": "a malformed grant"},
                         429: {"model": ErrorResponse, "description": "too many failed log-ins (see Retry-After)"}})
 def token(request: Request, grant: TokenRequest = Body(...), ctx: ApiContext = Depends(context)) -> Any:
