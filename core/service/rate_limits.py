@@ -40,6 +40,8 @@ from limits.strategies import MovingWindowRateLimiter
 from core.errors import LatticeError
 from core.reflection.ratelimit import RateLimitExceeded
 
+_warned_unshared = False  # the per-process warning was logged (RateLimits.from_env)
+
 log = logging.getLogger(__name__)
 
 REDIS_URL_ENV = "LATTICE_REDIS_URL"
@@ -303,7 +305,10 @@ class RateLimits:
         reflections = env.get(REFLECTION_LIMIT_ENV, "").strip() or DEFAULT_REFLECTION_LIMIT
         limits = cls(requests, reflections, RateStore(url or None, prefix=prefix))
         if not url:
-            log.log(logging.WARNING if server else logging.DEBUG, "rate limits are per process (%s not set): each node allows, per identity, requests %s and "
+            global _warned_unshared
+            loud = server and not _warned_unshared  # said once per process, however many workbenches
+            _warned_unshared = _warned_unshared or loud
+            log.log(logging.WARNING if loud else logging.DEBUG, "rate limits are per process (%s not set): each node allows, per identity, requests %s and "
                         "reflections %s on its own; set %s=redis://host:6379/0 to share them", REDIS_URL_ENV,
                         limits.requests.limit, limits.reflections.limit, REDIS_URL_ENV)
         elif limits.store.ping():

@@ -79,9 +79,12 @@ def test_limit_texts_defaults_and_readable_form():
     assert RateLimits.from_env({}).requests.limit == "300 per 1 minute"
 
 
-def test_without_redis_memory_limits_and_one_warning(caplog):
+def test_without_redis_memory_limits_and_one_warning(caplog, monkeypatch):
+    import core.service.rate_limits as rate_limits
+    monkeypatch.setattr(rate_limits, "_warned_unshared", False)  # as in a fresh process
     with caplog.at_level(logging.INFO, logger=LOGGER):
         limits = RateLimits.from_env({"LATTICE_REFLECTION_RATE_LIMIT": "2/minute"})
+        RateLimits.from_env({})  # a second workbench of the same process: no second warning
     warnings = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "per process" in warnings[0].getMessage()
     assert "LATTICE_REDIS_URL" in warnings[0].getMessage()
@@ -265,6 +268,8 @@ def test_workbench_reflections_are_refused_after_the_limit_on_any_node(demo_stor
 def test_workbench_defaults_from_env_and_keeps_a_given_limiter(demo_store, monkeypatch, caplog):
     monkeypatch.delenv("LATTICE_REDIS_URL", raising=False)
     monkeypatch.setenv("LATTICE_REFLECTION_RATE_LIMIT", "1/hour")
+    import core.service.rate_limits as rate_limits
+    monkeypatch.setattr(rate_limits, "_warned_unshared", False)  # as in a fresh process
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         wb = Workbench(demo_store, router=build_router("offline"))
     assert "per process" in caplog.text and wb.rate_limits.reflections.limit == "1 per 1 hour"
