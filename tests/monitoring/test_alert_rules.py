@@ -72,7 +72,9 @@ def test_the_rules_use_only_metrics_the_workbench_exports():
     summary = {**lattice.summary(), **fading_summary(lattice)}
     snapshots = {"demo": {"last_success": 1.0, "last_bytes": 10.0, "failures_total": 0.0, "last_attempt_failed": 0.0,
                           "corrupt": 0.0, "kept": 1.0, "interval_s": 60.0}}
-    collector = WorkbenchCollector(lambda: {"demo": summary}, snapshots=lambda: snapshots)
+    replication = lambda: [{"standby": "standby1", "measured_on": "primary", "lag_bytes": 0.0,  # noqa: E731
+                            "lag_seconds": 0.0, "synchronous": 1.0}]
+    collector = WorkbenchCollector(lambda: {"demo": summary}, snapshots=lambda: snapshots, replication=replication)
     exported = {fam.name for fam in collector.collect()}
     exprs = " ".join(r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"])
     used = set(re.findall(r"\blattice_[a-z_]+\b", exprs))
