@@ -10,7 +10,14 @@ its status and code (the first matching row wins, so subclasses come before thei
 - 401 ``token_refused`` with ``WWW-Authenticate: Bearer``; 403 ``permission_denied``;
 - 404 ``not_found``; 409 ``conflict`` (a version changed; nothing was written);
 - 413 ``payload_too_large``; 429 ``rate_limited`` / ``login_locked`` with ``Retry-After``;
-- 503 ``database_unavailable`` (retry when the database is back);
+- 503 ``database_unavailable`` (retry when the database is back, ``Retry-After: 5``);
+- after a failover or restore (core.store.recovery): 503 ``recovering`` with ``Retry-After: 1``
+  while another request verifies the database (a verification takes well under a second: retry
+  the same request, nothing was written); 409 ``read_only`` once the verification failed. 409,
+  not 503: the refusal lasts until an operator repairs or overrides, so it is not a transient
+  server fault to retry (a 5xx would make clients and proxies retry it, and count the node as
+  failing although its reads work); it is a conflict with the state of the database, which the
+  message names along with what to do;
 - anything else: 500 ``internal`` with no traceback (it is logged): a bug, never bad input.
 """
 from __future__ import annotations
@@ -34,6 +41,7 @@ from core.reflection.ratelimit import RateLimitExceeded
 from core.store.db import SchemaError
 from core.store.errors import (ConflictError, DatabaseUnavailable, EncryptionError, ImportFailed, NotFoundError,
                                SnapshotError)
+from core.store.recovery import RecoveryInProgress, RecoveryReadOnly
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (PermissionDenied, 403, "permission_denied"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
+    (RecoveryReadOnly, 409, "read_only"),  # until a repair or an override: not a retryable 503
     (PayloadTooLarge, 413, "payload_too_large"),
     (ImportFailed, 422, "import_failed"),
     (SnapshotError, 422, "bad_snapshot"),
@@ -61,12 +70,17 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (EmbedderMismatchError, 409, "embedder_mismatch"),
     (LoginLocked, 429, "login_locked"),
     (RateLimitExceeded, 429, "rate_limited"),
+    (RecoveryInProgress, 503, "recovering"),  # a DatabaseUnavailable: before its base
     (DatabaseUnavailable, 503, "database_unavailable"),
     (SchemaError, 503, "schema_mismatch"),
     (EncryptionError, 503, "encryption_unavailable"),
     (Cancelled, 503, "cancelled"),
     (LatticeError, 400, "bad_request"),  # every other user error: the message says what to change
 ]
+
+# seconds a client waits before retrying a 503 of this code (others: RETRY_AFTER_S)
+RETRY_AFTER_BY_CODE = {"recovering": 1}
+RETRY_AFTER_S = 5
 
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
                 415: "unsupported_media_type"}
@@ -101,7 +115,7 @@ def lattice_error_response(exc: LatticeError) -> JSONResponse:
         headers["WWW-Authenticate"] = ('Bearer realm="gem-lattice"' if reason == "missing" else
                                        'Bearer realm="gem-lattice", error="invalid_token"')
     if status == 503:
-        headers["Retry-After"] = "5"
+        headers["Retry-After"] = str(RETRY_AFTER_BY_CODE.get(code, RETRY_AFTER_S))
     issues = [vars(i) for i in exc.issues[:100]] if isinstance(exc, ImportFailed) else None
     body = error_body(code, str(exc), getattr(exc, "field", None), issues=issues, reason=reason)
     return JSONResponse(body, status_code=status, headers=headers)

@@ -292,15 +292,48 @@ class RestoreOut(BaseModel):
     version: int
 
 
+class RecoveryCheckOut(BaseModel):
+    name: str = Field(description="schema | log | snapshot", examples=["log"])
+    target: str = Field(description="the lattice checked (empty for the database)", examples=["demo"])
+    severity: Literal["error", "warning"] = Field(description="error: blocks writes; warning: reported only")
+    detail: str
+
+
+class VerificationOut(BaseModel):
+    ok: bool = Field(description="no error-severity check failed")
+    reason: str = Field(examples=["failover: the database moved from 127.0.0.1:5433 to 127.0.0.1:5434"])
+    seconds: float = Field(description="wall time the verification took, seconds")
+    started_at: str = Field(description="ISO 8601, UTC")
+    checks: int = Field(description="checks run")
+    failed: list[RecoveryCheckOut] = Field(description="the failed checks, errors first")
+
+
+class RecoveryOut(BaseModel):
+    """The store's recovery gate (core.store.recovery): writes wait for a verification after a failover."""
+
+    state: Literal["ok", "recovering", "read-only"] = Field(
+        description="ok; recovering: the database server changed (failover, restart) and the state is being "
+                    "verified before the next write; read-only: the verification failed, writes are refused")
+    writable: bool = Field(description="writes are accepted (state ok)")
+    reason: str = Field(description="why the state was entered (empty at start-up)")
+    server: str = Field(description="the database server last connected to (PostgreSQL host:port; empty on SQLite)")
+    since: str | None = Field(description="when the state was entered, ISO 8601 UTC (null: since start-up)")
+    message: str = Field(description="one line for a banner", examples=["OK"])
+    last_verification: VerificationOut | None = Field(description="the last verification (null: none yet)")
+
+
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field("ok", description="always ok: the process answers (liveness)")
+    recovery: RecoveryOut = Field(description="the recovery state, read without touching the database")
 
 
 class Ready(BaseModel):
-    status: Literal["ready"] = "ready"
+    status: Literal["ready", "read-only"] = Field(
+        "ready", description="ready: reads and writes; read-only: reads only (the recovery verification failed)")
     database: str = Field(description="database dialect", examples=["sqlite"])
     lattices: int
     rate_limits: dict[str, Any] = Field(description="rate-limit storage (shared through Redis or per process)")
+    recovery: RecoveryOut
 
 
 # the error responses every authenticated route may give (documented once, added to each route)
