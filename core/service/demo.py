@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ from core.engine.params import LatticeParams, apply_settings
 DEMO_DIR = DATA_DIR / "demo"
 DEMO_NAME = "demo"
 PARAMS_FILE = "params.json"
+_RACE_CHECKS, _RACE_PAUSE_S = 50, 0.1  # how long a loser of the creation race waits for the winner's commit (5 s)
 
 
 def demo_params(demo_dir: Path = DEMO_DIR) -> LatticeParams:
@@ -69,6 +71,29 @@ def load_demo_lattice(params: LatticeParams | None = None, demo_dir: Path = DEMO
     return lattice, gems
 
 
+def _create_if_missing(store) -> bool:
+    """Import the shipped demo as a new lattice; False when a concurrent caller created it first.
+
+    The loser of the race fails inside the store with a ConflictError (the unique name, or the
+    look-alike check seeing the winner's committed row) or, on SQLite, a busy database; any
+    such LatticeError after which the demo exists means it was created concurrently. An error
+    after which it still does not exist (bad demo files, the database down) is raised as it is.
+    """
+    try:
+        store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv",
+                          params=demo_params())
+        return True
+    except LatticeError:
+        for _ in range(_RACE_CHECKS):  # the winner's commit may land just after our failure
+            try:
+                if store.exists(DEMO_NAME):
+                    return False
+            except LatticeError:
+                pass  # still busy: look again
+            time.sleep(_RACE_PAUSE_S)
+        raise
+
+
 def ensure_demo(store, rebuild: bool = False, actor: Actor | None = None) -> bool:
     """Load the shipped demo into ``store`` as lattice "demo", with its parameters; False
     if it was already there and ``rebuild`` is off.
@@ -80,11 +105,14 @@ def ensure_demo(store, rebuild: bool = False, actor: Actor | None = None) -> boo
     entry is appended) and a version that keeps rising, so no cache anywhere (the lattice and
     resonance caches of every node, keyed by version) can mistake the new demo for the old one
     at a repeated version number, as a delete and re-import could.
+
+    Safe when several processes start together on an empty database (API nodes, app nodes):
+    each tries to create the demo, one wins, and for the others "someone else created it just
+    now" is success (False: not created by this call), not an error. The import is one
+    transaction, so a demo that exists is a whole one.
     """
     if not store.exists(DEMO_NAME):
-        store.import_path(DEMO_NAME, DEMO_DIR / "gems.jsonl", SYSTEM, edges=DEMO_DIR / "entanglements.csv",
-                          params=demo_params())
-        return True
+        return _create_if_missing(store)
     if not rebuild:
         return False
     who = actor or SYSTEM

@@ -13,55 +13,45 @@ what changed since the cached version (core.store.sync):
 * an evolution, an import, an archive...: the state is read whole (one bulk read), and
   only embeddings of gems whose content row version moved are fetched;
 * texts are fetched for the gems a reflection cites only (:class:`GemTexts`), and kept;
+  display titles (what a search shows) for every gem on the first search, then kept;
 * the hybrid retriever's index is built on first use and kept with the content key: only a
   change of the gems or their texts rebuilds it, never a question or an observation.
 
+A reader gets a private copy of the state (:meth:`LatticeCache.get`, a reflection) or the
+cached state itself (:meth:`LatticeCache.read`, a read-only search): a refresh never writes a
+state it handed out (logged values are applied to a copy, which is then swapped in).
+
 Versions live in the database, so each process (node) keeps its own cache and none
 serves a stale lattice. Memory: an LRU over lattices with a byte budget
-(``LATTICE_CACHE_MB``, default 2048); a lattice bigger than the budget is served without
+(``LATTICE_CACHE_MB``, default 2048: core.service.cache_budget); a lattice bigger than the budget is served without
 being kept. :meth:`LatticeCache.stats` reports sizes, hits and reloads.
 """
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from core.engine.lattice import Lattice
 from core.engine.params import LatticeParams
-from core.errors import LatticeError, ValidationError
+from core.errors import LatticeError
 from core.knowledge.hybrid import HybridIndex
+from core.service.cache_budget import BUDGET_ENV, DEFAULT_BUDGET_MB, budget_from_env  # noqa: F401  (this face)
+from core.service.cached_lattice import CachedLattice, GemTexts
 from core.service.hybrid_index import store_hybrid_index
+from core.service.titles import pk_lookup, titles_by_pk, titles_nbytes
 from core.store import Store
 from core.store.records import LatticeInfo, lattice_info
 from core.store.sync import LatticeSync, ValueChange
 
-BUDGET_ENV = "LATTICE_CACHE_MB"
-DEFAULT_BUDGET_MB = 2048
 TEXTS_KEPT = 4096  # texts kept per lattice (the ones reflections cited most recently)
 _ATTEMPTS = 3  # a lattice that changes between the state read and the embeddings read is read again
 _GENERATIONS = itertools.count(1)  # content keys: new whenever a lattice's gems or their texts change
-
-
-def budget_from_env(env: dict[str, str] | None = None) -> int:
-    """The cache's byte budget from ``LATTICE_CACHE_MB`` (megabytes, >= 0; 0 keeps nothing)."""
-    raw = (os.environ if env is None else env).get(BUDGET_ENV, "").strip()
-    if not raw:
-        return DEFAULT_BUDGET_MB * 2**20
-    try:
-        mb = float(raw)
-    except ValueError:
-        raise ValidationError(BUDGET_ENV, f"got {raw!r}; give the lattice cache's budget in megabytes, "
-                                          f"e.g. {DEFAULT_BUDGET_MB}") from None
-    if not (mb >= 0 and np.isfinite(mb)):
-        raise ValidationError(BUDGET_ENV, f"got {raw!r}; must be a number of megabytes >= 0")
-    return int(mb * 2**20)
 
 
 class _Retry(Exception):
@@ -70,7 +60,8 @@ class _Retry(Exception):
 
 @dataclass
 class _Entry:
-    """One cached lattice. Mutated only under its lock; readers get copies (:meth:`view`)."""
+    """One cached lattice. Mutated only under its lock; its ``lattice`` is never written once
+    handed out (a refresh swaps in a changed copy), so shared readers see one version."""
 
     lattice_id: int
     version: int
@@ -84,6 +75,9 @@ class _Entry:
     texts: "OrderedDict[int, str]" = field(default_factory=OrderedDict)  # pk -> content (LRU)
     _positions: dict | None = None  # gem id -> position (built on first use)
     hybrid: tuple[int, HybridIndex] | None = None  # (content key it was built at, the index)
+    titles: dict[int, str] | None = None  # pk -> display title (None: not read yet)
+    title_drops: int = 0  # bumped when titles are dropped: a read racing the drop is not kept
+    title_bytes: int = 0  # titles_nbytes(titles), kept up to date (nbytes is asked on every read)
 
     @property
     def nbytes(self) -> int:
@@ -91,64 +85,13 @@ class _Entry:
         state = 4 * 8 * n + 16 * n + 160 * n  # state arrays, pks + versions, ids and their positions
         hybrid = self.hybrid[1].nbytes if self.hybrid is not None else 0
         return int(self.embeddings.nbytes + state + 120 * self.lattice.n_edges + hybrid
-                   + sum(len(t) for t in self.texts.values()))
+                   + sum(len(t) for t in self.texts.values()) + self.title_bytes)
 
     def positions(self, gem_ids: Sequence[str]) -> np.ndarray:
         if self._positions is None:
             self._positions = {g: i for i, g in enumerate(self.lattice.ids)}
         pos = self._positions
         return np.fromiter((pos.get(g, -1) for g in gem_ids), dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class CachedLattice:
-    """A lattice as one reflection sees it: its own copy of the state, texts fetched on
-    first use, and the shared read-only embeddings (a content edit rewrites the edited
-    gems' rows in place: a copy of the matrix would cost gigabytes at 1e6 gems, and a
-    reflection racing the edit may then rank with the new text's embedding)."""
-
-    name: str
-    lattice: Lattice  # a private copy: the engine may change it in memory
-    embeddings: np.ndarray  # (N, dim) float32, read-only
-    texts: "GemTexts"
-    version: int
-    info: LatticeInfo
-    # changes whenever the gems or their title, content, tags or source change (not with
-    # their state): what a cache of gem lists is keyed by
-    content_key: int
-
-    def hybrid_index(self) -> HybridIndex:  # the hybrid retriever's index (built once per content key)
-        return self.texts.hybrid_index()
-
-
-class GemTexts(Sequence):
-    """The gems' texts in lattice order, read from the store on first use and kept.
-
-    A reflection reads the k texts it cites; :meth:`prefetch` reads them in one query.
-    """
-
-    def __init__(self, cache: "LatticeCache", name: str, entry: _Entry, pks: np.ndarray):
-        self._cache, self._name, self._entry, self._pks = cache, name, entry, pks
-        self._content_key = entry.content_key  # the gems' content as this view saw it
-
-    def __len__(self) -> int:
-        return len(self._pks)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        i = int(index)
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"gem index {index} out of range for {len(self)} gems")
-        return self.prefetch([i])[0]
-
-    def prefetch(self, indices: Iterable[int]) -> list[str]:
-        """The texts at ``indices`` (lattice positions), fetching the missing ones at once."""
-        pks = [int(self._pks[int(i)]) for i in indices]
-        return self._cache._texts(self._name, self._entry, pks)
-
-    def hybrid_index(self) -> HybridIndex:  # what a reflection engine asks for (hybrid lattices)
-        return self._cache._hybrid(self._name, self._entry, self._content_key)
 
 
 @dataclass
@@ -159,6 +102,7 @@ class CacheCounters:
     builds: int = 0  # lattice read whole (cold, or nothing reusable)
     embeddings_fetched: int = 0  # embedding rows read from the store
     texts_fetched: int = 0
+    titles_fetched: int = 0  # display titles read from the store (all of a lattice's on its first search)
     hybrid_builds: int = 0  # hybrid indexes built (once per content key of a hybrid lattice)
     evictions: int = 0
     oversize: int = 0  # served without being kept (bigger than the budget)
@@ -177,7 +121,16 @@ class LatticeCache:
 
     # ------------------------------------------------------------ public
     def get(self, name: str) -> CachedLattice:
-        """Lattice ``name`` at its current version (one read of what changed)."""
+        """Lattice ``name`` at its current version (one read of what changed), with a private
+        copy of the state (the reader may change it in memory: a reflection)."""
+        return self._view(name, private=True)
+
+    def read(self, name: str) -> CachedLattice:
+        """Lattice ``name`` at its current version, sharing the cached state (no copy): for
+        readers that never change it (a search ranks it, or evolves a copy to a later time)."""
+        return self._view(name, private=False)
+
+    def _view(self, name: str, private: bool) -> CachedLattice:
         with self._name_lock(name):
             with self._lock:
                 entry = self._entries.get(name)
@@ -193,7 +146,7 @@ class LatticeCache:
             except BaseException:
                 self.forget(name)  # a refresh may have stopped half-applied: never serve that entry
                 raise
-            view = CachedLattice(name, entry.lattice.copy(), _readonly(entry.embeddings),
+            view = CachedLattice(name, entry.lattice.copy() if private else entry.lattice, _readonly(entry.embeddings),
                                  GemTexts(self, name, entry, entry.pks), entry.version,
                                  lattice_info(entry.row, len(entry.pks)), entry.content_key)
         self._keep(name, entry)
@@ -256,6 +209,9 @@ class LatticeCache:
             old = dict(zip(reuse.pks.tolist(), reuse.content_versions.tolist()))
             now = dict(zip(pks.tolist(), versions.tolist()))
             new.texts = OrderedDict((pk, t) for pk, t in reuse.texts.items() if old.get(pk) == now.get(pk))
+            if reuse.titles is not None:
+                new.titles = {pk: t for pk, t in reuse.titles.items() if old.get(pk) == now.get(pk)}
+                new.title_bytes = titles_nbytes(new.titles)
         return new
 
     def _embeddings(self, name: str, pks: np.ndarray, versions: np.ndarray, reuse: _Entry | None,
@@ -286,8 +242,9 @@ class LatticeCache:
         return out, versions
 
     def _apply(self, name: str, entry: _Entry, sync: LatticeSync) -> None:
-        """Apply logged values to the cached state (exact stored values, in log order)."""
-        lat = entry.lattice
+        """Apply logged values to a copy of the cached state (exact stored values, in log
+        order), then swap it in: readers sharing the old state keep an unchanged version."""
+        lat = entry.lattice.copy()
         for change in sync.changes:
             pos = entry.positions(change.gem_ids)
             if (pos < 0).any():
@@ -307,8 +264,14 @@ class LatticeCache:
             self._count("embeddings_fetched", int(pos.size))
         if sync.edited_text:
             entry.content_key = next(_GENERATIONS)
+            pos = entry.positions(sync.edited_text)
+            with self._lock:
+                entry.title_drops += 1
+                gone = [(entry.titles or {}).pop(int(pk), None) for pk in entry.pks[pos[pos >= 0]].tolist()]
+                entry.title_bytes -= titles_nbytes({i: t for i, t in enumerate(gone) if t is not None})
         lat.params = LatticeParams.from_dict(sync.row["params"])
         lat.t = float(sync.row["t"])
+        entry.lattice = lat
         entry.version, entry.last_tx_id, entry.row = int(sync.row["version"]), sync.last_tx_id, sync.row
 
     @staticmethod
@@ -347,6 +310,41 @@ class LatticeCache:
                 entry.texts.popitem(last=False)
             self.counters.texts_fetched += len(fetched)
         return out
+
+    def _titles(self, name: str, entry: _Entry, pks: list[int], positions: list[int]) -> list[str]:
+        """Display titles of the gems ``pks`` (at lattice ``positions``): kept ones, else read.
+        The first call on an entry without titles reads every gem's (one scan, under the
+        lattice's lock: one read for concurrent askers); later misses (gems added since) read
+        only those gems. A read racing a title edit is returned but not kept."""
+        with self._lock:
+            have = entry.titles
+            missing = list(pks) if have is None else [pk for pk in dict.fromkeys(pks) if pk not in have]
+            drops = entry.title_drops
+        if not missing:
+            return [have[pk] for pk in pks]  # type: ignore[index]
+        fetched: dict[int, str] = {}
+        if have is None:
+            with self._name_lock(name):
+                with self._lock:
+                    have = entry.titles
+                if have is None:  # nobody read them meanwhile: one scan of the lattice's texts
+                    fetched = titles_by_pk(self.store.gem_texts(name), pk_lookup(entry.lattice.ids, entry.pks))
+                    missing = [pk for pk in dict.fromkeys(pks) if pk not in fetched]
+                else:
+                    missing = [pk for pk in dict.fromkeys(pks) if pk not in have]
+        if missing:  # gems the scan did not see (added since), or gems new to a kept table
+            wanted = [positions[pks.index(pk)] for pk in missing]
+            lookup = pk_lookup(entry.lattice.ids, entry.pks, wanted)
+            fetched.update(titles_by_pk(self.store.gem_texts(name, list(lookup)), lookup))
+        with self._lock:
+            if entry.title_drops == drops:
+                if entry.titles is None:
+                    entry.titles = {}
+                entry.title_bytes += titles_nbytes({pk: t for pk, t in fetched.items() if pk not in entry.titles})
+                entry.titles.update(fetched)
+            self.counters.titles_fetched += len(fetched)
+            table = entry.titles if entry.title_drops == drops else {}
+            return [fetched[pk] if pk in fetched else table.get(pk, "") for pk in pks]
 
     def _hybrid(self, name: str, entry: _Entry, content_key: int) -> HybridIndex:
         """The hybrid index of ``entry``'s gems at ``content_key``: kept, else built from the store
