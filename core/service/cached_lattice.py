@@ -10,6 +10,11 @@ Two kinds of view of the same cached entry:
   The cache never writes a state it has handed out (a refresh applies logged values to a copy
   and swaps it in), so the view stays the version it was read at; a reader that needs the
   state at a later time evolves a copy (``lattice.copy().evolve(dt)``), never this one.
+
+A wall-clock lattice is kept as stored (the store's ``sync`` writes no catch-up): a private view
+is evolved to now in memory (:func:`at_present`, closed form, one step as the store's own
+catch-up takes); a shared view is the stored state, and its reader evolves a copy to the time it
+ranks at (core.service.search). Nothing a reader does moves the stored clock or version.
 """
 from __future__ import annotations
 
@@ -19,8 +24,27 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from core.engine.lattice import Lattice
+from core.engine.params import LatticeParams
 from core.knowledge.hybrid import HybridIndex
 from core.store.records import LatticeInfo
+
+
+def at_present(lattice: Lattice, row: dict[str, Any], now: float) -> tuple[Lattice, dict[str, Any]]:
+    """``lattice`` (a stored state, its ``lattices`` ``row``) as of ``now`` (UTC epoch seconds).
+
+    A wall-clock lattice is evolved in place by the wall time since its anchor (time units of
+    its parameters, as the store's catch-up measures it), and the row returned carries the new
+    ``t`` and ``wall_anchor`` (the derived epoch, ``wall_anchor - t * unit``, stays the same).
+    A manual lattice, or a clock not behind ``now``, is returned unchanged. Pass a copy: the
+    state is changed in place. Writes nothing.
+    """
+    if row.get("clock") != "wall" or row.get("wall_anchor") is None:
+        return lattice, row
+    horizon = (float(now) - float(row["wall_anchor"])) / LatticeParams.from_dict(row["params"]).time_unit_seconds
+    if not horizon > 0:
+        return lattice, row
+    lattice.evolve(horizon)
+    return lattice, {**row, "t": float(lattice.t), "wall_anchor": float(now)}
 
 
 @dataclass(frozen=True)

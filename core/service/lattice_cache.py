@@ -1,38 +1,38 @@
-"""The process-wide lattice cache: state, embeddings and texts of the lattices a Workbench
-answers from, kept in memory and refreshed from the store's log.
+"""The process-wide lattice cache: a Workbench's lattices (state, embeddings, texts) in memory, fed by the log.
 
-Why: a reflection used to reload the lattice, every gem's text and every embedding (400 MB
-at 100k gems) for each question, although nothing but the k cited texts is needed and
-only the last answer's few gems changed. Now a question costs one consistent read of
-what changed since the cached version (core.store.sync):
+Why: a reflection used to reload the lattice, every gem's text and every embedding (400 MB at
+100k gems) per question, although only the k cited texts are needed and only the last answer's
+few gems changed. Now a question costs one consistent read of what changed since the cached
+version (core.store.sync), which writes nothing (a wall lattice is kept as stored, see get/read):
 
 * nothing: the cached lattice is used;
-* values of a few gems (observations, edits, entanglements): the exact stored values are
-  applied to the cached state (an observation's energies too, when reinforcement by use
-  changed them); embeddings of gems whose content was edited are re-read;
-* an evolution, an import, an archive...: the state is read whole (one bulk read), and
-  only embeddings of gems whose content row version moved are fetched;
-* texts are fetched for the gems a reflection cites only (:class:`GemTexts`), and kept;
-  display titles (what a search shows) for every gem on the first search, then kept;
+* values of a few gems (observations, edits, entanglements): the exact stored values are applied
+  to the cached state (an observation's energies too, when reinforcement by use changed them);
+  embeddings of gems whose content was edited are re-read;
+* an evolution, an import, an archive...: the state is read whole (one bulk read), and only
+  embeddings of gems whose content row version moved are fetched;
+* texts are fetched for the gems a reflection cites only (:class:`GemTexts`), and kept; display
+  titles (what a search shows) for every gem on the first search, then kept;
 * the hybrid retriever's index is built on first use and kept with the content key: only a
   change of the gems or their texts rebuilds it, never a question or an observation.
 
-A reader gets a private copy of the state (:meth:`LatticeCache.get`, a reflection) or the
-cached state itself (:meth:`LatticeCache.read`, a read-only search): a refresh never writes a
-state it handed out (logged values are applied to a copy, which is then swapped in).
+A reader gets a private copy of the state (:meth:`LatticeCache.get`, a reflection) or the cached
+state itself (:meth:`LatticeCache.read`, a read-only search): a refresh never writes a state it
+handed out (logged values are applied to a copy, which is then swapped in).
 
-Versions live in the database, so each process (node) keeps its own cache and none
-serves a stale lattice. Memory: an LRU over lattices with a byte budget
-(``LATTICE_CACHE_MB``, default 2048: core.service.cache_budget); a lattice bigger than the budget is served without
-being kept. :meth:`LatticeCache.stats` reports sizes, hits and reloads.
+Versions live in the database, so each process (node) keeps its own cache and none serves a
+stale lattice. Memory: an LRU over lattices with a byte budget (``LATTICE_CACHE_MB``, default 2048:
+core.service.cache_budget); a lattice bigger than it is served without being kept.
+:meth:`LatticeCache.stats` reports sizes, hits and reloads.
 """
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ from core.engine.params import LatticeParams
 from core.errors import LatticeError
 from core.knowledge.hybrid import HybridIndex
 from core.service.cache_budget import BUDGET_ENV, DEFAULT_BUDGET_MB, budget_from_env  # noqa: F401  (this face)
-from core.service.cached_lattice import CachedLattice, GemTexts
+from core.service.cached_lattice import CachedLattice, GemTexts, at_present
 from core.service.hybrid_index import store_hybrid_index
 from core.service.titles import pk_lookup, titles_by_pk, titles_nbytes
 from core.store import Store
@@ -111,8 +111,8 @@ class CacheCounters:
 class LatticeCache:
     """Lattices of one store kept in memory for reflections; thread-safe."""
 
-    def __init__(self, store: Store, budget_bytes: int | None = None):
-        self.store = store
+    def __init__(self, store: Store, budget_bytes: int | None = None, clock: Callable[[], float] = time.time):
+        self.store, self.clock = store, clock  # clock: UTC epoch seconds, the "now" of a private view
         self.budget = budget_from_env() if budget_bytes is None else int(budget_bytes)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
@@ -121,13 +121,13 @@ class LatticeCache:
 
     # ------------------------------------------------------------ public
     def get(self, name: str) -> CachedLattice:
-        """Lattice ``name`` at its current version (one read of what changed), with a private
-        copy of the state (the reader may change it in memory: a reflection)."""
+        """Lattice ``name`` at its current version (one read of what changed), with a private copy of the
+        state (a reflection may change it in memory), a wall lattice's evolved to ``clock()`` (not written)."""
         return self._view(name, private=True)
 
     def read(self, name: str) -> CachedLattice:
-        """Lattice ``name`` at its current version, sharing the cached state (no copy): for
-        readers that never change it (a search ranks it, or evolves a copy to a later time)."""
+        """Lattice ``name`` at its current version, sharing the cached state (no copy; a wall
+        lattice's as stored): for readers that never change it (a search evolves a copy to now)."""
         return self._view(name, private=False)
 
     def _view(self, name: str, private: bool) -> CachedLattice:
@@ -146,9 +146,11 @@ class LatticeCache:
             except BaseException:
                 self.forget(name)  # a refresh may have stopped half-applied: never serve that entry
                 raise
-            view = CachedLattice(name, entry.lattice.copy() if private else entry.lattice, _readonly(entry.embeddings),
-                                 GemTexts(self, name, entry, entry.pks), entry.version,
-                                 lattice_info(entry.row, len(entry.pks)), entry.content_key)
+            # as stored (no catch-up written); a private copy of a wall lattice evolved to now in memory
+            lat, row = (at_present(entry.lattice.copy(), entry.row, self.clock()) if private
+                        else (entry.lattice, entry.row))
+            view = CachedLattice(name, lat, _readonly(entry.embeddings), GemTexts(self, name, entry, entry.pks),
+                                 entry.version, lattice_info(row, len(entry.pks)), entry.content_key)
         self._keep(name, entry)
         return view
 

@@ -9,8 +9,8 @@ time asked for. Two ways to read the lattice:
   lattice's catch-up is not written;
 * from a Workbench's lattice cache (``lattices=``): a long-running server's read, which costs
   only what changed since the cached version (at 100k gems a whole read takes seconds, a cached
-  one microseconds). The cache's refresh is the store's ``sync``, which, as every other read of
-  a wall-clock lattice by the app (``Store.info``, a reflection), catches its clock up to now.
+  one microseconds). The cache's refresh is the store's ``sync``, which writes nothing either: a
+  wall-clock lattice is cached as stored and evolved here, on a copy, to the time asked for.
 
 The cached path is the API's hot path, so it does per question only what the question needs
 (issue 15: p95 under 50 ms at 100k gems): it ranks the cache's shared state (no copy; a later

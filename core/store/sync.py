@@ -14,6 +14,7 @@ with the version and last log id it holds. One read transaction answers, consist
   (:meth:`SyncMixin.content_rows`).
 
 Versions live in the database, so several processes holding their own caches stay correct.
+Nothing is written, not even a wall-clock lattice's catch-up (see :meth:`SyncMixin.sync`).
 """
 from __future__ import annotations
 
@@ -89,14 +90,13 @@ class SyncMixin(StoreKernel):
         """What changed in lattice ``name`` since ``version`` (log id ``last_tx_id``).
 
         With ``version=None`` (nothing cached) the whole state and the content versions
-        are returned. A wall-clock lattice is first evolved to now (that is a write, and
-        an evolution: the state is then read whole).
+        are returned. Reads only: a wall-clock lattice comes as stored, its clock (``t``,
+        ``wall_anchor`` of the row) where the last write left it; the reader evolves its
+        copy to now (core.service.cached_lattice.at_present). Catching up here was a write
+        of every gem's state and a version bump per read (120-160 ms a search at 20k gems,
+        a stale ``expected_version`` for every writer, a write from a viewer or a replica);
+        writes still catch up inside their own transaction (core.store.state).
         """
-        with self._read() as conn:
-            row = self._lattice_row(conn, name)
-            if row["clock"] != "wall":
-                return self._sync(conn, row, version, last_tx_id, lattice_id)
-        self._catch_up(name)  # a write: outside the read transaction
         with self._read() as conn:
             return self._sync(conn, self._lattice_row(conn, name), version, last_tx_id, lattice_id)
 
