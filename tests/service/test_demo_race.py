@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from core.evaluation.parallel import plain_main
 from core.service import DEMO_NAME, ensure_demo, load_demo_records
 from core.store import Store
 
@@ -52,7 +53,9 @@ def test_racing_threads_create_the_demo_once(db_url):
 @pytest.mark.slow
 def test_racing_processes_create_the_demo_once(db_url):
     Store.open(db_url).close()
-    with multiprocessing.get_context("spawn").Pool(RACERS) as pool:
+    # plain_main: after an AppTest, __main__ can be a page script that spawned workers would re-run
+    # (they then die at start-up and the pool respawns them for ever)
+    with plain_main(), multiprocessing.get_context("spawn").Pool(RACERS) as pool:
         results = pool.map(_ensure, [db_url] * RACERS)
     assert sorted(results) == [False] * (RACERS - 1) + [True]
     _check_whole(db_url)
