@@ -13,11 +13,13 @@ does:
 advances in memory only (shared by every session of the process, gone on restart).
 :class:`StoreSource` serves them from the database (``core.store.Store``): loads are
 cached per (lattice, version), a cheap version check first, so a write by another
-process is never served stale. The UI picks the source in ``ui/context.py:lattice_source()``.
+process is never served stale; reads write nothing (a wall-clock lattice is evolved to now
+in memory at every load, its stored version unchanged). The UI picks the source in ``ui/context.py:lattice_source()``.
 """
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -29,7 +31,7 @@ from core.service.demo import DEMO_DIR, DEMO_NAME, load_demo_lattice
 from core.errors import LatticeError
 from core.engine.lattice import Lattice
 from core.service.lattice_cache import LatticeCache
-from core.store import Store
+from core.store import LoadedLattice, Store
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,22 @@ class LatticeView:
     gems: pd.DataFrame
     version: int
     persistent: bool
+
+
+def stored_at_now(loaded: LoadedLattice, now: float | None = None) -> Lattice:
+    """The state of ``loaded`` (``Store.load_stored``: as stored) as of ``now`` (UTC epoch
+    seconds, default the current time), written nowhere.
+
+    A wall-clock lattice is evolved, on a copy, by the wall time since its last write (its
+    lattice time at ``now`` minus its stored ``t``: ``(now - epoch) / unit - t``), one step as
+    the store's own catch-up takes; any other lattice is returned as loaded.
+    """
+    info = loaded.info
+    if info.clock != "wall" or info.epoch is None:
+        return loaded.lattice
+    now = time.time() if now is None else float(now)
+    elapsed = (now - info.epoch.timestamp()) / info.unit_seconds - float(loaded.lattice.t)
+    return loaded.lattice.copy().evolve(elapsed) if elapsed > 0 else loaded.lattice
 
 
 @runtime_checkable
@@ -122,6 +140,7 @@ class StoreSource:
         self.lattices = lattices
         self._cache: dict[str, LatticeView] = {}
         self._gems: dict[str, tuple[int, pd.DataFrame]] = {}  # name -> (content key, gem list)
+        self._wall: set[str] = set()  # wall-clock lattices: their view is as of its load, never reused
         self._lock = threading.Lock()
 
     @property
@@ -132,16 +151,21 @@ class StoreSource:
         return self.store.lattice_names()  # list_lattices counts every gem: 1-2 s at 1e6 gems
 
     def load(self, name: str) -> LatticeView:
-        version = self.store.version(name)  # evolves a wall-clock lattice to now first
+        """The lattice now. Read only: a wall-clock lattice is evolved to now in memory (its
+        stored version does not move with its clock, so its view is rebuilt at every load,
+        from the lattice cache when there is one; its gem list is still reused)."""
+        version = self.store.version(name)  # the stored version: reads write nothing
         with self._lock:
             hit = self._cache.get(name)
-            if hit is not None and hit.version == version:
+            if hit is not None and hit.version == version and name not in self._wall:
                 return hit
         if self.lattices is None:
-            stored = self.store.load(name)
-            loaded = LatticeView(name, stored.lattice, stored.texts(), stored.version, persistent=True)
+            stored = self.store.load_stored(name)
+            wall = stored.info.clock == "wall"
+            loaded = LatticeView(name, stored_at_now(stored), stored.texts(), stored.version, persistent=True)
         else:
-            cached = self.lattices.get(name)
+            cached = self.lattices.get(name)  # a private view: a wall lattice's evolved to now
+            wall = cached.info.clock == "wall"
             with self._lock:
                 key, gems = self._gems.get(name, (None, None))
             if key != cached.content_key or gems is None:
@@ -153,6 +177,7 @@ class StoreSource:
             loaded = LatticeView(name, cached.lattice, gems, cached.version, persistent=True)
         with self._lock:
             self._cache[name] = loaded
+            (self._wall.add if wall else self._wall.discard)(name)
         return loaded
 
     def advance(self, name: str, dt: float, actor: Actor) -> LatticeView:

@@ -29,6 +29,7 @@ from core.reflection.records import ReflectionRecord, StateChange
 from core.reflection.services import ReflectionServices
 from core.service.lattice_cache import LatticeCache
 from core.service.rate_limits import RateLimits
+from core.service.sources import stored_at_now
 from core.router import LLMRouter, build_router
 from core.store import Store
 
@@ -129,8 +130,10 @@ class Workbench:
             for info in self.store.list_lattices():
                 # a kept lattice costs only what changed; the others are read, not kept (a scrape
                 # must not fill the cache with lattices nobody asks about)
-                lat = (self.lattices.get(info.name) if self.lattices.holds(info.name)
-                       else self.store.load(info.name)).lattice
-                out[info.name] = {**lat.summary(), **fading_summary(lat)}  # a wall lattice: caught up to now
+                # read only: a wall lattice is evolved to now in memory (the private view, or a copy
+                # of the stored state), so a scrape writes nothing
+                lat = (self.lattices.get(info.name).lattice if self.lattices.holds(info.name)
+                       else stored_at_now(self.store.load_stored(info.name)))
+                out[info.name] = {**lat.summary(), **fading_summary(lat)}
             return out
         return WorkbenchCollector(lattices, self.cache, self.router, self.latency)

@@ -174,6 +174,7 @@ class GemsMixin(StoreKernel):
         emb = self._embedder_for(self.info(name))
         vec = emb.embed([rec.content])
         with self._write(name, actor, Permission.EDIT, "add a gem") as tx:
+            self._catch_up_tx(tx, name)  # type: ignore[attr-defined]  (StateMixin) a wall lattice's new gem starts now
             return self._insert_gems(tx, name, actor, [rec], vec, "create")[0]
 
     # ------------------------------------------------- reading and editing
@@ -241,6 +242,8 @@ class GemsMixin(StoreKernel):
                 raise ConflictError(f"the state of gem {gem_id!r} changed since you read it (your state version "
                                     f"{expected_state_version}, now {r['state_version']}); reload it and apply your "
                                     "change again - nothing was written")
+            # after the version checks (a catch-up bumps every gem's state version): edited values are values now
+            self._catch_up_tx(tx, name)  # type: ignore[attr-defined]  (StateMixin)
             content = {k: v for k, v in values.items() if k not in STATE}
             state = {k: v for k, v in values.items() if k in STATE}
             if content:

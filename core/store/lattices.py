@@ -19,15 +19,19 @@ from core.store.tables import GEMS, LATTICES
 
 
 class LatticesMixin(StoreKernel):
-    """The lattices table's side of the Store (uses ``_catch_up`` of :class:`StateMixin` and
+    """The lattices table's side of the Store (uses ``_catch_up_tx`` of :class:`StateMixin` and
     ``_audit``/``_require_admin`` of the kernel)."""
 
     def list_lattices(self) -> list[LatticeInfo]:
+        """Every lattice with its gem counts, as of now (a wall lattice's ``t`` as :meth:`info`
+        computes it), read only."""
+        now = time.time()
         with self._read() as conn:
             counts = {(lid, bool(arch)): n for lid, arch, n in conn.execute(
                 select(GEMS.c.lattice_id, GEMS.c.archived, func.count()).group_by(GEMS.c.lattice_id, GEMS.c.archived))}
-            return [lattice_info(r, counts.get((r.id, False), 0), counts.get((r.id, True), 0))
-                    for r in conn.execute(select(LATTICES).order_by(LATTICES.c.name))]
+            rows = [dict(r) for r in conn.execute(select(LATTICES).order_by(LATTICES.c.name)).mappings()]
+        return [lattice_info(self._row_at(r, now), counts.get((r["id"], False), 0), counts.get((r["id"], True), 0))
+                for r in rows]
 
     def lattice_names(self) -> list[str]:
         """The lattices' names, sorted (no gem counts: one cheap query, for every page run)."""
@@ -40,13 +44,31 @@ class LatticesMixin(StoreKernel):
         with self._read() as conn:
             return conn.execute(select(LATTICES.c.id).where(LATTICES.c.name == name)).first() is not None
 
-    def info(self, name: str) -> LatticeInfo:
-        self._catch_up(name)
+    def info(self, name: str, now: float | None = None) -> LatticeInfo:
+        """The lattice as of ``now`` (UTC epoch seconds, default the current time), read only.
+
+        A wall-clock lattice's ``t`` is computed to now (the wall time since its anchor, in
+        its time unit) and its derived epoch is unchanged; nothing is written, so the
+        ``version`` is the stored one and an ``expected_version`` taken from it matches at
+        the next write (which catches up inside its own transaction)."""
         with self._read() as conn:
             row = self._lattice_row(conn, name)
             counts = dict(conn.execute(select(GEMS.c.archived, func.count()).where(GEMS.c.lattice_id == row["id"])
                                        .group_by(GEMS.c.archived)).all())
-            return lattice_info(row, counts.get(False, 0), counts.get(True, 0))
+        return lattice_info(self._row_at(row, time.time() if now is None else float(now)),
+                            counts.get(False, 0), counts.get(True, 0))
+
+    @staticmethod
+    def _row_at(row: dict[str, Any], now: float) -> dict[str, Any]:
+        """A ``lattices`` row as of ``now``: a wall lattice behind ``now`` gets ``t`` advanced by
+        the elapsed wall time and ``wall_anchor = now`` (so ``wall_anchor - t * unit``, the
+        epoch, stays); any other row is returned as it is."""
+        if row["clock"] != "wall" or row["wall_anchor"] is None:
+            return row
+        elapsed = (now - float(row["wall_anchor"])) / LatticeParams.from_dict(row["params"]).time_unit_seconds
+        if not elapsed > 0:
+            return row
+        return {**row, "t": float(row["t"]) + elapsed, "wall_anchor": now}
 
     def load_stored(self, name: str) -> LoadedLattice:
         """The lattice's active gems as stored, read only: no wall-clock catch-up is written
@@ -58,8 +80,9 @@ class LatticesMixin(StoreKernel):
         return LoadedLattice(name, lat, int(row["version"]), lattice_info(row, len(lat)), self, lat.copy(), pks)
 
     def version(self, name: str) -> int:
-        """The lattice's current version (after a wall-clock catch-up): a cheap cache key."""
-        self._catch_up(name)
+        """The lattice's stored version, read only: a cheap cache key, and what ``expected_version``
+        of the next write compares with. A wall-clock lattice's clock moves without changing it
+        (its time is computed at each read: ``info``, or ``load_stored`` evolved in memory)."""
         with self._read() as conn:
             return int(self._lattice_row(conn, name)["version"])
 
@@ -134,6 +157,7 @@ class LatticesMixin(StoreKernel):
                       expected_version: int | None = None) -> LatticeInfo:
         """Replace the lattice's parameters (a dict may be partial: it updates the current ones)."""
         with self._write(name, actor, Permission.EDIT, "change lattice parameters", expected_version) as tx:
+            self._catch_up_tx(tx, name)  # type: ignore[attr-defined]  (StateMixin) the time so far ran under the old ones
             old = LatticeParams.from_dict(tx.row["params"])
             new = params if isinstance(params, LatticeParams) else old.replace(**params)
             tx.conn.execute(update(LATTICES).where(LATTICES.c.id == tx.lid)
@@ -147,6 +171,7 @@ class LatticesMixin(StoreKernel):
         if clock not in ("manual", "wall"):
             raise ValidationError("clock", f"got {clock!r}; allowed: manual, wall")
         with self._write(name, actor, Permission.EDIT, "change the lattice clock") as tx:
+            self._catch_up_tx(tx, name)  # type: ignore[attr-defined]  (StateMixin) a wall lattice stops at now
             now = time.time()
             # the epoch as it is now (derived for a wall lattice), then the new clock's invariant:
             # a wall lattice's lattice time t is wall time now (epoch = now - t * unit)

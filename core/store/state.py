@@ -131,7 +131,10 @@ class StateMixin(StoreKernel):
         return np.array([pos[g] for g in gem_ids], dtype=np.int64)
 
     def load(self, name: str) -> LoadedLattice:
-        """The lattice's active gems as a Lattice (a wall-clock lattice is first evolved to now)."""
+        """The lattice's active gems as a Lattice, for an editor that saves it back (``save``,
+        optimistic on the version): a wall-clock lattice is first caught up to now in a write
+        of its own, so the loaded state, ``t`` and version are the stored ones. A reader uses
+        ``load_stored`` (writes nothing) and evolves its copy to the time it wants."""
         self._catch_up(name)
         with self._read() as conn:
             row = self._lattice_row(conn, name)
@@ -172,26 +175,50 @@ class StateMixin(StoreKernel):
 
     # ---------------------------------------------------------- dynamics
     def _catch_up(self, name: str) -> None:
-        """Evolve a wall-clock lattice to now (no-op for manual lattices)."""
+        """Evolve a wall-clock lattice to now in a transaction of its own (no-op for manual
+        lattices). Only for callers that must see the caught-up rows; reads (``info``,
+        ``version``, ``load``) compute now in memory instead, and writes catch up inside their
+        own transaction (:meth:`_catch_up_tx`), after their ``expected_version`` check."""
         with self._read() as conn:
-            row = conn.execute(select(LATTICES.c.clock, LATTICES.c.wall_anchor).where(LATTICES.c.name == name)).first()
+            row = conn.execute(select(LATTICES.c.clock).where(LATTICES.c.name == name)).first()
         if row is None or row.clock != "wall":
             return
-        self._evolve(name, CLOCK_ACTOR, 0.0, wall=True)
+        with self._write(name, CLOCK_ACTOR, Permission.EDIT, "advance the lattice clock") as tx:
+            self._catch_up_tx(tx, name)
+
+    def _catch_up_tx(self, tx: Tx, name: str) -> tuple[Lattice, np.ndarray] | None:
+        """Inside write ``tx`` (lattice row locked, version already checked and bumped): evolve
+        a wall-clock lattice by the wall time since its anchor (time units of its parameters,
+        one step), save every gem's state, move ``t`` and ``wall_anchor`` (in ``tx.row`` too)
+        and log an ``evolve`` entry by the clock, so replay reproduces it. Returns the caught-up
+        state and gem pks, or None (a manual lattice, or no time has passed): nothing written."""
+        if tx.row["clock"] != "wall":
+            return None
+        now = time.time()  # measured under the lock: concurrent writers catch up once
+        unit = LatticeParams.from_dict(tx.row["params"]).time_unit_seconds
+        horizon = (now - (tx.row["wall_anchor"] or now)) / unit
+        if not horizon > 0:
+            return None
+        lat, pks = self._load_state(tx.conn, tx.row)
+        t0, c0 = lat.t, lat.coherence.copy()
+        simulate(lat, horizon, dt=horizon, inplace=True)
+        self._save_state(tx.conn, pks, lat)
+        tx.conn.execute(update(LATTICES).where(LATTICES.c.id == tx.lid).values(t=float(lat.t), wall_anchor=now))
+        txlog.append(tx.conn, tx.lid, name, "evolve", CLOCK_ACTOR, lat.t, tx.version, [], after={
+            "t0": t0, "horizon": horizon, "step": horizon, "params": lat.params.to_dict(), "gems": len(lat),
+            "mean_coherence_delta": float((lat.coherence - c0).mean()) if len(lat) else 0.0})
+        tx.row.update(t=float(lat.t), wall_anchor=now)
+        return lat, pks
 
     def _evolve(self, name: str, actor: Actor, horizon: float, step: float | None = None,
                 params: LatticeParams | None = None, progress: Callable[[float], None] | None = None,
-                expected_version: int | None = None, wall: bool = False,
+                expected_version: int | None = None,
                 should_stop: Callable[[], bool] | None = None) -> tuple[Trajectory | None, LatticeInfo]:
         with self._write(name, actor, Permission.EDIT, "advance the lattice clock", expected_version) as tx:
-            now = time.time()
-            if wall:  # elapsed wall time, measured under the lock (concurrent readers catch up once)
-                unit = LatticeParams.from_dict(tx.row["params"]).time_unit_seconds
-                horizon = (now - (tx.row["wall_anchor"] or now)) / unit
-                if horizon <= 0:
-                    return None, lattice_info(tx.row)
-                step = horizon
-            lat, pks = self._load_state(tx.conn, tx.row)
+            # a wall lattice first catches up to now (its own log entry, wall_anchor = now), so the
+            # span runs from now: its lattice time then leads wall time by the span (the epoch moves)
+            caught = self._catch_up_tx(tx, name)
+            lat, pks = caught if caught is not None else self._load_state(tx.conn, tx.row)
             if params is not None:
                 lat.params = params
             horizon = float(horizon)
@@ -203,10 +230,7 @@ class StateMixin(StoreKernel):
             t0, c0 = lat.t, lat.coherence.copy()
             traj = simulate(lat, horizon, dt=step, inplace=True, progress=progress, should_stop=should_stop)
             self._save_state(tx.conn, pks, lat)
-            values: dict[str, Any] = {"t": float(lat.t)}
-            if tx.row["clock"] == "wall":
-                values["wall_anchor"] = now
-            tx.conn.execute(update(LATTICES).where(LATTICES.c.id == tx.lid).values(**values))
+            tx.conn.execute(update(LATTICES).where(LATTICES.c.id == tx.lid).values(t=float(lat.t)))
             txlog.append(tx.conn, tx.lid, name, "evolve", actor, lat.t, tx.version, [], after={
                 "t0": t0, "horizon": horizon, "step": step, "params": lat.params.to_dict(), "gems": len(lat),
                 "mean_coherence_delta": float((lat.coherence - c0).mean()) if len(lat) else 0.0})
@@ -229,7 +253,6 @@ class StateMixin(StoreKernel):
         budget it raises WorkLimitExceeded, and when ``should_stop()`` returns True (or
         ``progress`` raises Cancelled) it stops; either way nothing is written.
         """
-        self._catch_up(name)
         return self._evolve(name, actor, horizon, dt, params, progress, expected_version,  # type: ignore[return-value]
                             should_stop=should_stop)
 
@@ -267,8 +290,8 @@ class StateMixin(StoreKernel):
     def observe(self, name: str, gem_ids: Sequence[str], actor: Actor, strength: float | None = None,
                 expected_version: int | None = None) -> dict[str, Any]:
         """Observe gems (they and their entangled partners re-cohere); persist and log."""
-        self._catch_up(name)
         with self._write(name, actor, Permission.REFLECT, "observe gems", expected_version) as tx:
+            self._catch_up_tx(tx, name)  # after the version check: a version read by info() still matches
             lat, pks = self._load_around(tx.conn, tx.row, list(gem_ids))
             out = self._observe_tx(tx, name, lat, pks, list(gem_ids), actor, strength)
             out["version"] = tx.version
@@ -280,9 +303,9 @@ class StateMixin(StoreKernel):
         """The state update after a reflection, in one transaction: observe the used gems,
         entangle (or strengthen) every co-used pair by ``increment``, log both, and insert
         the reflection record if given (keys of :meth:`record_reflection`)."""
-        self._catch_up(name)
         used = list(dict.fromkeys(gem_ids_used))
         with self._write(name, actor, Permission.REFLECT, "reflect") as tx:
+            self._catch_up_tx(tx, name)
             lat, pks = self._load_around(tx.conn, tx.row, used)
             out = self._observe_tx(tx, name, lat, pks, used, actor, strength)
             before = lat.copy()

@@ -294,6 +294,8 @@ class TransferMixin(StoreKernel):
                 create["wall_anchor"] = timeline.now
         ids: list[str] = []
         with self._write(name, actor, Permission.EDIT, "import gems", create=create) as tx:
+            if lattice_exists:
+                self._catch_up_tx(tx, name)  # type: ignore[attr-defined]  (StateMixin) the clock is now
             now_t = float(tx.t)
             if lattice_exists:
                 timeline.epoch = epoch_seconds(tx.row)
