@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from typing import Any, Sequence
 
@@ -21,11 +22,11 @@ from sqlalchemy import Connection, String, and_, bindparam, cast, delete, func, 
 from sqlalchemy.exc import DBAPIError
 
 from core.access import Actor, Permission, require
-from core.engine.params import STATE_DEFAULTS
+from core.engine.params import STATE_DEFAULTS, LatticeParams
 from core.errors import LatticeError, ValidationError
 from core.knowledge.base import Embedder
 from core.knowledge.registry import get_embedder
-from core.store import bulk, gem_records, txlog
+from core.store import bulk, gem_records, present, txlog
 from core.store.errors import ConflictError, NotFoundError
 from core.store.crypto import MAX_ENCRYPTED_TITLE_BYTES
 from core.store.kernel import CHUNK, StoreKernel, Tx, chunks, emb_bytes
@@ -37,7 +38,8 @@ EDITABLE = ("title", "content", "tags", "source") + STATE
 
 
 class GemsMixin(StoreKernel):
-    """The gems of a lattice (uses ``info`` of :class:`LatticesMixin`, ``_catch_up`` of :class:`StateMixin`)."""
+    """The gems of a lattice (uses ``info`` of :class:`LatticesMixin`, ``_catch_up_tx`` and ``_load_state`` of
+    :class:`StateMixin`)."""
 
     # ---------------------------------------------------------- inserting
     def _embedder_for(self, row_or_info: Any) -> Embedder:
@@ -185,16 +187,30 @@ class GemsMixin(StoreKernel):
         d["title"] = self.cipher.decrypt(d["title"])
         return d
 
-    def get_gem(self, name: str, gem_id: str) -> dict[str, Any]:
-        """One gem's fields and state (no embedding)."""
-        self._catch_up(name)
+    def get_gem(self, name: str, gem_id: str, *, now: float | None = None) -> dict[str, Any]:
+        """One gem's fields and state (no embedding), as of ``now`` (UTC epoch seconds, default
+        the current time), read only: a wall-clock lattice's state is computed to now in memory
+        (what its next write's catch-up stores), ``state_version`` is the stored one."""
         with self._read() as conn:
-            lid = self._lattice_row(conn, name)["id"]
-            r = conn.execute(select(*[GEM_COLUMNS[k] for k in GEM_FIELDS]).select_from(GEMS_WITH_STATE)
-                             .where(GEMS.c.lattice_id == lid, GEMS.c.gem_id == gem_id)).mappings().first()
-        if r is None:
-            raise NotFoundError(f"no gem {gem_id!r} in lattice {name!r}")
-        return self._gem_dict(r)
+            row = self._lattice_row(conn, name)
+            r = conn.execute(select(GEMS.c.pk, *[GEM_COLUMNS[k] for k in GEM_FIELDS]).select_from(GEMS_WITH_STATE)
+                             .where(GEMS.c.lattice_id == row["id"], GEMS.c.gem_id == gem_id)).mappings().first()
+            if r is None:
+                raise NotFoundError(f"no gem {gem_id!r} in lattice {name!r}")
+            return self._gem_dicts_now(conn, row, [r], now)[0]
+
+    def _gem_dicts_now(self, conn: Connection, row: dict[str, Any], rows: Sequence[Any],
+                       now: float | None) -> list[dict[str, Any]]:
+        """Gem rows (GEM_FIELDS and ``pk``) as dicts, their state as of ``now`` (core.store.present)."""
+        dicts = [self._gem_dict(r) for r in rows]
+        if row["clock"] != "wall" or not dicts:
+            return dicts
+        values = present.state_now(conn, row, [r["pk"] for r in rows], [d["id"] for d in dicts],
+                                   {s: [d[s] for d in dicts] for s in STATE}, [bool(d["archived"]) for d in dicts],
+                                   now, self._load_state)  # type: ignore[attr-defined]  (StateMixin)
+        for k, d in enumerate(dicts):
+            d.update({s: float(values[s][k]) for s in STATE})
+        return dicts
 
     def _gem_for_update(self, tx: Tx, name: str, gem_id: str, expected_version: int | None) -> dict[str, Any]:
         r = tx.conn.execute(select(*GEM_COLUMNS.values()).select_from(GEMS_WITH_STATE)
@@ -288,8 +304,11 @@ class GemsMixin(StoreKernel):
     # ------------------------------------------------------------ listing
     def list_gems(self, name: str, *, tag: str | None = None, text: str | None = None,
                   coherence_min: float | None = None, coherence_max: float | None = None,
-                  archived: bool | None = False, page: int = 1, page_size: int = 50) -> tuple[pd.DataFrame, int]:
-        """A page of gems (seq order) matching the filters, and the total number matching.
+                  archived: bool | None = False, page: int = 1, page_size: int = 50,
+                  now: float | None = None) -> tuple[pd.DataFrame, int]:
+        """A page of gems (seq order) matching the filters, and the total number matching, as of
+        ``now`` (UTC epoch seconds, default the current time), read only: a wall-clock lattice's
+        state, and the coherence filters, are its values at now computed in memory.
 
         ``archived``: False = active only, True = archived only, None = both. ``text``
         matches title or content, case-insensitively. ``page`` starts at 1.
@@ -315,10 +334,10 @@ class GemsMixin(StoreKernel):
         if archived is not None and not isinstance(archived, (bool, np.bool_)):
             raise ValidationError("archived", f"must be True, False or None (both), got {archived!r}")
         page_size = int(page_size)
-        self._catch_up(name)
+        lo, hi = (page - 1) * page_size, page * page_size
         with self._read() as conn:
-            lid = self._lattice_row(conn, name)["id"]
-            cond = [GEMS.c.lattice_id == lid]
+            row = self._lattice_row(conn, name)
+            cond = [GEMS.c.lattice_id == row["id"]]
             if archived is not None:
                 cond.append(GEMS.c.archived.is_(bool(archived)))
             if tag:
@@ -328,24 +347,61 @@ class GemsMixin(StoreKernel):
             if text and not in_python:
                 pat = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
                 cond.append(or_(GEMS.c.title.ilike(pat, escape="\\"), GEMS.c.content.ilike(pat, escape="\\")))
-            if coherence_min is not None:
-                cond.append(GEM_STATES.c.coherence >= float(coherence_min))
-            if coherence_max is not None:
-                cond.append(GEM_STATES.c.coherence <= float(coherence_max))
+            # a wall lattice's coherence moves with the clock: its filters compare the values as of
+            # now (computed here, nothing written), not the stored ones
+            now = time.time() if now is None else float(now)  # one instant for the filter and the values
+            step = present.catch_up_step(row, now)
+            filtered = coherence_min is not None or coherence_max is not None
+            if step is None:
+                if coherence_min is not None:
+                    cond.append(GEM_STATES.c.coherence >= float(coherence_min))
+                if coherence_max is not None:
+                    cond.append(GEM_STATES.c.coherence <= float(coherence_max))
             where = and_(*cond)
-            cols = (select(*[GEM_COLUMNS[k] for k in GEM_FIELDS]).select_from(GEMS_WITH_STATE).where(where)
+            cols = (select(GEMS.c.pk, *[GEM_COLUMNS[k] for k in GEM_FIELDS]).select_from(GEMS_WITH_STATE).where(where)
                     .order_by(GEMS.c.seq))
             if in_python:
                 needle = str(text).casefold()
-                found = [d for d in map(self._gem_dict, conn.execute(cols).mappings())
-                         if needle in (d["title"] or "").casefold() or needle in (d["content"] or "").casefold()]
-                total, dicts = len(found), found[(page - 1) * page_size: page * page_size]
+                rows = [r for r in conn.execute(cols).mappings()
+                        if needle in (self.cipher.decrypt(r["title"]) or "").casefold()
+                        or needle in (self.cipher.decrypt(r["content"]) or "").casefold()]
+                if step is not None and filtered:
+                    keep = self._coherence_kept(row, [r["energy"] for r in rows], [r["coherence"] for r in rows],
+                                                [r["archived"] for r in rows], step, coherence_min, coherence_max)
+                    rows = [r for r, k in zip(rows, keep) if k]
+                total, rows = len(rows), rows[lo:hi]
+            elif step is not None and filtered:
+                # the filter's columns of every candidate, evolved in numpy; then only the page's rows
+                found = conn.execute(select(GEMS.c.pk, GEMS.c.archived, GEM_STATES.c.energy, GEM_STATES.c.coherence)
+                                     .select_from(GEMS_WITH_STATE).where(where).order_by(GEMS.c.seq)).all()
+                pks, arch, energy, coherence = (list(c) for c in zip(*found)) if found else ([], [], [], [])
+                keep = self._coherence_kept(row, energy, coherence, arch, step, coherence_min, coherence_max)
+                chosen = np.asarray(pks, dtype=np.int64)[keep]
+                total, wanted = len(chosen), chosen[lo:hi].tolist()
+                rows = []
+                for part in chunks(wanted):
+                    rows += conn.execute(cols.where(GEMS.c.pk.in_(part))).mappings().all()
+                order = {pk: k for k, pk in enumerate(wanted)}
+                rows.sort(key=lambda r: order[r["pk"]])
             else:
                 total = conn.execute(select(func.count()).select_from(GEMS_WITH_STATE).where(where)).scalar_one()
-                dicts = [self._gem_dict(r) for r in conn.execute(
-                    cols.limit(page_size).offset((page - 1) * page_size)).mappings()]
+                rows = conn.execute(cols.limit(page_size).offset(lo)).mappings().all()
+            dicts = self._gem_dicts_now(conn, row, rows, now)
         df = pd.DataFrame(dicts, columns=["id"] + [k for k in GEM_FIELDS if k != "gem_id"])
         return df, int(total)
+
+    @staticmethod
+    def _coherence_kept(row: dict[str, Any], energy: Sequence[float], coherence: Sequence[float],
+                        archived: Sequence[bool], step: float, lo: float | None, hi: float | None) -> np.ndarray:
+        """Which gems' coherence as of now (``step`` time units on) is within [lo, hi]."""
+        c = present.coherence_now(LatticeParams.from_dict(row["params"]), np.asarray(energy, dtype=np.float64),
+                                  np.asarray(coherence, dtype=np.float64), np.asarray(archived, dtype=bool), step)
+        keep = np.ones(len(c), dtype=bool)
+        if lo is not None:
+            keep &= c >= float(lo)
+        if hi is not None:
+            keep &= c <= float(hi)
+        return keep
 
     def list_tags(self, name: str) -> list[str]:
         """Every tag used by the lattice's active gems, sorted (reads only the tags column)."""

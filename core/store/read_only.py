@@ -9,10 +9,10 @@ database session is itself read-only (core.store.db ``create_db_engine(read_only
 
 What a replica read means: the state as of the last replayed commit, behind the primary by
 the replication lag (``store.replication()``; 0 with ``synchronous_commit = remote_apply``).
-A wall-clock lattice is read as stored, not caught up to now (catching up is a write; the
-primary's next catch-up arrives by replication), so ``load``/``info`` of such a lattice show
-its clock at the last write. Writes (and reads that must see them at once) use the primary's
-:class:`Store`.
+A wall-clock lattice is never caught up here (catching up is a write): ``info``, ``get_gem``,
+``list_gems`` and ``export`` compute its present in memory, as the primary's reads do, while
+``load`` shows its clock at the last write. Writes (and reads that must see them at once) use
+the primary's :class:`Store`.
 """
 from __future__ import annotations
 

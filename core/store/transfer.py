@@ -30,7 +30,7 @@ from core.engine.lattice import Lattice
 from core.engine.params import LatticeParams
 from core.knowledge.base import embed_in_batches
 from core.knowledge.registry import get_embedder
-from core.store import gem_files, gem_records
+from core.store import gem_files, gem_records, present
 from core.store.errors import ImportFailed, ImportIssue
 from core.store.kernel import StoreKernel
 from core.store.records import ImportReport, as_utc, epoch_seconds
@@ -404,24 +404,32 @@ class TransferMixin(StoreKernel):
                     first[r.id] = r.line
         return skip, np.unique(all_ids), good
 
-    def export(self, name: str, out: str | Path, *, include_archived: bool = False) -> dict[str, Any]:
+    def export(self, name: str, out: str | Path, *, include_archived: bool = False,
+               now: float | None = None) -> dict[str, Any]:
         """Write the lattice's gems to ``out`` (.jsonl or .csv) and its entanglements to
         ``<stem>.entanglements.csv``: everything needed to re-import the same lattice.
 
         Each gem's ``created_at`` (its own creation instant, UTC) is written with ``state_at`` =
         ``now`` (the state written is the state at the clock), in ``created_at`` order (then
         lattice order, so rows are in time order), so the file imports back to the same gems,
-        states and creation instants.
+        states and creation instants. Read only: a wall-clock lattice's state is the one as of
+        ``now`` (UTC epoch seconds, default the current time), computed in memory.
         """
-        self._catch_up(name)
         with self._read() as conn:
-            lid = self._lattice_row(conn, name)["id"]
-            q = (select(GEMS.c.gem_id.label("id"), GEMS.c.title, GEMS.c.content, GEMS.c.tags, GEMS.c.source,
-                        *[GEM_STATES.c[s] for s in STATE], GEMS.c.created_at).select_from(GEMS_WITH_STATE)
-                 .where(GEMS.c.lattice_id == lid).order_by(GEMS.c.seq))
+            row = self._lattice_row(conn, name)
+            q = (select(GEMS.c.pk, GEMS.c.archived, GEMS.c.gem_id.label("id"), GEMS.c.title, GEMS.c.content,
+                        GEMS.c.tags, GEMS.c.source, *[GEM_STATES.c[s] for s in STATE], GEMS.c.created_at)
+                 .select_from(GEMS_WITH_STATE).where(GEMS.c.lattice_id == row["id"]).order_by(GEMS.c.seq))
             if not include_archived:
                 q = q.where(GEMS.c.archived.is_(False))
             rows = [dict(r) for r in conn.execute(q).mappings()]
+            # a wall lattice's state as of now, computed in this read (core.store.present): nothing written
+            values = present.state_now(conn, row, [r["pk"] for r in rows], [r["id"] for r in rows],
+                                       {s: [r[s] for r in rows] for s in STATE}, [bool(r["archived"]) for r in rows],
+                                       now, self._load_state)  # type: ignore[attr-defined]  (StateMixin)
+        for k, r in enumerate(rows):
+            del r["pk"], r["archived"]
+            r.update({s: float(values[s][k]) for s in STATE})
         created = [as_utc(r["created_at"]) for r in rows]
         for r, when in zip(rows, created):
             r["content"] = self.cipher.decrypt(r["content"])

@@ -204,3 +204,121 @@ def test_writes_to_a_wall_lattice_happen_now_not_at_the_stored_time(wall, write,
     if write != "update_gem":
         created = wall.gem_times("wall").set_index("gem_id").loc["late", "created_t"]
         assert created >= present - 1e-6  # the new gem starts now, not two days ago
+
+
+# ------------------------------------------- get_gem / list_gems / export: read only, as of now
+def _setup_gem_reads(store, coupling: float) -> float:
+    """Coupling K (0: closed form per gem; > 0: the phases of the two entangled pairs couple),
+    one archived gem, then 30 hours of wall time pass unwritten. Returns the wall anchor."""
+    store.update_params("wall", {"K": coupling}, SYSTEM)
+    store.archive_gem("wall", "g011", SYSTEM)
+    _age_anchor(store, 30.0)
+    return _stored(store)[0][2]
+
+
+def _stored_states(store) -> dict[str, dict[str, float]]:
+    """Every gem's stored state (archived ones too), by id."""
+    df, _ = store.list_gems("wall", archived=None, page_size=100, now=0.0)  # an instant before the anchor: as stored
+    return {r["id"]: {s: r[s] for s in STATES} for r in df.to_dict("records")}
+
+
+def _catch_up_at(store, monkeypatch, instant: float) -> None:
+    """A write's catch-up (the real one, its own transaction) with the clock reading ``instant``."""
+    import core.store.state as state_module
+
+    class _Clock:
+        @staticmethod
+        def time() -> float:
+            return instant
+
+    monkeypatch.setattr(state_module, "time", _Clock)
+    store._catch_up("wall")
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("coupling", [0.0, 0.8])
+def test_gem_reads_and_export_of_a_wall_lattice_write_nothing(wall, coupling, tmp_path):
+    _setup_gem_reads(wall, coupling)
+    before = _stored(wall)
+    version = before[0][0]
+    first = wall.get_gem("wall", "g003")
+    for k in range(4):
+        g = wall.get_gem("wall", "g003")
+        assert g["state_version"] == first["state_version"] and g["coherence"] <= first["coherence"]
+        page, total = wall.list_gems("wall", archived=None, page_size=5, page=1 + k % 3)
+        assert total == 12 and len(page) == (5 if k % 3 < 2 else 2)
+        wall.list_gems("wall", coherence_min=0.2, coherence_max=0.9)
+        assert wall.export("wall", tmp_path / f"out{k}.jsonl", include_archived=True)["gems"] == 12
+        assert wall.version("wall") == version
+    assert _stored(wall) == before  # lattice row, every gem state row, the log: unchanged
+
+
+@pytest.mark.parametrize("coupling", [0.0, 0.8])
+def test_gem_reads_equal_what_a_catch_up_at_that_instant_stores(wall, coupling, tmp_path, monkeypatch):
+    anchor = _setup_gem_reads(wall, coupling)
+    stored = _stored_states(wall)
+    instant = anchor + 30.0 * 3600.0  # now, by the injected clock
+    one = wall.get_gem("wall", "g000", now=instant)
+    listed = {r["id"]: r for r in wall.list_gems("wall", archived=None, page_size=100, now=instant)[0]
+              .to_dict("records")}
+    wall.export("wall", tmp_path / "now.jsonl", include_archived=True, now=instant)
+    exported = {r["id"]: r for r in map(__import__("json").loads, (tmp_path / "now.jsonl").read_text().splitlines())}
+    assert listed["g000"]["coherence"] < stored["g000"]["coherence"]  # 30 hours of decay, computed
+    assert {s: listed["g011"][s] for s in STATES} == stored["g011"]  # the archived gem stays frozen
+
+    _catch_up_at(wall, monkeypatch, instant)
+    caught = _stored_states(wall)
+    assert wall.load_stored("wall").info.t == pytest.approx(wall.info("wall", now=instant).t, abs=1e-9)
+    for gid, values in caught.items():
+        for s in STATES:  # bit for bit what the write stored
+            assert listed[gid][s] == values[s], (gid, s)
+            assert exported[gid][s] == values[s], (gid, s)
+    assert {s: one[s] for s in STATES} == caught["g000"]
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_coherence_filters_of_a_wall_lattice_use_the_present_values(db_url, sample_file, encrypted):
+    from core.store import Store
+    from core.store.crypto import generate_key
+
+    with Store.open(db_url, keys=[generate_key()] if encrypted else None) as store:
+        store.import_path("wall", sample_file, SYSTEM, clock="wall")
+        anchor = _setup_gem_reads(store, 0.0)
+        instant = anchor + 30.0 * 3600.0
+        stored = _stored_states(store)
+        present = {r["id"]: r["coherence"] for r in store.list_gems("wall", page_size=100, now=instant)[0]
+                   .to_dict("records")}
+        threshold = float(np.median(list(present.values())))
+        assert sum(stored[g]["coherence"] >= threshold for g in present) > sum(c >= threshold for c in present.values())
+        for lo, hi in ((threshold, None), (None, threshold), (threshold * 0.5, threshold)):
+            expected = [g for g, c in present.items() if (lo is None or c >= lo) and (hi is None or c <= hi)]
+            pages, total = [], None
+            for page in (1, 2, 3, 4):
+                df, total = store.list_gems("wall", coherence_min=lo, coherence_max=hi, page=page, page_size=2,
+                                            now=instant)
+                pages += df["id"].tolist()
+                assert df["coherence"].tolist() == [present[g] for g in df["id"]]  # returned as of now too
+            assert total == len(expected) and pages == expected[:8], (lo, hi)
+        # with a text filter (SQL, or after decryption when encrypted) the same present values apply
+        df, total = store.list_gems("wall", text="gem", coherence_min=threshold, page_size=100, now=instant)
+        assert set(df["id"]) <= {g for g, c in present.items() if c >= threshold} and total == len(df)
+        # a manual lattice filters its stored values in SQL, as before
+        store.set_clock("wall", "manual", SYSTEM)
+        frozen = {r["id"]: r["coherence"] for r in store.list_gems("wall", page_size=100)[0].to_dict("records")}
+        df, total = store.list_gems("wall", coherence_min=threshold, page_size=100, now=instant + 1e6)
+        assert df["id"].tolist() == [g for g, c in frozen.items() if c >= threshold]
+
+
+def test_update_gem_with_a_state_version_read_through_get_gem_succeeds(wall):
+    _age_anchor(wall, 30.0)
+    before = _stored(wall)
+    read = wall.get_gem("wall", "g004")
+    stored_version = dict(wall.list_gems("wall", now=0.0)[0].set_index("id")["state_version"])["g004"]
+    assert read["state_version"] == stored_version and _stored(wall) == before  # the stored one, nothing written
+    out = wall.update_gem("wall", "g004", RESEARCHER, expected_state_version=read["state_version"],
+                          expected_version=read["version"], coherence=0.5)
+    assert out["coherence"] == pytest.approx(0.5, rel=1e-6)  # (read back as of now: a few ms of decay)
+    kinds = wall.transactions("wall", since_id=before[2][-1])["kind"].tolist()
+    assert kinds == ["evolve", "edit"]  # the write caught up inside its own transaction, after the check
+    with pytest.raises(ConflictError):  # the catch-up moved every state version: the old read is stale
+        wall.update_gem("wall", "g004", RESEARCHER, expected_state_version=read["state_version"], coherence=0.4)
