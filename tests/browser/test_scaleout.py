@@ -99,6 +99,7 @@ def test_write_on_node_a_is_read_on_node_b(cluster, browser, shots):  # noqa: F8
         ctx = browser.new_context(viewport={"width": 1440, "height": 1800})
         ctx.add_cookies([{"name": "lattice_node", "value": node, "url": base}])
         pages[node] = ctx.new_page()
+        pages[node].set_default_timeout(60_000)  # two nodes, nginx and PostgreSQL on 2 busy cores
     a, b = pages["a"], pages["b"]
     for node, pg in pages.items():
         login(pg, base, "researcher")  # once: a cold node no longer swallows the first click
@@ -111,7 +112,7 @@ def test_write_on_node_a_is_read_on_node_b(cluster, browser, shots):  # noqa: F8
     b.reload()  # node B reads the shared database: the new clock, never a stale one
     b.get_by_role("heading", name="Evolution").wait_for()
     b.wait_for_function("t => document.querySelector('[data-testid=\"stSidebar\"]').innerText"
-                        ".includes('t = ' + t + ' hour')", arg=f"{t0 + 1:.4g}", timeout=30_000)
+                        ".includes('t = ' + t + ' hour')", arg=f"{t0 + 1:.4g}", timeout=60_000)
     assert _clock(b) == t0 + 1
     shots(b, "scaleout-2-node-b-reads-it")
 
